@@ -1,0 +1,45 @@
+# Every target builds what it needs: a fresh clone only needs python3 (3.11+).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install gen check-gen lint format test up clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## gen: regenerate gen/ (Python stubs, Envoy descriptor) from proto/
+gen: $(INSTALLED)
+	$(BIN)/buf format -w proto
+	$(BIN)/python tools/codegen.py write
+
+## check-gen: fail when the committed generated code does not match proto/
+check-gen: $(INSTALLED)
+	$(BIN)/python tools/codegen.py check
+
+## lint: buf lint + format check on the contracts, ruff on the Python
+lint: $(INSTALLED)
+	$(BIN)/buf lint
+	$(BIN)/buf format -d --exit-code proto
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+## format: apply buf and ruff formatting
+format: $(INSTALLED)
+	$(BIN)/buf format -w proto
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## test: everything CI runs
+test: lint check-gen
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .ruff_cache

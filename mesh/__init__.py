@@ -1,0 +1,1 @@
+"""shopmesh's mesh layer: contracts-driven policy, resilient channels, server plumbing."""

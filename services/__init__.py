@@ -1,0 +1,1 @@
+"""The four shopmesh services and the server runtime they share."""

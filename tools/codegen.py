@@ -1,0 +1,128 @@
+"""Regenerate, or check, everything derived from proto/.
+
+    python tools/codegen.py write   # make gen
+    python tools/codegen.py check   # make check-gen: fail if anything is stale
+
+Derived from the contracts and committed:
+- gen/python/        Python messages, .pyi types and gRPC stubs (buf.gen.yaml)
+- gen/descriptor/    the FileDescriptorSet Envoy's gRPC-JSON transcoder loads
+- third_party/googleapis/  the googleapis .proto files proto/ imports, copied
+  from the installed googleapis-common-protos wheel (the same release whose
+  Python modules the generated code imports), so `buf breaking` can build any
+  committed revision on its own.
+
+Generation happens in a scratch directory and replaces the committed tree only
+when every step succeeded, so a broken .proto leaves gen/ untouched.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import google.api.annotations_pb2
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUF = pathlib.Path(sys.executable).parent / "buf"
+GENERATED = ("gen",)
+GOOGLEAPIS = pathlib.Path("third_party/googleapis")
+# The import closure of proto/: buf fails to build if one is missing.
+GOOGLEAPIS_PROTOS = (
+    "google/api/annotations.proto",
+    "google/api/field_behavior.proto",
+    "google/api/http.proto",
+    "google/type/money.proto",
+    "google/type/postal_address.proto",
+)
+WHEEL_ROOT = pathlib.Path(google.api.annotations_pb2.__file__).parents[2]
+
+
+def copy_googleapis(dest: pathlib.Path) -> None:
+    for name in GOOGLEAPIS_PROTOS:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(WHEEL_ROOT / name, target)
+
+
+def run_buf(*args: str) -> None:
+    # buf.gen.yaml names its generators by command; they are this venv's.
+    path = f"{BUF.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    subprocess.run([str(BUF), *args], cwd=ROOT, check=True, env={**os.environ, "PATH": path})
+
+
+def generate(scratch: pathlib.Path) -> None:
+    """Write gen/ under scratch; raises CalledProcessError with buf's message."""
+    run_buf("generate", "--output", str(scratch))
+    descriptor = scratch / "gen/descriptor/shop.binpb"
+    descriptor.parent.mkdir(parents=True, exist_ok=True)
+    run_buf("build", "--output", str(descriptor))
+
+
+def differences(left: pathlib.Path, right: pathlib.Path) -> list[str]:
+    """Relative paths that differ between two trees (missing on either side too)."""
+    found: list[str] = []
+
+    def walk(cmp: filecmp.dircmp, prefix: pathlib.Path) -> None:
+        for name in cmp.left_only + cmp.right_only + cmp.diff_files + cmp.funny_files:
+            found.append(str(prefix / name))
+        for name, sub in cmp.subdirs.items():
+            walk(sub, prefix / name)
+
+    if not left.exists() or not right.exists():
+        return [str(left if not left.exists() else right)]
+    walk(filecmp.dircmp(left, right, ignore=["__pycache__"]), pathlib.Path(left.name))
+    return found
+
+
+def write() -> int:
+    copy_googleapis(ROOT / GOOGLEAPIS)
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = pathlib.Path(tmp)
+        try:
+            generate(scratch)
+        except subprocess.CalledProcessError:
+            print("codegen: buf failed; committed generated code left as it was", file=sys.stderr)
+            return 1
+        for name in GENERATED:
+            shutil.rmtree(ROOT / name, ignore_errors=True)
+            shutil.copytree(scratch / name, ROOT / name)
+    print("codegen: gen/ and third_party/googleapis/ are up to date")
+    return 0
+
+
+def check() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = pathlib.Path(tmp)
+        copy_googleapis(scratch / GOOGLEAPIS)
+        stale = differences(ROOT / GOOGLEAPIS, scratch / GOOGLEAPIS)
+        if not stale:
+            try:
+                generate(scratch)
+            except subprocess.CalledProcessError:
+                print("codegen: buf failed on proto/ (see above)", file=sys.stderr)
+                return 1
+            for name in GENERATED:
+                stale += differences(ROOT / name, scratch / name)
+    if stale:
+        sys.stdout.flush()
+        print(
+            "codegen: generated code is stale; run `make gen` and commit the result.",
+            file=sys.stderr,
+        )
+        for path in stale:
+            print(f"  differs: {path}", file=sys.stderr)
+        return 1
+    print("codegen: generated code matches proto/")
+    return 0
+
+
+if __name__ == "__main__":
+    commands = {"write": write, "check": check}
+    if len(sys.argv) != 2 or sys.argv[1] not in commands:
+        sys.exit(f"usage: {sys.argv[0]} {{write|check}}")
+    sys.exit(commands[sys.argv[1]]())
