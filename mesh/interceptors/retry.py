@@ -1,0 +1,148 @@
+"""Retry interceptor (tenacity): only what is safe, only what may help, never past the deadline.
+
+A call is retried when all of these hold:
+- app retries are on for the hop (off where Envoy/Istio retries it: one retry layer per hop);
+- the contract says repeating it cannot do anything twice (MethodPolicy.retry_safe:
+  NO_SIDE_EFFECTS, or IDEMPOTENT with its request_id set);
+- it failed with UNAVAILABLE, or RESOURCE_EXHAUSTED (with a longer backoff), and not
+  because a circuit breaker rejected it;
+- attempts are left, the backoff still ends before the deadline, and the upstream's
+  retry budget has room.
+Backoff is exponential with full jitter (a uniform draw between 0 and the exponential cap).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import tenacity
+from opentelemetry import trace
+
+from mesh.deadline import remaining
+from mesh.interceptors._calls import policy_of, with_timeout
+from mesh.retry_budget import RetryBudget
+
+__all__ = ["AioRetryInterceptor", "RetryInterceptor", "RetryPolicy"]
+
+RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    enabled: bool = True
+    max_attempts: int = 3
+    # Full-jitter exponential backoff caps: base * 2**(attempt-1), at most max_backoff.
+    base_backoff: float = 0.025
+    max_backoff: float = 1.0
+    # An overloaded upstream (RESOURCE_EXHAUSTED) gets more room before the next try.
+    exhausted_base_backoff: float = 0.25
+    exhausted_max_backoff: float = 2.0
+    # Don't start an attempt with less time than this left before the deadline.
+    min_attempt_time: float = 0.005
+
+
+def _code(error: BaseException | None) -> grpc.StatusCode | None:
+    return error.code() if isinstance(error, grpc.RpcError) else None
+
+
+class _Retrier:
+    """The decisions, shared by the sync and aio interceptors."""
+
+    def __init__(self, upstream: str, policy: RetryPolicy, budget: RetryBudget) -> None:
+        self.upstream = upstream
+        self.policy = policy
+        self.budget = budget
+        self._waits = {
+            grpc.StatusCode.UNAVAILABLE: tenacity.wait_random_exponential(
+                multiplier=policy.base_backoff, max=policy.max_backoff
+            ),
+            grpc.StatusCode.RESOURCE_EXHAUSTED: tenacity.wait_random_exponential(
+                multiplier=policy.exhausted_base_backoff, max=policy.exhausted_max_backoff
+            ),
+        }
+
+    def applies(self, details: Any, request: Any) -> bool:
+        contract = policy_of(details)
+        return self.policy.enabled and contract is not None and contract.retry_safe(request)
+
+    def _retryable(self, error: BaseException) -> bool:
+        return _code(error) in RETRYABLE_CODES and not getattr(error, "breaker_open", False)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        return self._waits[_code(state.outcome.exception())](state)
+
+    def _stop(self, deadline: float | None) -> Any:
+        def past_deadline(state: tenacity.RetryCallState) -> bool:
+            left = remaining(deadline)
+            return left is not None and left - state.upcoming_sleep < self.policy.min_attempt_time
+
+        def budget_spent(state: tenacity.RetryCallState) -> bool:
+            # Checked last, so budget is only spent on retries that will happen.
+            return not self.budget.try_spend()
+
+        return tenacity.stop_after_attempt(self.policy.max_attempts) | past_deadline | budget_spent
+
+    def _note_retry(self, state: tenacity.RetryCallState) -> None:
+        code = _code(state.outcome.exception())
+        trace.get_current_span().add_event(
+            "retry",
+            {
+                "rpc.retry.attempt": state.attempt_number + 1,
+                "rpc.retry.after_code": code.name if code else "",
+                "rpc.retry.backoff_s": state.upcoming_sleep,
+            },
+        )
+
+    def options(self, details: Any) -> dict[str, Any]:
+        """tenacity arguments for one logical call; also counts the call for the budget."""
+        self.budget.record_call()
+        deadline = time.monotonic() + details.timeout if details.timeout is not None else None
+        return {
+            "retry": tenacity.retry_if_exception(self._retryable),
+            "wait": self._wait,
+            "stop": self._stop(deadline),
+            "before_sleep": self._note_retry,
+            "reraise": True,
+            "deadline": deadline,
+        }
+
+
+class RetryInterceptor(grpc.UnaryUnaryClientInterceptor):
+    def __init__(self, upstream: str, policy: RetryPolicy, budget: RetryBudget) -> None:
+        self._retrier = _Retrier(upstream, policy, budget)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if not self._retrier.applies(details, request):
+            return continuation(details, request)
+        options = self._retrier.options(details)
+        deadline = options.pop("deadline")
+        outcome = None
+        try:
+            for attempt in tenacity.Retrying(**options):
+                with attempt:
+                    outcome = continuation(with_timeout(details, remaining(deadline)), request)
+                    error = outcome.exception()
+                    if error is not None:
+                        raise error
+        except grpc.RpcError:
+            pass  # the last attempt's failed outcome is the answer
+        return outcome
+
+
+class AioRetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, upstream: str, policy: RetryPolicy, budget: RetryBudget) -> None:
+        self._retrier = _Retrier(upstream, policy, budget)
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if not self._retrier.applies(details, request):
+            return await continuation(details, request)
+        options = self._retrier.options(details)
+        deadline = options.pop("deadline")
+        async for attempt in tenacity.AsyncRetrying(**options):
+            with attempt:
+                call = await continuation(with_timeout(details, remaining(deadline)), request)
+                await call  # raises AioRpcError when the attempt failed
+        return call

@@ -1,0 +1,34 @@
+"""Tracing interceptors: OpenTelemetry's gRPC instrumentation, client and server side.
+
+The client interceptor starts a span per call and injects the W3C `traceparent`
+header; the server interceptor continues the trace from it, so one checkout is one
+trace across order, catalog, inventory and payment. Where spans go (exporter,
+sampling) is the process's choice via the global TracerProvider.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from opentelemetry.instrumentation.grpc import (
+    aio_client_interceptors,
+    aio_server_interceptor,
+    client_interceptor,
+    grpcext,
+)
+
+__all__ = ["aio_client_tracing", "aio_server_tracing", "client_tracing"]
+
+
+def client_tracing(channel: grpc.Channel) -> grpc.Channel:
+    """Wrap a sync channel in the tracing interceptor (it has its own interception API)."""
+    return grpcext.intercept_channel(channel, client_interceptor())
+
+
+def aio_client_tracing() -> list[Any]:
+    return list(aio_client_interceptors())
+
+
+def aio_server_tracing() -> Any:
+    return aio_server_interceptor()
