@@ -1,0 +1,1 @@
+"""Server-side mesh pieces every service shares: error mapping, metrics, health, interceptors."""

@@ -1,0 +1,18 @@
+"""The server runtime every shopmesh service runs on (see server.py for the life cycle)."""
+
+from services.runtime.config import ServerConfig
+from services.runtime.server import Server, create_server, serve
+from services.runtime.service import Service, Store, lookup
+from services.runtime.sqlite import Database, StoreUnavailable
+
+__all__ = [
+    "Database",
+    "Server",
+    "ServerConfig",
+    "Service",
+    "Store",
+    "StoreUnavailable",
+    "create_server",
+    "lookup",
+    "serve",
+]

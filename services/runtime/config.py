@@ -1,0 +1,55 @@
+"""Server configuration from the environment, the same for every service."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["ServerConfig"]
+
+DEFAULT_LISTEN = "0.0.0.0:50051"
+DEFAULT_METRICS_LISTEN = "0.0.0.0:9464"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How one service process runs.
+
+    `env` keeps the whole environment the config was read from, so a service
+    reads its own knobs (e.g. the payment gateway's latency) and the client
+    mesh config (mesh.config.load(config.env)) from the same source, and tests
+    configure a server without touching os.environ.
+    """
+
+    service: str
+    listen: str = DEFAULT_LISTEN
+    data_dir: pathlib.Path = pathlib.Path("var/data")
+    metrics_listen: str = DEFAULT_METRICS_LISTEN  # "" turns the /metrics endpoint off
+    drain_seconds: float = 10.0
+    log_level: str = "INFO"
+    env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] = os.environ) -> ServerConfig:
+        drain = env.get("SHOPMESH_DRAIN_SECONDS", "10")
+        try:
+            drain_seconds = float(drain)
+        except ValueError:
+            raise ValueError(f"SHOPMESH_DRAIN_SECONDS must be a number, not {drain!r}") from None
+        if drain_seconds < 0:
+            raise ValueError("SHOPMESH_DRAIN_SECONDS must not be negative")
+        return cls(
+            service=service,
+            listen=env.get("SHOPMESH_LISTEN") or DEFAULT_LISTEN,
+            data_dir=pathlib.Path(env.get("SHOPMESH_DATA_DIR") or "var/data"),
+            metrics_listen=env.get("SHOPMESH_METRICS_LISTEN", DEFAULT_METRICS_LISTEN),
+            drain_seconds=drain_seconds,
+            log_level=(env.get("SHOPMESH_LOG_LEVEL") or "INFO").upper(),
+            env=dict(env),
+        )
+
+    def database_path(self, name: str | None = None) -> pathlib.Path:
+        """The SQLite file of this service (or of one of its parts) in the data dir."""
+        return self.data_dir / f"{name or self.service}.sqlite3"

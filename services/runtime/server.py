@@ -1,0 +1,140 @@
+"""Building, running and draining a service's gRPC server.
+
+`create_server(config)` returns a started server and the port it bound (bind
+port 0 in tests); `serve(name)` runs one until SIGTERM/SIGINT and then drains:
+health goes NOT_SERVING, no new RPCs are accepted, in-flight ones get up to
+SHOPMESH_DRAIN_SECONDS to finish, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+
+from mesh import contracts
+from mesh.server.health import HealthReporter
+from mesh.server.interceptors import server_interceptors
+from mesh.server.metrics import MetricsServer, start_metrics_server
+from services.runtime.config import ServerConfig
+from services.runtime.logs import configure_logging
+from services.runtime.service import Service, Store, lookup
+
+__all__ = ["Server", "create_server", "serve"]
+
+log = logging.getLogger("shopmesh.server")
+HEALTH_SERVICE = "grpc.health.v1.Health"
+
+_SERVER_OPTIONS = (
+    # Linux would otherwise let a second process bind the same port and split traffic.
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+)
+
+
+class Server:
+    """A running service: the gRPC server plus what it owns (store, health, jobs, /metrics)."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        grpc_server: grpc.aio.Server,
+        store: Store,
+        health: HealthReporter,
+        servicer,
+    ) -> None:
+        self.config = config
+        self.grpc_server = grpc_server
+        self.store = store
+        self.health = health
+        self.servicer = servicer
+        self.port = 0
+        self.metrics: MetricsServer | None = None
+        self.jobs: list[asyncio.Task] = []
+        self._stopped = False
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.metrics.port if self.metrics else None
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain: NOT_SERVING, refuse new calls, let in-flight ones finish within `grace`."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.config.drain_seconds if grace is None else grace
+        log.info("draining", extra={"grace_seconds": grace})
+        await self.health.drain()
+        await self.grpc_server.stop(grace)
+        for job in self.jobs:
+            job.cancel()
+        for job in self.jobs:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
+        await self.store.close()
+        if self.metrics:
+            self.metrics.stop()
+        log.info("stopped")
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc_server.wait_for_termination()
+
+
+async def create_server(
+    config: ServerConfig, service: Service | None = None, *, tracer_provider=None
+) -> tuple[Server, int]:
+    """Open the service's store and start serving it on `config.listen`."""
+    service = service or lookup(config.service)
+    contract = contracts.service(service.name)
+    store = await service.open_store(config)
+    try:
+        servicer = service.make_servicer(config, store)
+        grpc_server = grpc.aio.server(
+            interceptors=server_interceptors(tracer_provider), options=_SERVER_OPTIONS
+        )
+        contract.add_to_server(servicer, grpc_server)
+        health = HealthReporter([contract.full_name], store.probe)
+        health.add_to_server(grpc_server)
+        reflection.enable_server_reflection(
+            (contract.full_name, HEALTH_SERVICE, reflection.SERVICE_NAME), grpc_server
+        )
+        server = Server(config, grpc_server, store, health, servicer)
+        server.port = grpc_server.add_insecure_port(config.listen)
+        if not server.port:
+            raise OSError(f"cannot listen on {config.listen}")
+        await health.start()
+        await grpc_server.start()
+    except BaseException:
+        await store.close()
+        raise
+    for job in service.background:
+        server.jobs.append(asyncio.create_task(job(config, store), name=job.__name__))
+    if config.metrics_listen:
+        server.metrics = start_metrics_server(config.metrics_listen)
+    log.info(
+        "serving",
+        extra={"listen": config.listen, "port": server.port, "metrics_port": server.metrics_port},
+    )
+    return server, server.port
+
+
+async def _run(config: ServerConfig) -> int:
+    server, _ = await create_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop()
+    return 0
+
+
+def serve(name: str, config: ServerConfig | None = None) -> int:
+    """Run the service `name` until SIGTERM or SIGINT; the exit code (0 after a clean drain)."""
+    config = config or ServerConfig.from_env(name)
+    configure_logging(name, config.log_level)
+    return asyncio.run(_run(config))

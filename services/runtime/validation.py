@@ -1,0 +1,117 @@
+"""Request validation that reports every problem of a request at once.
+
+Handlers collect violations in a `Violations` and call `check()`, which raises
+InvalidArgument with one BadRequest field violation per problem, each naming
+the field path ("items[1].quantity"), so a client fixes everything in one go.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
+
+from google.type import money_pb2
+
+from mesh.server.errors import FieldViolation, InvalidArgument
+from services.runtime.money import NANOS_PER_UNIT, SUPPORTED_CURRENCIES, to_nanos
+
+__all__ = ["MAX_ID_LENGTH", "Violations"]
+
+T = TypeVar("T")
+MAX_ID_LENGTH = 128
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+class Violations:
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def add(self, field: str, description: str) -> None:
+        self.items.append(FieldViolation(field, description))
+
+    def check(self) -> None:
+        """Raise InvalidArgument naming every violation found so far, if any."""
+        if self.items:
+            raise InvalidArgument(self.items)
+
+    def required(self, value: str, field: str, *, max_length: int = MAX_ID_LENGTH) -> bool:
+        """A non-blank string of at most `max_length` characters."""
+        if not value or not value.strip():
+            self.add(field, "is required")
+            return False
+        return self.max_length(value, field, max_length)
+
+    def max_length(self, value: str, field: str, limit: int) -> bool:
+        if len(value) > limit:
+            self.add(field, f"must be at most {limit} characters")
+            return False
+        return True
+
+    def in_range(self, value: int, field: str, low: int, high: int) -> bool:
+        if not low <= value <= high:
+            self.add(field, f"must be between {low} and {high}, not {value}")
+            return False
+        return True
+
+    def count(self, values: Sequence, field: str, low: int, high: int) -> bool:
+        """A repeated field with `low` to `high` entries."""
+        if len(values) < low:
+            self.add(field, "is required" if low == 1 else f"needs at least {low} entries")
+            return False
+        if len(values) > high:
+            self.add(field, f"must have at most {high} entries, not {len(values)}")
+            return False
+        return True
+
+    def distinct(
+        self, values: Iterable[T], field: str, key: Callable[[T], Hashable] = lambda v: v
+    ) -> bool:
+        """No two entries share a key; each repeat is named by its index."""
+        seen: set[Hashable] = set()
+        ok = True
+        for index, value in enumerate(values):
+            identity = key(value)
+            if identity in seen:
+                self.add(f"{field}[{index}]", f"repeats {identity!r}")
+                ok = False
+            seen.add(identity)
+        return ok
+
+    def currency(self, code: str, field: str) -> bool:
+        """An ISO 4217 code (three capital letters) that the shop supports."""
+        if not _CURRENCY.fullmatch(code or ""):
+            self.add(field, "must be an ISO 4217 currency code such as USD")
+            return False
+        if code not in SUPPORTED_CURRENCIES:
+            self.add(field, f"currency {code} is not supported; use {sorted(SUPPORTED_CURRENCIES)}")
+            return False
+        return True
+
+    def money(self, money: money_pb2.Money, field: str, *, positive: bool = False) -> bool:
+        """A well-formed amount: supported currency, nanos in range and sharing the units' sign."""
+        ok = self.currency(money.currency_code, f"{field}.currency_code")
+        if not -NANOS_PER_UNIT < money.nanos < NANOS_PER_UNIT:
+            self.add(f"{field}.nanos", "must be between -999,999,999 and 999,999,999")
+            ok = False
+        elif (money.units > 0 and money.nanos < 0) or (money.units < 0 and money.nanos > 0):
+            self.add(f"{field}.nanos", "must have the same sign as units")
+            ok = False
+        elif positive and to_nanos(money) <= 0:
+            self.add(field, "must be positive")
+            ok = False
+        return ok
+
+    def page_size(
+        self, value: int, field: str = "page_size", *, default: int = 20, maximum: int = 100
+    ) -> int:
+        """The page size to use: 0 means `default`, above `maximum` is clamped, negative fails."""
+        if value < 0:
+            self.add(field, "must not be negative")
+            return default
+        if value == 0:
+            return default
+        return min(value, maximum)
