@@ -8,6 +8,7 @@ async with serving("catalog", tmp_path) as server:
 from __future__ import annotations
 
 import contextlib
+import pathlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -25,7 +26,7 @@ def test_config(name: str, data_dir, env: Mapping[str, str] | None = None, **ove
     """A config for a loopback server on a free port, without a /metrics endpoint."""
     settings = {
         "listen": "127.0.0.1:0",
-        "data_dir": data_dir,
+        "data_dir": pathlib.Path(data_dir),
         "metrics_listen": "",
         "drain_seconds": 0.0,
         "env": dict(env or {}),

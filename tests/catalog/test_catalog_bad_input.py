@@ -1,0 +1,58 @@
+"""Every validation rule of the catalog: INVALID_ARGUMENT naming the field, store unchanged."""
+
+import sqlite3
+
+import grpc
+import pytest
+
+from mesh import contracts
+from services.runtime.testing import connect, error_details, serving
+
+catalog = contracts.service("catalog")
+m = catalog.messages
+
+CASES = [
+    ("GetProduct", m.GetProductRequest(id=""), {"id"}),
+    ("GetProduct", m.GetProductRequest(id="x" * 129), {"id"}),
+    ("BatchGetProducts", m.BatchGetProductsRequest(), {"ids"}),
+    ("BatchGetProducts", m.BatchGetProductsRequest(ids=["a"] * 101), {"ids"}),
+    ("BatchGetProducts", m.BatchGetProductsRequest(ids=["a", "", " "]), {"ids[1]", "ids[2]"}),
+    ("ListProducts", m.ListProductsRequest(page_size=-1), {"page_size"}),
+    ("ListProducts", m.ListProductsRequest(page_token="garbage!"), {"page_token"}),
+    ("ListProducts", m.ListProductsRequest(category="c" * 65), {"category"}),
+    (
+        "ListProducts",
+        m.ListProductsRequest(page_size=-5, page_token="e30", category="c" * 65),
+        {"page_size", "page_token", "category"},
+    ),
+    ("SearchProducts", m.SearchProductsRequest(query=""), {"query"}),
+    ("SearchProducts", m.SearchProductsRequest(query="q" * 201), {"query"}),
+    ("SearchProducts", m.SearchProductsRequest(query="?!"), {"query"}),
+    ("SearchProducts", m.SearchProductsRequest(query="tent", page_size=-1), {"page_size"}),
+    ("SearchProducts", m.SearchProductsRequest(query="tent", page_token="xyz"), {"page_token"}),
+    ("ListCategories", m.ListCategoriesRequest(page_size=-1), {"page_size"}),
+    ("ListCategories", m.ListCategoriesRequest(page_token="AAAA"), {"page_token"}),
+]
+
+
+def _snapshot(path) -> list:
+    with sqlite3.connect(path) as connection:
+        return [
+            *connection.execute("SELECT * FROM products ORDER BY id"),
+            *connection.execute("SELECT * FROM categories ORDER BY id"),
+        ]
+
+
+@pytest.mark.parametrize(("method", "request_message", "fields"), CASES)
+async def test_bad_input_names_the_fields_and_changes_nothing(
+    tmp_path, method, request_message, fields
+):
+    async with serving("catalog", tmp_path) as server, connect(server) as channel:
+        before = _snapshot(server.config.database_path())
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await getattr(catalog.stub(channel), method)(request_message)
+        details = error_details(caught.value)
+        assert details.code is grpc.StatusCode.INVALID_ARGUMENT
+        assert details.fields == fields
+        assert details.domain == "shop.catalog.v1"
+        assert _snapshot(server.config.database_path()) == before
