@@ -1,0 +1,148 @@
+"""How the mesh reaches a service: DestinationRule (balancing, pools, ejection, mTLS)
+and VirtualService (per-RPC timeouts and retries from the contract).
+
+Timeouts and retry safety are read from proto/ through mesh.contracts; nothing
+here keeps its own copy. Retries happen at exactly one layer per hop: the
+sidecar retries what this file allows, and the apps run with SHOPMESH_APP_RETRIES=0.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.api import field_behavior_pb2
+from google.protobuf import message, message_factory
+
+from mesh import contracts
+from mesh.istio.cluster import GRPC_PORT, host, metadata
+
+__all__ = [
+    "RETRY_ON",
+    "Split",
+    "destination_rule",
+    "duration",
+    "mesh_may_retry",
+    "route",
+    "virtual_service",
+]
+
+# gRPC UNAVAILABLE, or the request never reached the server (connect failure,
+# HTTP/2 REFUSED_STREAM); never DEADLINE_EXCEEDED or INTERNAL, which may have acted.
+RETRY_ON = "connect-failure,refused-stream,unavailable"
+RETRY_ATTEMPTS = 2
+# Traffic split between the subsets v1 and v2 (percentages), or None for no subsets.
+Split = tuple[int, int] | None
+
+
+def duration(seconds: float) -> str:
+    """A duration both protobuf JSON and Go accept, e.g. "0.5s", "10s"."""
+    return f"{round(seconds * 1000) / 1000:g}s"
+
+
+def _request_id_required(policy: contracts.MethodPolicy) -> bool:
+    field = policy.descriptor.input_type.fields_by_name[contracts.REQUEST_ID_FIELD]
+    behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+    return field_behavior_pb2.REQUIRED in behaviors
+
+
+def _request_with_id(policy: contracts.MethodPolicy) -> message.Message:
+    request = message_factory.GetMessageClass(policy.descriptor.input_type)()
+    setattr(request, contracts.REQUEST_ID_FIELD, "set")
+    return request
+
+
+def mesh_may_retry(policy: contracts.MethodPolicy) -> bool:
+    """Whether a proxy, which cannot see the request body, may retry this RPC.
+
+    Reads always. A mutation only when the contract makes every call the server
+    acts on safe to repeat: its request_id is REQUIRED (the server refuses a call
+    without one before doing anything), so each accepted call is deduplicated.
+    """
+    if policy.has_request_id and _request_id_required(policy):
+        return policy.retry_safe(_request_with_id(policy))
+    return policy.retry_safe()
+
+
+def _destinations(service: str, split: Split) -> list[dict[str, Any]]:
+    destination = {"host": host(service), "port": {"number": GRPC_PORT}}
+    if split is None:
+        return [{"destination": destination}]
+    return [
+        {"destination": {**destination, "subset": subset}, "weight": weight}
+        for subset, weight in zip(("v1", "v2"), split, strict=True)
+    ]
+
+
+def route(policy: contracts.MethodPolicy, split: Split, name: str) -> dict[str, Any]:
+    """One RPC's route: exact gRPC path, the contract's timeout, retries if safe."""
+    retries: dict[str, Any] = {"attempts": 0}
+    if mesh_may_retry(policy):
+        retries = {"attempts": RETRY_ATTEMPTS, "retryOn": RETRY_ON}
+    return {
+        "name": name,
+        "match": [{"uri": {"exact": policy.path}}],
+        # The contract's timeout bounds the whole call, retries included.
+        "timeout": duration(policy.timeout),
+        "retries": retries,
+        "route": _destinations(policy.service, split),
+    }
+
+
+def virtual_service(service: str, split: Split = None) -> dict[str, Any]:
+    """Calls inside the mesh to the service, one route per RPC of its contract."""
+    contract = contracts.service(service)
+    routes = [
+        route(policy, split, name=policy.name)
+        for policy in sorted(contract.methods.values(), key=lambda p: p.path)
+    ]
+    # Health checks and reflection by an allowed caller: default deadline, no
+    # retries (AuthorizationPolicy still decides who may call them).
+    routes.append(
+        {
+            "name": "other",
+            "timeout": duration(contracts.DEFAULT_TIMEOUT_S),
+            "retries": {"attempts": 0},
+            "route": _destinations(service, split),
+        }
+    )
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": metadata(service),
+        "spec": {"hosts": [host(service)], "http": routes},
+    }
+
+
+def destination_rule(service: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "DestinationRule",
+        "metadata": metadata(service),
+        "spec": {
+            "host": host(service),
+            "trafficPolicy": {
+                # Per request, to the endpoint with the fewest requests in flight.
+                "loadBalancer": {"simple": "LEAST_REQUEST"},
+                "connectionPool": {
+                    "tcp": {"maxConnections": 100, "connectTimeout": "1s"},
+                    "http": {
+                        "http2MaxRequests": 1000,
+                        # Recycle long-lived HTTP/2 connections now and then.
+                        "maxRequestsPerConnection": 1000,
+                        # A retry budget: retries in flight to the whole service are
+                        # capped, so an outage cannot multiply the load on it.
+                        "maxRetries": 20,
+                    },
+                },
+                # Envoy maps grpc-status to HTTP for this: UNAVAILABLE, INTERNAL,
+                # UNKNOWN and DEADLINE_EXCEEDED count, client errors do not.
+                "outlierDetection": {
+                    "consecutive5xxErrors": 5,
+                    "interval": "10s",
+                    "baseEjectionTime": "30s",
+                    "maxEjectionPercent": 50,
+                },
+                "tls": {"mode": "ISTIO_MUTUAL"},
+            },
+        },
+    }
