@@ -1,0 +1,298 @@
+"""The checkout saga: one upstream action per step, saved before the next step starts.
+
+Forward steps that fail switch the saga to compensation (see model.Step);
+compensation steps that cannot reach their upstream raise `Interrupted` and
+leave the saga in flight for recovery, because an order may only end FAILED
+once nothing is held or charged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from shop.catalog.v1 import catalog_pb2
+from shop.inventory.v1 import inventory_pb2
+from shop.order.v1 import order_pb2
+from shop.payment.v1 import payment_pb2
+
+from services.order.faults import PauseAfter
+from services.order.model import Saga, Step, action_request_id
+from services.order.pricing import PricingError, price_cart
+from services.order.store import OrderStore
+from services.order.upstreams import Upstreams
+
+__all__ = ["Interrupted", "SagaRunner"]
+
+log = logging.getLogger("shopmesh.order.saga")
+
+# Codes after which the upstream surely changed nothing, so there is nothing to undo.
+# After any other code (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, ...) the outcome is unknown.
+NOTHING_DONE = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.ABORTED,
+    }
+)
+
+
+class Interrupted(Exception):
+    """The saga cannot go on now (the caller's deadline passed, or an upstream it needs to
+    undo a failed checkout is unreachable). It stays in flight and recovery resumes it."""
+
+
+def error_reason(error: grpc.RpcError) -> str:
+    """The ErrorInfo reason of a failed call, or "" if it carries none."""
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        return ""
+    for detail in status.details if status else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info.reason
+    return ""
+
+
+def _describe(service: str, method: str, error: grpc.aio.AioRpcError) -> str:
+    return f"{service} {method} failed: {error.code().name}: {error.details()}"
+
+
+def _failure_reason(service: str, error: grpc.aio.AioRpcError) -> str:
+    suffix = "REJECTED" if error.code() in NOTHING_DONE else "UNAVAILABLE"
+    return f"{service.upper()}_{suffix}"
+
+
+class SagaRunner:
+    """Advances sagas this process owns, saving every step before the next one runs."""
+
+    def __init__(
+        self,
+        store: OrderStore,
+        upstreams: Upstreams,
+        owner: str,
+        pause_after: PauseAfter | None = None,
+    ) -> None:
+        self.store = store
+        self.upstreams = upstreams
+        self.owner = owner
+        self.pause_after = pause_after
+        self._steps = {
+            Step.PRICE: self._price,
+            Step.RESERVE: self._reserve,
+            Step.CHARGE: self._charge,
+            Step.COMMIT: self._commit,
+            Step.RELEASE: self._release,
+            Step.REFUND: self._refund,
+        }
+
+    async def run(self, saga: Saga, deadline: float | None = None) -> Saga:
+        """Runs a saga this process holds the lease of until it is final.
+
+        `deadline` (time.monotonic()) is the caller's: no upstream call outlives
+        it. Raises Interrupted (lease given up, so recovery resumes the saga
+        soon) or LeaseLost (another process runs it now).
+        """
+        try:
+            while saga.step is not None:
+                done = saga.step
+                await self._steps[done](saga, deadline)
+                saga.touch()
+                await self.store.save(saga, self.owner)
+                log.info(
+                    "order %s: %s done, next %s",
+                    saga.id,
+                    done,
+                    saga.step or order_pb2.OrderStatus.Name(saga.order.status),
+                    extra={"order_id": saga.id},
+                )
+                if self.pause_after and self.pause_after.step is done and saga.step:
+                    log.warning("order %s: pausing after %s (fault knob)", saga.id, done)
+                    await asyncio.sleep(self.pause_after.seconds)
+        except BaseException:
+            # Hand the saga back at once rather than when the lease runs out.
+            await asyncio.shield(self.store.release(saga.id, self.owner))
+            raise
+        return saga
+
+    async def _call(self, service: str, method: str, request, deadline: float | None):
+        if deadline is not None and deadline <= time.monotonic():
+            raise Interrupted("the caller's deadline has passed")
+        try:
+            return await self.upstreams.call(service, method, request, deadline)
+        except grpc.aio.AioRpcError as error:
+            if deadline is not None and deadline <= time.monotonic():
+                raise Interrupted("the caller's deadline has passed") from error
+            raise
+
+    # Forward steps.
+
+    async def _price(self, saga: Saga, deadline: float | None) -> None:
+        items = saga.request.items
+        request = catalog_pb2.BatchGetProductsRequest(ids=[item.product_id for item in items])
+        try:
+            response = await self._call("catalog", "BatchGetProducts", request, deadline)
+        except grpc.aio.AioRpcError as error:
+            reason = (
+                "PRODUCT_NOT_FOUND"
+                if error.code() == grpc.StatusCode.NOT_FOUND
+                else _failure_reason("catalog", error)
+            )
+            saga.fail(reason, _describe("catalog", "BatchGetProducts", error), None)
+            return
+        try:
+            lines, total = price_cart(items, response.products)
+        except PricingError as error:
+            saga.fail(error.reason, error.message, None)
+            return
+        del saga.order.lines[:]
+        saga.order.lines.extend(lines)
+        saga.order.total.CopyFrom(total)
+        saga.step = Step.RESERVE
+
+    def _reserve_request(self, saga: Saga) -> inventory_pb2.ReserveStockRequest:
+        units: collections.Counter[str] = collections.Counter()
+        for line in saga.order.lines:
+            units[line.sku] += line.quantity
+        return inventory_pb2.ReserveStockRequest(
+            order_id=saga.id,
+            items=[inventory_pb2.ReservationItem(sku=sku, quantity=n) for sku, n in units.items()],
+            request_id=action_request_id(saga.id, "reserve"),
+        )
+
+    async def _reserve(self, saga: Saga, deadline: float | None) -> None:
+        try:
+            response = await self._call(
+                "inventory", "ReserveStock", self._reserve_request(saga), deadline
+            )
+        except grpc.aio.AioRpcError as error:
+            message = _describe("inventory", "ReserveStock", error)
+            if error_reason(error) == "INSUFFICIENT_STOCK":
+                saga.fail("INSUFFICIENT_STOCK", message, None)
+            elif error.code() in NOTHING_DONE:
+                saga.fail(_failure_reason("inventory", error), message, None)
+            else:  # the stock may be held: find out and give it back
+                saga.fail(_failure_reason("inventory", error), message, Step.RELEASE)
+            return
+        saga.order.reservation_id = response.reservation.id
+        saga.step = Step.CHARGE
+        # Saved with the step, before the charge is sent: from now on undoing refunds.
+        saga.refund_due = True
+
+    def _charge_request(self, saga: Saga) -> payment_pb2.ChargeRequest:
+        return payment_pb2.ChargeRequest(
+            order_id=saga.id,
+            amount=saga.order.total,
+            payment_method=saga.request.payment_method,
+            request_id=action_request_id(saga.id, "charge"),
+        )
+
+    async def _charge(self, saga: Saga, deadline: float | None) -> None:
+        try:
+            response = await self._call("payment", "Charge", self._charge_request(saga), deadline)
+        except grpc.aio.AioRpcError as error:
+            # Unknown outcome: refund_due stays, and REFUND asks payment what happened.
+            saga.refund_due = error.code() not in NOTHING_DONE
+            message = _describe("payment", "Charge", error)
+            saga.fail(_failure_reason("payment", error), message, Step.RELEASE)
+            return
+        payment = response.payment
+        saga.order.payment_id = payment.id
+        if payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
+            saga.refund_due = False
+            why = payment_pb2.DeclineReason.Name(payment.decline_reason)
+            saga.fail("PAYMENT_DECLINED", f"the payment was declined: {why}", Step.RELEASE)
+            return
+        saga.step = Step.COMMIT
+
+    async def _commit(self, saga: Saga, deadline: float | None) -> None:
+        request = inventory_pb2.CommitReservationRequest(
+            reservation_id=saga.order.reservation_id,
+            request_id=action_request_id(saga.id, "commit"),
+        )
+        try:
+            await self._call("inventory", "CommitReservation", request, deadline)
+        except grpc.aio.AioRpcError as error:
+            reason = (
+                "RESERVATION_EXPIRED"
+                if error.code() == grpc.StatusCode.FAILED_PRECONDITION
+                else _failure_reason("inventory", error)
+            )
+            saga.fail(reason, _describe("inventory", "CommitReservation", error), Step.RELEASE)
+            return
+        saga.finish(order_pb2.ORDER_STATUS_CONFIRMED)
+
+    # Compensation steps: they never give up, they are interrupted and resumed.
+
+    async def _compensation_call(self, service: str, method: str, request, deadline: float | None):
+        """A call that must succeed eventually; None if the upstream says there is nothing
+        to do (a refusal that changed nothing)."""
+        try:
+            return await self._call(service, method, request, deadline)
+        except grpc.aio.AioRpcError as error:
+            if error.code() in NOTHING_DONE:
+                log.warning("%s: nothing to undo", _describe(service, method, error))
+                return None
+            raise Interrupted(_describe(service, method, error)) from error
+
+    async def _release(self, saga: Saga, deadline: float | None) -> None:
+        if not saga.order.reservation_id:
+            # ReserveStock's outcome is unknown. Asking again for the same order returns
+            # the reservation if there is one (or holds it now, and it is released below).
+            response = await self._compensation_call(
+                "inventory", "ReserveStock", self._reserve_request(saga), deadline
+            )
+            if response is not None:
+                saga.order.reservation_id = response.reservation.id
+        if saga.order.reservation_id:
+            request = inventory_pb2.ReleaseReservationRequest(
+                reservation_id=saga.order.reservation_id,
+                request_id=action_request_id(saga.id, "release"),
+            )
+            await self._compensation_call("inventory", "ReleaseReservation", request, deadline)
+        if saga.refund_due:
+            saga.step = Step.REFUND
+        else:
+            self._end(saga)
+
+    async def _refund(self, saga: Saga, deadline: float | None) -> None:
+        if not saga.order.payment_id:
+            # Charge's outcome is unknown. Repeating it with the same request_id returns
+            # the first payment (payment deduplicates), so it is never charged twice.
+            response = await self._compensation_call(
+                "payment", "Charge", self._charge_request(saga), deadline
+            )
+            if response is None or response.payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
+                saga.refund_due = False
+                self._end(saga)
+                return
+            saga.order.payment_id = response.payment.id
+        why = saga.cancel_reason or saga.failure_reason
+        request = payment_pb2.RefundRequest(
+            payment_id=saga.order.payment_id,
+            reason=f"order {saga.id}: {why}"[:200],
+            request_id=action_request_id(saga.id, "refund"),
+        )
+        await self._compensation_call("payment", "Refund", request, deadline)
+        saga.refund_due = False
+        self._end(saga)
+
+    @staticmethod
+    def _end(saga: Saga) -> None:
+        """Compensation is done: a cancelled confirmed order, or a failed checkout."""
+        if saga.order.status == order_pb2.ORDER_STATUS_CONFIRMED:
+            saga.finish(order_pb2.ORDER_STATUS_CANCELLED)
+        else:
+            saga.finish(order_pb2.ORDER_STATUS_FAILED)

@@ -1,0 +1,64 @@
+"""OrderService handlers: validate, then hand over to Orders (checkout and cancellation
+sagas) or read the store."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+
+from mesh import contracts
+from services.order import validation
+from services.order.orders import Orders
+from services.runtime import ServerConfig
+from services.runtime.paging import encode_page_token
+
+__all__ = ["OrderServicer"]
+
+contract = contracts.service("order")
+messages = contract.messages
+
+# gRPC reports "no deadline" as a huge number of seconds.
+_NO_DEADLINE = 1e8
+
+
+def _deadline(context: grpc.aio.ServicerContext, method: str) -> float:
+    """The request's deadline (time.monotonic()): the caller's, else the contract's default."""
+    left = context.time_remaining()
+    if left is None or left >= _NO_DEADLINE:
+        left = contract.methods[method].timeout
+    return time.monotonic() + left
+
+
+class OrderServicer(contract.servicer_base):
+    def __init__(self, config: ServerConfig, orders: Orders) -> None:
+        self._orders = orders
+
+    async def PlaceOrder(self, request, context):
+        validation.check_place(request)
+        order = await self._orders.place(request, _deadline(context, "PlaceOrder"))
+        return messages.PlaceOrderResponse(order=order)
+
+    async def GetOrder(self, request, context):
+        validation.check_get(request)
+        return messages.GetOrderResponse(order=await self._orders.get(request.id))
+
+    async def ListOrders(self, request, context):
+        size, after = validation.check_list(request)
+        # One more than asked tells whether another page follows.
+        orders = await self._orders.store.list_orders(request.customer_id, after, size + 1)
+        page, more = orders[:size], len(orders) > size
+        next_token = ""
+        if more:
+            last = page[-1]
+            next_token = encode_page_token(
+                validation.list_filter(request), [last.create_time.ToNanoseconds(), last.id]
+            )
+        return messages.ListOrdersResponse(orders=page, next_page_token=next_token)
+
+    async def CancelOrder(self, request, context):
+        validation.check_cancel(request)
+        order = await self._orders.cancel(
+            request.id, request.reason, _deadline(context, "CancelOrder")
+        )
+        return messages.CancelOrderResponse(order=order)

@@ -1,0 +1,44 @@
+"""The order service's own knobs, read from the server's environment.
+
+SHOPMESH_ORDER_LEASE_SECONDS     how long a saga stays claimed by a process that stops
+                                 renewing it (crashed) before another takes it over (10)
+SHOPMESH_ORDER_RECOVERY_SECONDS  how often unfinished sagas nobody runs are resumed (2)
+SHOPMESH_ORDER_PAUSE_AFTER       test hook, see faults.py
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.order.faults import PauseAfter
+
+__all__ = ["OrderSettings"]
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name) or str(default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class OrderSettings:
+    lease_seconds: float = 10.0
+    recovery_seconds: float = 2.0
+    pause_after: PauseAfter | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> OrderSettings:
+        return cls(
+            lease_seconds=_positive(env, "SHOPMESH_ORDER_LEASE_SECONDS", cls.lease_seconds),
+            recovery_seconds=_positive(
+                env, "SHOPMESH_ORDER_RECOVERY_SECONDS", cls.recovery_seconds
+            ),
+            pause_after=PauseAfter.from_env(env),
+        )
