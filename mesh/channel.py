@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
+from opentelemetry.trace import TracerProvider
 
 from mesh import config as mesh_config
 from mesh.interceptors import (
@@ -63,8 +64,12 @@ def connect(
     *,
     config: mesh_config.MeshConfig | None = None,
     retry: RetryPolicy | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> grpc.Channel:
-    """A blocking-API channel to the upstream service `name`, interceptors applied."""
+    """A blocking-API channel to the upstream service `name`, interceptors applied.
+
+    Spans go to `tracer_provider`, by default the process's global one.
+    """
     cfg = config or mesh_config.load()
     target, credentials, options = _target_and_credentials(cfg.upstream(name))
     channel = (
@@ -78,7 +83,7 @@ def connect(
         RetryInterceptor(name, _retry_policy(cfg, retry), _budget(name)),
         BreakerInterceptor(name),
     )
-    return client_tracing(resilient)
+    return client_tracing(resilient, tracer_provider)
 
 
 def aio_connect(
@@ -86,12 +91,16 @@ def aio_connect(
     *,
     config: mesh_config.MeshConfig | None = None,
     retry: RetryPolicy | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> grpc.aio.Channel:
-    """An asyncio channel to the upstream service `name`, interceptors applied."""
+    """An asyncio channel to the upstream service `name`, interceptors applied.
+
+    Spans go to `tracer_provider`, by default the process's global one.
+    """
     cfg = config or mesh_config.load()
     target, credentials, options = _target_and_credentials(cfg.upstream(name))
     interceptors: list[Any] = [
-        *aio_client_tracing(),
+        *aio_client_tracing(tracer_provider),
         AioDeadlineInterceptor(),
         AioRetryInterceptor(name, _retry_policy(cfg, retry), _budget(name)),
         AioBreakerInterceptor(name),

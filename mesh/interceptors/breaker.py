@@ -41,6 +41,20 @@ class _Admission:
             self._probing = True
             return True
 
+    def healthy(self) -> bool:
+        """Closed with no recent failure: a success would change nothing, so skip pybreaker."""
+        return (
+            self.breaker.current_state == pybreaker.STATE_CLOSED and self.breaker.fail_counter == 0
+        )
+
+    def record_failure(self, error: grpc.RpcError) -> None:
+        """Let pybreaker count a failed call (it ignores errors that are the caller's)."""
+        try:
+            with self.breaker.calling():
+                raise error
+        except (grpc.RpcError, pybreaker.CircuitBreakerError):
+            pass
+
     def release_probe(self, claimed: bool | None) -> None:
         if claimed:
             with self._probe_lock:
@@ -56,6 +70,12 @@ class BreakerInterceptor(grpc.UnaryUnaryClientInterceptor):
         return LocalFailure(grpc.StatusCode.UNAVAILABLE, message, breaker_open=True)
 
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if self._admission.healthy():
+            outcome = continuation(details, request)
+            error = outcome.exception()
+            if isinstance(error, grpc.RpcError):
+                self._admission.record_failure(error)
+            return outcome
         claimed = self._admission.claim_probe()
         if claimed is False:
             return self._rejected()
@@ -86,6 +106,14 @@ class AioBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
         return AioLocalError(grpc.StatusCode.UNAVAILABLE, message, breaker_open=True)
 
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        if self._admission.healthy():
+            try:
+                call = await continuation(details, request)
+                await call
+                return call
+            except grpc.RpcError as error:
+                self._admission.record_failure(error)
+                raise
         claimed = self._admission.claim_probe()
         if claimed is False:
             raise self._rejected()

@@ -68,7 +68,7 @@ class _Retrier:
         contract = policy_of(details)
         return self.policy.enabled and contract is not None and contract.retry_safe(request)
 
-    def _retryable(self, error: BaseException) -> bool:
+    def worth_retrying(self, error: BaseException) -> bool:
         return _code(error) in RETRYABLE_CODES and not getattr(error, "breaker_open", False)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -96,17 +96,19 @@ class _Retrier:
             },
         )
 
-    def options(self, details: Any) -> dict[str, Any]:
-        """tenacity arguments for one logical call; also counts the call for the budget."""
+    def start(self, details: Any) -> float | None:
+        """Count one logical call for the budget; returns its absolute deadline."""
         self.budget.record_call()
-        deadline = time.monotonic() + details.timeout if details.timeout is not None else None
+        return time.monotonic() + details.timeout if details.timeout is not None else None
+
+    def options(self, deadline: float | None) -> dict[str, Any]:
+        """tenacity arguments for the retries of a call whose first attempt failed."""
         return {
-            "retry": tenacity.retry_if_exception(self._retryable),
+            "retry": tenacity.retry_if_exception(self.worth_retrying),
             "wait": self._wait,
             "stop": self._stop(deadline),
             "before_sleep": self._note_retry,
             "reraise": True,
-            "deadline": deadline,
         }
 
 
@@ -117,12 +119,17 @@ class RetryInterceptor(grpc.UnaryUnaryClientInterceptor):
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if not self._retrier.applies(details, request):
             return continuation(details, request)
-        options = self._retrier.options(details)
-        deadline = options.pop("deadline")
-        outcome = None
+        deadline = self._retrier.start(details)
+        # Fast path: most calls succeed first time and never pay for tenacity's machinery.
+        outcome = continuation(details, request)
+        first_error = outcome.exception()
+        if first_error is None or not self._retrier.worth_retrying(first_error):
+            return outcome
         try:
-            for attempt in tenacity.Retrying(**options):
+            for attempt in tenacity.Retrying(**self._retrier.options(deadline)):
                 with attempt:
+                    if attempt.retry_state.attempt_number == 1:
+                        raise first_error
                     outcome = continuation(with_timeout(details, remaining(deadline)), request)
                     error = outcome.exception()
                     if error is not None:
@@ -139,10 +146,20 @@ class AioRetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if not self._retrier.applies(details, request):
             return await continuation(details, request)
-        options = self._retrier.options(details)
-        deadline = options.pop("deadline")
-        async for attempt in tenacity.AsyncRetrying(**options):
+        deadline = self._retrier.start(details)
+        # Fast path: most calls succeed first time and never pay for tenacity's machinery.
+        try:
+            call = await continuation(details, request)
+            await call
+            return call
+        except grpc.RpcError as error:
+            if not self._retrier.worth_retrying(error):
+                raise
+            first_error = error
+        async for attempt in tenacity.AsyncRetrying(**self._retrier.options(deadline)):
             with attempt:
+                if attempt.retry_state.attempt_number == 1:
+                    raise first_error
                 call = await continuation(with_timeout(details, remaining(deadline)), request)
                 await call  # raises AioRpcError when the attempt failed
         return call

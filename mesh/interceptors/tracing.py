@@ -17,17 +17,18 @@ from opentelemetry.instrumentation.grpc import (
     client_interceptor,
     grpcext,
 )
+from opentelemetry.trace import TracerProvider
 
 __all__ = ["aio_client_tracing", "aio_server_tracing", "client_tracing"]
 
 
-def client_tracing(channel: grpc.Channel) -> grpc.Channel:
+def client_tracing(channel: grpc.Channel, provider: TracerProvider | None = None) -> grpc.Channel:
     """Wrap a sync channel in the tracing interceptor (it has its own interception API)."""
-    return grpcext.intercept_channel(channel, client_interceptor())
+    return grpcext.intercept_channel(channel, client_interceptor(tracer_provider=provider))
 
 
-def aio_client_tracing() -> list[Any]:
-    return list(aio_client_interceptors())
+def aio_client_tracing(provider: TracerProvider | None = None) -> list[Any]:
+    return list(aio_client_interceptors(tracer_provider=provider))
 
 
 def aio_server_tracing() -> Any:

@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print tables, every comparison measured in one run, interleaved."""
