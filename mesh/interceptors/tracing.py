@@ -1,9 +1,9 @@
-"""Tracing interceptors: OpenTelemetry's gRPC instrumentation, client and server side.
+"""Client tracing: OpenTelemetry's gRPC instrumentation.
 
 The client interceptor starts a span per call and injects the W3C `traceparent`
-header; the server interceptor continues the trace from it, so one checkout is one
-trace across order, catalog, inventory and payment. Where spans go (exporter,
-sampling) is the process's choice via the global TracerProvider.
+header; the server side (mesh.server.interceptors) continues the trace from it,
+so one checkout is one trace across order, catalog, inventory and payment. Where
+spans go (exporter, sampling) is the process's choice via the global provider.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from typing import Any
 import grpc
 from opentelemetry.instrumentation.grpc import (
     aio_client_interceptors,
-    aio_server_interceptor,
     client_interceptor,
     grpcext,
 )
 from opentelemetry.trace import TracerProvider
 
-__all__ = ["aio_client_tracing", "aio_server_tracing", "client_tracing"]
+__all__ = ["aio_client_tracing", "client_tracing"]
 
 
 def client_tracing(channel: grpc.Channel, provider: TracerProvider | None = None) -> grpc.Channel:
@@ -29,7 +28,3 @@ def client_tracing(channel: grpc.Channel, provider: TracerProvider | None = None
 
 def aio_client_tracing(provider: TracerProvider | None = None) -> list[Any]:
     return list(aio_client_interceptors(tracer_provider=provider))
-
-
-def aio_server_tracing() -> Any:
-    return aio_server_interceptor()

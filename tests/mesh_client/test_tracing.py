@@ -4,17 +4,17 @@ from opentelemetry.trace import SpanKind
 
 import mesh
 from mesh.deadline import InboundDeadline
-from mesh.interceptors.tracing import aio_server_tracing
+from mesh.server.interceptors import tracing_interceptor
 
 from .scripted_server import Script, catalog, config_for
 
 
 async def test_two_hops_share_one_trace_with_parent_links(scripted, upstream_name, spans):
     back = Script()
-    back_address = await scripted(back, interceptors=(aio_server_tracing(),))
+    back_address = await scripted(back, interceptors=(tracing_interceptor(),))
     onward = mesh.aio_connect(upstream_name, config=config_for(back_address, upstream_name))
     front = Script(forward=lambda request: catalog.stub(onward).GetProduct(request))
-    front_address = await scripted(front, interceptors=(aio_server_tracing(), InboundDeadline()))
+    front_address = await scripted(front, interceptors=(tracing_interceptor(), InboundDeadline()))
 
     async with mesh.aio_connect("catalog", config=config_for(front_address, "catalog")) as ch:
         await catalog.stub(ch).GetProduct(catalog.messages.GetProductRequest(id="p-1"))
