@@ -8,7 +8,12 @@ async with serving("catalog", tmp_path) as server:
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import pathlib
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -19,7 +24,15 @@ from services.runtime.config import ServerConfig
 from services.runtime.server import Server, create_server
 from services.runtime.service import Service
 
-__all__ = ["ErrorDetails", "connect", "error_details", "serving", "test_config"]
+__all__ = [
+    "ErrorDetails",
+    "SpawnedServer",
+    "connect",
+    "error_details",
+    "serving",
+    "spawn",
+    "test_config",
+]
 
 
 def test_config(name: str, data_dir, env: Mapping[str, str] | None = None, **overrides):
@@ -101,3 +114,61 @@ def error_details(error: grpc.aio.AioRpcError) -> ErrorDetails:
             elif detail.Unpack(precondition):
                 details.precondition_subjects += [v.subject for v in precondition.violations]
     return details
+
+
+@dataclass
+class SpawnedServer:
+    """A service running as its own process (`python -m services <name>`)."""
+
+    process: subprocess.Popen
+    port: int
+    log_path: pathlib.Path
+
+    def log_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line]
+
+
+@contextlib.contextmanager
+def spawn(name: str, data_dir, env: Mapping[str, str] | None = None, *, timeout: float = 30):
+    """Start a service process on a free loopback port; yields once it serves.
+
+    The port is read from the process's own "serving" log line. On exit the
+    process is terminated (SIGTERM) and, if it does not stop, killed.
+    """
+    log_path = pathlib.Path(data_dir) / f"{name}-{time.monotonic_ns()}.log"
+    environment = {
+        **os.environ,
+        "SHOPMESH_LISTEN": "127.0.0.1:0",
+        "SHOPMESH_DATA_DIR": str(data_dir),
+        "SHOPMESH_METRICS_LISTEN": "",
+        **(env or {}),
+    }
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services", name], env=environment, stderr=log
+        )
+    try:
+        port = _wait_for_port(process, log_path, timeout)
+        yield SpawnedServer(process, port, log_path)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_for_port(process: subprocess.Popen, log_path: pathlib.Path, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log_path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+                if entry.get("message") == "serving":
+                    return int(entry["extra"]["port"])
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}: {log_path.read_text()}")
+        time.sleep(0.05)
+    raise TimeoutError(f"server did not start within {timeout}s: {log_path.read_text()}")

@@ -1,0 +1,22 @@
+"""The inventory service: stock per SKU and all-or-nothing reservations that never oversell.
+
+Stock is seeded from the catalog's seed data (services.catalog.seed), 100
+units per SKU, on first start. Reservations expire after their TTL (default
+15 min); the sweeper releases them every SHOPMESH_INVENTORY_SWEEP_SECONDS
+(default 1). Fault knob for chaos tests: create `<data dir>/inventory.sqlite3.fault`
+to make the store unusable (health NOT_SERVING, RPCs UNAVAILABLE); delete it to recover.
+"""
+
+from services.inventory.servicer import InventoryServicer
+from services.inventory.store import InventoryStore
+from services.inventory.sweeper import sweep_expired_reservations
+from services.runtime import Service
+
+__all__ = ["SERVICE"]
+
+SERVICE = Service(
+    name="inventory",
+    open_store=InventoryStore.open,
+    make_servicer=InventoryServicer,
+    background=(sweep_expired_reservations,),
+)

@@ -1,0 +1,67 @@
+"""Two inventory processes on one data dir never oversell; the fault knob takes the store down."""
+
+import asyncio
+import uuid
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from mesh import contracts
+from services.runtime.testing import connect, error_details, serving, spawn
+
+inventory = contracts.service("inventory")
+m = inventory.messages
+
+
+def _reserve(order_id: str, sku: str):
+    return m.ReserveStockRequest(
+        order_id=order_id,
+        items=[m.ReservationItem(sku=sku, quantity=1)],
+        request_id=str(uuid.uuid4()),
+    )
+
+
+async def test_two_server_processes_racing_for_the_last_units_never_oversell(tmp_path):
+    async with serving("inventory", tmp_path) as local:
+        with spawn("inventory", tmp_path) as other:  # a second process, same SQLite file
+            async with connect(local) as channel:
+                restock = m.RestockRequest(sku="LAST", quantity=5, request_id=str(uuid.uuid4()))
+                await inventory.stub(channel).Restock(restock)
+
+            async def client(n: int, port: int):
+                async with connect(port) as channel:
+                    try:
+                        await inventory.stub(channel).ReserveStock(_reserve(f"o-{n}", "LAST"))
+                        return True
+                    except grpc.aio.AioRpcError as error:
+                        assert error_details(error).reason == "INSUFFICIENT_STOCK"
+                        return False
+
+            ports = [local.port, other.port]
+            won = await asyncio.gather(*(client(n, ports[n % 2]) for n in range(24)))
+            async with connect(other.port) as channel:
+                level = (
+                    await inventory.stub(channel).GetStock(m.GetStockRequest(sku="LAST"))
+                ).stock
+    assert sum(won) == 5
+    assert (level.on_hand, level.reserved, level.available) == (5, 5, 0)
+
+
+async def test_fault_flag_makes_health_not_serving_and_rpcs_unavailable(tmp_path):
+    async with serving("inventory", tmp_path) as server, connect(server) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service=inventory.full_name)
+        stub = inventory.stub(channel)
+        server.store.fault_path.touch()
+        await asyncio.sleep(0.3)
+        assert (await health.Check(request)).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        try:
+            await stub.ReserveStock(_reserve("o-f", "KIT-1002"))
+            raise AssertionError("a reservation went through a broken store")
+        except grpc.aio.AioRpcError as error:
+            details = error_details(error)
+        assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
+        server.store.fault_path.unlink()
+        await asyncio.sleep(0.3)
+        assert (await health.Check(request)).status == health_pb2.HealthCheckResponse.SERVING
+        await stub.ReserveStock(_reserve("o-f", "KIT-1002"))
