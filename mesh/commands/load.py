@@ -1,0 +1,71 @@
+"""`shopmesh load`: drive the shop at a fixed arrival rate and print a latency/error table."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+import aiohttp
+import grpc
+
+from mesh.load import generator
+from mesh.load.shoppers import GrpcShopper, RestShopper
+
+
+def _mix(text: str) -> dict[str, float]:
+    mix = {}
+    for part in text.split(","):
+        name, _, weight = part.partition("=")
+        if name not in generator.DEFAULT_MIX:
+            raise argparse.ArgumentTypeError(
+                f"unknown operation {name!r}; choose from {', '.join(generator.DEFAULT_MIX)}"
+            )
+        mix[name] = float(weight)
+    return mix
+
+
+def _loopback(target: str) -> str:
+    host = target.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    if not (host.startswith("127.") or host in {"localhost", "::1"}):
+        raise argparse.ArgumentTypeError(f"load is only sent to loopback addresses, not {host!r}")
+    return target
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("load", help=__doc__.split(":", 1)[1].strip())
+    parser.add_argument("--rate", type=float, default=50, help="arrivals per second (open model)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of arrivals")
+    parser.add_argument(
+        "--transport", choices=("rest", "grpc"), default="rest", help="REST/JSON or native gRPC"
+    )
+    parser.add_argument(
+        "--target",
+        type=_loopback,
+        default="http://127.0.0.1:8080",
+        help="the edge: a URL for rest, host:port for grpc (loopback only)",
+    )
+    parser.add_argument("--mix", type=_mix, default=dict(generator.DEFAULT_MIX))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-in-flight", type=int, default=2000)
+    parser.set_defaults(func=main)
+
+
+async def _drive(args) -> str:
+    plan = generator.LoadPlan(args.rate, args.duration, args.mix, args.seed, args.max_in_flight)
+    started = time.monotonic()
+    if args.transport == "rest":
+        connector = aiohttp.TCPConnector(limit=args.max_in_flight)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            recorder = await generator.run(RestShopper(args.target, session), plan)
+    else:
+        target = args.target.split("://")[-1]
+        async with grpc.aio.insecure_channel(target) as channel:
+            recorder = await generator.run(GrpcShopper(channel), plan)
+    return recorder.report(time.monotonic() - started)
+
+
+def main(args) -> int:
+    print(f"load: {args.transport} {args.target} at {args.rate:g}/s for {args.duration:g}s")
+    print(asyncio.run(_drive(args)))
+    return 0

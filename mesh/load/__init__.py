@@ -1,0 +1,1 @@
+"""`shopmesh load`: an open-model load generator with a realistic shopper mix."""
