@@ -1,0 +1,71 @@
+"""Where the local mesh keeps its files under one run directory (./var/mesh by default).
+
+certs/    the mesh CA and one certificate per workload
+eds/      discovery files the proxies watch (one per service)
+envoy/    rendered Envoy bootstraps and the admin addresses Envoy wrote
+mesh/     each app's mesh config (where its sidecar's outbound ports are)
+data/     one SQLite directory per service, shared by its replicas
+logs/     every process's log, proxies' access and health check logs
+state.json  what is running where, for `shopmesh status`
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_RUN_DIR", "RunDir"]
+
+DEFAULT_RUN_DIR = pathlib.Path("var/mesh")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    root: pathlib.Path
+
+    @property
+    def certs(self) -> pathlib.Path:
+        return self.root / "certs"
+
+    @property
+    def ca(self) -> pathlib.Path:
+        return self.certs / "ca.pem"
+
+    @property
+    def eds(self) -> pathlib.Path:
+        return self.root / "eds"
+
+    @property
+    def envoy(self) -> pathlib.Path:
+        return self.root / "envoy"
+
+    @property
+    def logs(self) -> pathlib.Path:
+        return self.root / "logs"
+
+    @property
+    def state(self) -> pathlib.Path:
+        return self.root / "state.json"
+
+    @property
+    def transcoder_descriptor(self) -> pathlib.Path:
+        return self.envoy / "transcoder.binpb"
+
+    def bootstrap(self, proxy: str) -> pathlib.Path:
+        return self.envoy / f"{proxy}.yaml"
+
+    def admin_address(self, proxy: str) -> pathlib.Path:
+        return self.envoy / f"{proxy}.admin"
+
+    def mesh_config(self, replica: str) -> pathlib.Path:
+        return self.root / "mesh" / f"{replica}.yaml"
+
+    def data(self, service: str) -> pathlib.Path:
+        """Shared by the service's replicas: each replica must see the same stock,
+        payments and orders (SQLite WAL lets several processes use one file)."""
+        return self.root / "data" / service
+
+    def create(self) -> RunDir:
+        for directory in (self.certs, self.eds, self.envoy, self.logs, self.root / "mesh"):
+            directory.mkdir(parents=True, exist_ok=True)
+        return self
