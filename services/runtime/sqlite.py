@@ -149,8 +149,13 @@ class Database:
 
 
 def _run_script(connection: sqlite3.Connection, script: str) -> None:
-    # executescript() would COMMIT the open transaction first; run statements one by one
-    # (so a schema holds plain statements: no triggers with inner semicolons).
-    for statement in script.split(";"):
-        if statement.strip():
+    # executescript() would COMMIT the open transaction first, so statements run one by
+    # one; complete_statement() knows where one ends (semicolons in comments, triggers).
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
             connection.execute(statement)
+            statement = ""
+    if statement.strip():
+        connection.execute(statement)

@@ -1,0 +1,325 @@
+"""Payment storage: payments and refunds in SQLite, deduplicated on request_id.
+
+A charge is recorded after the gateway answers; the gateway's idempotency key
+is the charge's request_id, so a request repeated at any point (before the
+record exists, on another replica, after a crash) captures at most once, and
+the UNIQUE request_id makes exactly one record win.
+
+A refund first *holds* its amount (a PENDING refund, counted in pending_nanos)
+in one BEGIN IMMEDIATE transaction that checks captured >= refunded + pending
++ amount, then asks the gateway, then completes. Concurrent refunds of one
+payment, in any process, therefore never add up to more than the capture. If
+the gateway does not answer the hold is dropped and the caller may retry with
+the same request_id (the gateway dedupes that refund too).
+
+Only the method's kind, brand and last four digits are stored: never a token
+or a card number.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+
+from mesh.server.errors import FailedPrecondition, NotFound, Unavailable
+from services.payment.gateway import PaymentGateway, SimulatedGateway
+from services.runtime import Database, ServerConfig
+
+__all__ = ["NewCharge", "Payment", "PaymentStore", "Refund", "request_id_reused"]
+
+# Values of shop.payment.v1.PaymentStatus.
+CAPTURED, DECLINED, PARTIALLY_REFUNDED, REFUNDED = 1, 2, 3, 4
+PENDING, DONE = "pending", "done"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS payments (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount_nanos INTEGER NOT NULL CHECK (amount_nanos > 0),
+    refunded_nanos INTEGER NOT NULL DEFAULT 0,
+    pending_nanos INTEGER NOT NULL DEFAULT 0,
+    status INTEGER NOT NULL,
+    decline_reason INTEGER NOT NULL DEFAULT 0,
+    method_kind TEXT NOT NULL,
+    method_brand TEXT NOT NULL,
+    last4 TEXT NOT NULL,
+    gateway_reference TEXT NOT NULL,
+    create_us INTEGER NOT NULL,
+    CHECK (refunded_nanos >= 0 AND pending_nanos >= 0),
+    CHECK (refunded_nanos + pending_nanos <= amount_nanos)
+);
+CREATE INDEX IF NOT EXISTS payments_by_order ON payments (order_id);
+CREATE TABLE IF NOT EXISTS refunds (
+    id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    payment_id TEXT NOT NULL REFERENCES payments (id),
+    amount_nanos INTEGER NOT NULL CHECK (amount_nanos > 0),
+    reason TEXT NOT NULL,
+    state TEXT NOT NULL,
+    create_us INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refunds_by_payment ON refunds (payment_id, create_us)
+"""
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    payment_id: str
+    amount_nanos: int
+    reason: str
+    state: str
+    create_us: int
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    order_id: str
+    currency: str
+    amount_nanos: int
+    refunded_nanos: int
+    status: int
+    decline_reason: int
+    method_kind: str
+    method_brand: str
+    last4: str
+    gateway_reference: str
+    create_us: int
+    refunds: tuple[Refund, ...]  # completed ones, oldest first
+
+
+@dataclass(frozen=True)
+class NewCharge:
+    order_id: str
+    currency: str
+    amount_nanos: int
+    method_kind: str
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def request_id_reused(request_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        "REQUEST_ID_REUSED",
+        f"request_id {request_id!r} was already used for a different request",
+        metadata={"request_id": request_id},
+    )
+
+
+def _payment(connection: sqlite3.Connection, payment_id: str) -> Payment | None:
+    row = connection.execute(
+        "SELECT id, order_id, currency, amount_nanos, refunded_nanos, status, decline_reason, "
+        "method_kind, method_brand, last4, gateway_reference, create_us "
+        "FROM payments WHERE id = ?",
+        (payment_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    refunds = tuple(
+        Refund(*r)
+        for r in connection.execute(
+            "SELECT id, payment_id, amount_nanos, reason, state, create_us FROM refunds "
+            "WHERE payment_id = ? AND state = ? ORDER BY create_us, id",
+            (payment_id, DONE),
+        )
+    )
+    return Payment(*row, refunds=refunds)
+
+
+def _by_request(connection, table: str, request_id: str, fingerprint: str) -> str | None:
+    row = connection.execute(
+        f"SELECT id, fingerprint FROM {table} WHERE request_id = ?", (request_id,)
+    ).fetchone()
+    if row is None:
+        return None
+    if row[1] != fingerprint:
+        raise request_id_reused(request_id)
+    return row[0]
+
+
+def _existing_payment(connection, payment_id: str) -> Payment:
+    payment = _payment(connection, payment_id)
+    if payment is None:
+        raise NotFound(
+            f"no payment {payment_id!r}",
+            reason="PAYMENT_NOT_FOUND",
+            metadata={"payment_id": payment_id},
+        )
+    return payment
+
+
+class PaymentStore:
+    """The payment records plus the gateway they are made through (closed together)."""
+
+    def __init__(self, database: Database, gateway: PaymentGateway) -> None:
+        self.database = database
+        self.gateway = gateway
+
+    @classmethod
+    async def open(cls, config: ServerConfig) -> PaymentStore:
+        # FULL: a recorded payment survives power loss, not only a process crash.
+        database = await Database.open(config.database_path(), SCHEMA, synchronous="FULL")
+        try:
+            gateway = await SimulatedGateway.open(
+                config.database_path("payment-gateway"), config.env
+            )
+        except BaseException:
+            await database.close()
+            raise
+        return cls(database, gateway)
+
+    @property
+    def fault_path(self):
+        return self.database.fault_path
+
+    async def probe(self) -> None:
+        await self.database.probe()
+
+    async def close(self) -> None:
+        await self.gateway.close()
+        await self.database.close()
+
+    async def get(self, payment_id: str) -> Payment:
+        return await self.database.read(_existing_payment, payment_id)
+
+    async def payment_for_request(self, request_id: str, fingerprint: str) -> Payment | None:
+        """The payment an earlier charge with this request_id made, if any."""
+
+        def find(connection):
+            payment_id = _by_request(connection, "payments", request_id, fingerprint)
+            return _payment(connection, payment_id) if payment_id else None
+
+        return await self.database.read(find)
+
+    async def record_charge(
+        self, request_id: str, fingerprint: str, charge: NewCharge, result
+    ) -> Payment:
+        """Record the gateway's answer; if another call recorded it first, return that one."""
+
+        def record(connection):
+            if payment_id := _by_request(connection, "payments", request_id, fingerprint):
+                return _payment(connection, payment_id)
+            payment_id = f"pay_{uuid.uuid4().hex}"
+            connection.execute(
+                "INSERT INTO payments (id, request_id, fingerprint, order_id, currency, "
+                "amount_nanos, status, decline_reason, method_kind, method_brand, last4, "
+                "gateway_reference, create_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    payment_id,
+                    request_id,
+                    fingerprint,
+                    charge.order_id,
+                    charge.currency,
+                    charge.amount_nanos,
+                    CAPTURED if result.approved else DECLINED,
+                    result.decline_reason,
+                    charge.method_kind,
+                    result.brand,
+                    result.last4,
+                    result.reference,
+                    _now_us(),
+                ),
+            )
+            return _payment(connection, payment_id)
+
+        return await self.database.write(record)
+
+    async def hold_refund(
+        self, payment_id: str, amount_nanos: int | None, reason: str, request_id: str, print_: str
+    ) -> tuple[Refund, Payment]:
+        """Find or create the PENDING refund of this request, holding its amount."""
+        return await self.database.write(
+            _hold_refund, payment_id, amount_nanos, reason, request_id, print_
+        )
+
+    async def complete_refund(self, refund_id: str) -> tuple[Refund, Payment]:
+        return await self.database.write(_complete_refund, refund_id)
+
+    async def drop_refund(self, refund_id: str) -> None:
+        """Give a PENDING refund's hold back (the gateway did not answer)."""
+        await self.database.write(_drop_refund, refund_id)
+
+
+def _refund(connection, refund_id: str) -> Refund:
+    row = connection.execute(
+        "SELECT id, payment_id, amount_nanos, reason, state, create_us FROM refunds WHERE id = ?",
+        (refund_id,),
+    ).fetchone()
+    if row is None:
+        # Dropped by a concurrent duplicate whose gateway call failed; a retry redoes it.
+        raise Unavailable("the refund was interrupted; retry with the same request_id")
+    return Refund(*row)
+
+
+def _hold_refund(connection, payment_id, amount_nanos, reason, request_id, print_):
+    if refund_id := _by_request(connection, "refunds", request_id, print_):
+        refund = _refund(connection, refund_id)
+        return refund, _payment(connection, refund.payment_id)
+    payment = _existing_payment(connection, payment_id)
+    if payment.status == DECLINED:
+        raise FailedPrecondition(
+            "PAYMENT_NOT_CAPTURED",
+            f"payment {payment_id} was declined; there is nothing to refund",
+            metadata={"payment_id": payment_id},
+        )
+    (pending,) = connection.execute(
+        "SELECT pending_nanos FROM payments WHERE id = ?", (payment_id,)
+    ).fetchone()
+    refundable = payment.amount_nanos - payment.refunded_nanos - pending
+    amount = refundable if amount_nanos is None else amount_nanos
+    if amount <= 0 or amount > refundable:
+        raise FailedPrecondition(
+            "REFUND_EXCEEDS_CAPTURE",
+            f"payment {payment_id} has {refundable} nanos left to refund, asked for {amount}",
+            metadata={"payment_id": payment_id, "refundable_nanos": str(refundable)},
+        )
+    refund_id = f"ref_{uuid.uuid4().hex}"
+    connection.execute(
+        "INSERT INTO refunds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (refund_id, request_id, print_, payment_id, amount, reason, PENDING, _now_us()),
+    )
+    connection.execute(
+        "UPDATE payments SET pending_nanos = pending_nanos + ? WHERE id = ?", (amount, payment_id)
+    )
+    return _refund(connection, refund_id), _payment(connection, payment_id)
+
+
+def _complete_refund(connection, refund_id):
+    refund = _refund(connection, refund_id)
+    if refund.state == PENDING:  # completing twice (two replicas, a retry) changes nothing
+        connection.execute("UPDATE refunds SET state = ? WHERE id = ?", (DONE, refund_id))
+        connection.execute(
+            "UPDATE payments SET pending_nanos = pending_nanos - ?, "
+            "refunded_nanos = refunded_nanos + ?, "
+            "status = CASE WHEN refunded_nanos + ? >= amount_nanos THEN ? ELSE ? END "
+            "WHERE id = ?",
+            (
+                refund.amount_nanos,
+                refund.amount_nanos,
+                refund.amount_nanos,
+                REFUNDED,
+                PARTIALLY_REFUNDED,
+                refund.payment_id,
+            ),
+        )
+    return _refund(connection, refund_id), _payment(connection, refund.payment_id)
+
+
+def _drop_refund(connection, refund_id):
+    row = connection.execute("SELECT 1 FROM refunds WHERE id = ?", (refund_id,)).fetchone()
+    refund = _refund(connection, refund_id) if row else None
+    if refund and refund.state == PENDING:
+        connection.execute("DELETE FROM refunds WHERE id = ?", (refund_id,))
+        connection.execute(
+            "UPDATE payments SET pending_nanos = pending_nanos - ? WHERE id = ?",
+            (refund.amount_nanos, refund.payment_id),
+        )
