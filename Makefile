@@ -37,6 +37,10 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+## up: the local mesh on 127.0.0.1 (2 replicas per service, Envoy sidecars, edge); Ctrl-C stops it
+up: $(INSTALLED)
+	$(BIN)/shopmesh up
+
 ## test: everything CI runs
 test: lint check-gen
 	$(BIN)/python -m pytest
