@@ -186,13 +186,26 @@ def _internal_status(domain: str, trace_id: str) -> grpc.Status:
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Maps exceptions raised by unary handlers to rich statuses (see module doc)."""
 
+    def __init__(self) -> None:
+        # method -> (the handler we wrapped, the wrapper): servers hand out the same
+        # handler object per method, so the wrapper is built once, not per call.
+        self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler]] = {}
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming or handler.response_streaming:
             return handler  # health Watch and reflection stream; they raise nothing of ours
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, handler_call_details.method)
+        self._wrapped[handler_call_details.method] = (handler, wrapped)
+        return wrapped
+
+    @staticmethod
+    def _wrap(handler, method: str) -> grpc.RpcMethodHandler:
         behavior = handler.unary_unary
-        domain = domain_of(handler_call_details.method)
-        method = handler_call_details.method
+        domain = domain_of(method)
 
         async def mapped(request, context):
             try:

@@ -55,41 +55,44 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
     """Counts and times every unary RPC (streams, e.g. health Watch, are left alone)."""
 
     def __init__(self) -> None:
-        self._methods: dict[str, _MethodMetrics] = {}
-
-    def _metrics(self, method_path: str) -> _MethodMetrics:
-        metrics = self._methods.get(method_path)
-        if metrics is None:
-            metrics = self._methods[method_path] = _MethodMetrics(method_path)
-        return metrics
+        # method -> (the handler we wrapped, the wrapper), built once per method.
+        self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler]] = {}
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming or handler.response_streaming:
             return handler
-        behavior = handler.unary_unary
-        metrics = self._metrics(handler_call_details.method)
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = _measured(handler, _MethodMetrics(handler_call_details.method))
+        self._wrapped[handler_call_details.method] = (handler, wrapped)
+        return wrapped
 
-        async def measured(request, context):
-            metrics.in_flight.inc()
-            start = time.perf_counter()
-            code = grpc.StatusCode.OK
-            try:
-                return await behavior(request, context)
-            except BaseException:
-                # An abort has set the code on the context; anything else is UNKNOWN.
-                code = context.code() or grpc.StatusCode.UNKNOWN
-                raise
-            finally:
-                metrics.latency.observe(time.perf_counter() - start)
-                metrics.handled(_as_code(code)).inc()
-                metrics.in_flight.dec()
 
-        return grpc.unary_unary_rpc_method_handler(
-            measured,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+def _measured(handler, metrics: _MethodMetrics) -> grpc.RpcMethodHandler:
+    behavior = handler.unary_unary
+
+    async def measured(request, context):
+        metrics.in_flight.inc()
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            return await behavior(request, context)
+        except BaseException:
+            # An abort has set the code on the context; anything else is UNKNOWN.
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        finally:
+            metrics.latency.observe(time.perf_counter() - start)
+            metrics.handled(_as_code(code)).inc()
+            metrics.in_flight.dec()
+
+    return grpc.unary_unary_rpc_method_handler(
+        measured,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
 
 
 _CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
