@@ -129,8 +129,17 @@ class SpawnedServer:
 
 
 @contextlib.contextmanager
-def spawn(name: str, data_dir, env: Mapping[str, str] | None = None, *, timeout: float = 30):
+def spawn(
+    name: str,
+    data_dir,
+    env: Mapping[str, str] | None = None,
+    *,
+    command: list[str] | None = None,
+    timeout: float = 30,
+):
     """Start a service process on a free loopback port; yields once it serves.
+
+    `command` replaces the default `python -m services <name>`.
 
     The port is read from the process's own "serving" log line. On exit the
     process is terminated (SIGTERM) and, if it does not stop, killed.
@@ -145,7 +154,7 @@ def spawn(name: str, data_dir, env: Mapping[str, str] | None = None, *, timeout:
     }
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services", name], env=environment, stderr=log
+            command or [sys.executable, "-m", "services", name], env=environment, stderr=log
         )
     try:
         port = _wait_for_port(process, log_path, timeout)

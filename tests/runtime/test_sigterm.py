@@ -2,6 +2,7 @@
 
 import asyncio
 import signal
+import sys
 import uuid
 
 from google.type import money_pb2
@@ -40,8 +41,13 @@ async def test_sigterm_lets_the_in_flight_call_finish_and_exits_zero(tmp_path):
     assert messages.index("draining") < messages.index("stopped")
 
 
-async def test_catalog_process_exits_zero_on_sigterm(tmp_path):
-    with spawn("catalog", tmp_path) as server:
+async def test_shopmesh_serve_runs_a_service_that_exits_zero_on_sigterm(tmp_path):
+    command = [sys.executable, "-m", "mesh.cli", "serve", "catalog"]
+    with spawn("catalog", tmp_path, command=command) as server:
+        async with connect(server.port) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            request = health_pb2.HealthCheckRequest(service="shop.catalog.v1.CatalogService")
+            assert (await health.Check(request)).status == health_pb2.HealthCheckResponse.SERVING
         server.process.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(server.process.wait, 20)
     assert code == 0
