@@ -10,7 +10,7 @@ import grpc
 
 from mesh import contracts
 from mesh.local.certs import WorkloadCert
-from mesh.local.render import common
+from mesh.local.render import common, json_guard
 from mesh.local.render.templates import fill
 from mesh.topology import Topology
 
@@ -71,9 +71,10 @@ def _routes(topology: Topology, settings: EdgeSettings) -> list[dict[str, Any]]:
     return [*routes, fill("edge/not_found_route")]
 
 
-def _transcoded_services(topology: Topology) -> list[str]:
+def _transcoded_services(topology: Topology) -> list[contracts.ServiceContract]:
+    """The services the edge calls that have REST mappings."""
     return [
-        contracts.service(name).full_name
+        contracts.service(name)
         for name in topology.upstreams(EDGE)
         if any(m.http is not None for m in contracts.service(name).methods.values())
     ]
@@ -108,8 +109,9 @@ def render(
         transcoder=fill(
             "edge/transcoder",
             descriptor=str(descriptor),
-            services=_transcoded_services(topology),
+            services=[s.full_name for s in _transcoded_services(topology)],
         ),
+        json_guard=json_guard.render(_transcoded_services(topology)),
         cors=fill("edge/cors", allowed_origins=[{"safe_regex": {"regex": settings.origins}}]),
         routes=_routes(topology, settings),
     )
