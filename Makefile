@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+NODE_CLIENT := clients/node
+NODE_DEPS := $(NODE_CLIENT)/node_modules/.package-lock.json
 
 .PHONY: install gen check-gen lint format test up clean
 
@@ -15,13 +17,19 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
-## gen: regenerate gen/ (Python stubs, Envoy descriptor) from proto/
-gen: $(INSTALLED)
+# clients/node's npm packages (the TypeScript generator buf runs, gRPC for Node),
+# exactly as its lockfile pins them; reinstalled only when the lockfile changes.
+$(NODE_DEPS): $(NODE_CLIENT)/package-lock.json
+	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+## gen: regenerate gen/ (Python and TypeScript stubs, Envoy descriptor) from proto/
+gen: $(INSTALLED) $(NODE_DEPS)
 	$(BIN)/buf format -w proto
 	$(BIN)/python tools/codegen.py write
 
 ## check-gen: fail when the committed generated code does not match proto/
-check-gen: $(INSTALLED)
+check-gen: $(INSTALLED) $(NODE_DEPS)
 	$(BIN)/python tools/codegen.py check
 
 ## lint: buf lint + format check on the contracts, ruff on the Python
@@ -42,8 +50,8 @@ up: $(INSTALLED)
 	$(BIN)/shopmesh up
 
 ## test: everything CI runs
-test: lint check-gen
+test: lint check-gen $(NODE_DEPS)
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .ruff_cache $(NODE_CLIENT)/node_modules $(NODE_CLIENT)/dist

@@ -5,6 +5,9 @@
 
 Derived from the contracts and committed:
 - gen/python/        Python messages, .pyi types and gRPC stubs (buf.gen.yaml)
+- gen/ts/            TypeScript messages and service descriptors (protobuf-es,
+  buf.gen.yaml), plus the googleapis types they import and the google.rpc
+  error types clients decode error details with (ERROR_TYPES)
 - gen/descriptor/    the FileDescriptorSet Envoy's gRPC-JSON transcoder loads
 - third_party/googleapis/  the googleapis .proto files proto/ imports, copied
   from the installed googleapis-common-protos wheel (the same release whose
@@ -18,6 +21,7 @@ when every step succeeded, so a broken .proto leaves gen/ untouched.
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import pathlib
 import shutil
@@ -26,6 +30,7 @@ import sys
 import tempfile
 
 import google.api.annotations_pb2
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUF = pathlib.Path(sys.executable).parent / "buf"
@@ -38,7 +43,16 @@ GOOGLEAPIS_PROTOS = (
     "google/api/http.proto",
     "google/type/money.proto",
     "google/type/postal_address.proto",
+    # Not imported by proto/, yet every error carries them (ERROR_TYPES).
+    "google/rpc/status.proto",
+    "google/rpc/error_details.proto",
 )
+# google.rpc.Status and its details (ErrorInfo, BadRequest, ...) for languages
+# without a package that ships them: Python has them from googleapis-common-protos,
+# so only the TypeScript plugins of buf.gen.yaml generate them.
+ERROR_TYPES = ("google/rpc/status.proto", "google/rpc/error_details.proto")
+TS_OUT = "gen/ts"
+NODE_PLUGINS = ROOT / "clients/node/node_modules/.bin"
 WHEEL_ROOT = pathlib.Path(google.api.annotations_pb2.__file__).parents[2]
 
 
@@ -55,12 +69,36 @@ def run_buf(*args: str) -> None:
     subprocess.run([str(BUF), *args], cwd=ROOT, check=True, env={**os.environ, "PATH": path})
 
 
+def error_types_template() -> str:
+    """buf.gen.yaml's TypeScript plugins alone, as a template buf accepts inline."""
+    config = yaml.safe_load((ROOT / "buf.gen.yaml").read_text())
+    plugins = [p for p in config["plugins"] if p["out"].startswith(TS_OUT)]
+    return json.dumps({"version": config["version"], "plugins": plugins})
+
+
+def node_plugins_missing() -> bool:
+    if NODE_PLUGINS.is_dir():
+        return False
+    print(
+        f"codegen: {NODE_PLUGINS.relative_to(ROOT)} is missing; `make gen` and "
+        "`make check-gen` install it (npm ci in clients/node)",
+        file=sys.stderr,
+    )
+    return True
+
+
 def generate(scratch: pathlib.Path) -> None:
     """Write gen/ under scratch; raises CalledProcessError with buf's message."""
     run_buf("generate", "--output", str(scratch))
+    error_types = [f"--path={GOOGLEAPIS / name}" for name in ERROR_TYPES]
+    template = error_types_template()
+    run_buf("generate", str(GOOGLEAPIS), "--template", template, *error_types, "-o", str(scratch))
     descriptor = scratch / "gen/descriptor/shop.binpb"
     descriptor.parent.mkdir(parents=True, exist_ok=True)
-    run_buf("build", "--output", str(descriptor))
+    # The transcoder's descriptor stays what proto/ builds to: the error types
+    # are in third_party/ for the TypeScript clients only.
+    excluded = [f"--exclude-path={GOOGLEAPIS / name}" for name in ERROR_TYPES]
+    run_buf("build", *excluded, "--output", str(descriptor))
 
 
 def differences(left: pathlib.Path, right: pathlib.Path) -> list[str]:
@@ -80,6 +118,8 @@ def differences(left: pathlib.Path, right: pathlib.Path) -> list[str]:
 
 
 def write() -> int:
+    if node_plugins_missing():
+        return 1
     copy_googleapis(ROOT / GOOGLEAPIS)
     with tempfile.TemporaryDirectory() as tmp:
         scratch = pathlib.Path(tmp)
@@ -96,6 +136,8 @@ def write() -> int:
 
 
 def check() -> int:
+    if node_plugins_missing():
+        return 1
     with tempfile.TemporaryDirectory() as tmp:
         scratch = pathlib.Path(tmp)
         copy_googleapis(scratch / GOOGLEAPIS)
