@@ -51,7 +51,7 @@ class Orders:
         self.settings = settings
         # Unique per process start, readable in a saga's history.
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.runner = SagaRunner(store, upstreams, self.owner, settings.pause_after)
+        self.runner = SagaRunner(store, upstreams, self.owner, settings)
 
     @classmethod
     async def open(cls, config: ServerConfig) -> Orders:

@@ -21,9 +21,9 @@ from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
 from shop.payment.v1 import payment_pb2
 
-from services.order.faults import PauseAfter
 from services.order.model import Saga, Step, action_request_id
 from services.order.pricing import PricingError, price_cart
+from services.order.settings import OrderSettings
 from services.order.store import OrderStore
 from services.order.upstreams import Upstreams
 
@@ -83,12 +83,12 @@ class SagaRunner:
         store: OrderStore,
         upstreams: Upstreams,
         owner: str,
-        pause_after: PauseAfter | None = None,
+        settings: OrderSettings | None = None,
     ) -> None:
         self.store = store
         self.upstreams = upstreams
         self.owner = owner
-        self.pause_after = pause_after
+        self.settings = settings or OrderSettings()
         self._steps = {
             Step.PRICE: self._price,
             Step.RESERVE: self._reserve,
@@ -118,9 +118,10 @@ class SagaRunner:
                     saga.step or order_pb2.OrderStatus.Name(saga.order.status),
                     extra={"order_id": saga.id},
                 )
-                if self.pause_after and self.pause_after.step is done and saga.step:
+                pause = self.settings.pause_after
+                if pause and pause.step is done and saga.step:
                     log.warning("order %s: pausing after %s (fault knob)", saga.id, done)
-                    await asyncio.sleep(self.pause_after.seconds)
+                    await asyncio.sleep(pause.seconds)
         except BaseException:
             # Hand the saga back at once rather than when the lease runs out.
             await asyncio.shield(self.store.release(saga.id, self.owner))
@@ -271,9 +272,14 @@ class SagaRunner:
         if not saga.order.payment_id:
             # Charge's outcome is unknown. Repeating it with the same request_id returns
             # the first payment (payment deduplicates), so it is never charged twice.
-            response = await self._compensation_call(
-                "payment", "Charge", self._charge_request(saga), deadline
-            )
+            try:
+                response = await self._compensation_call(
+                    "payment", "Charge", self._charge_request(saga), deadline
+                )
+            except Interrupted:
+                if not self._give_up_on_charge(saga):
+                    raise
+                return
             if response is None or response.payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
                 saga.refund_due = False
                 self._end(saga)
@@ -288,6 +294,28 @@ class SagaRunner:
         await self._compensation_call("payment", "Refund", request, deadline)
         saga.refund_due = False
         self._end(saga)
+
+    def _give_up_on_charge(self, saga: Saga) -> bool:
+        """Ends an order whose charge stayed unknown too long: FAILED, flagged for
+        reconciliation, rather than PENDING forever."""
+        age = time.time() - saga.order.create_time.ToNanoseconds() / 1e9
+        if age < self.settings.unknown_charge_seconds:
+            return False
+        charge = action_request_id(saga.id, "charge")
+        log.error(
+            "order %s: outcome of charge %s still unknown after %.0f s; reconcile it",
+            saga.id,
+            charge,
+            age,
+            extra={"order_id": saga.id, "charge_request_id": charge},
+        )
+        saga.failure_message += (
+            f"; the outcome of the charge (payment request_id {charge}) could not be"
+            " learned: it is flagged for reconciliation"
+        )
+        saga.refund_due = False
+        self._end(saga)
+        return True
 
     @staticmethod
     def _end(saga: Saga) -> None:

@@ -3,6 +3,10 @@
 SHOPMESH_ORDER_LEASE_SECONDS     how long a saga stays claimed by a process that stops
                                  renewing it (crashed) before another takes it over (10)
 SHOPMESH_ORDER_RECOVERY_SECONDS  how often unfinished sagas nobody runs are resumed (2)
+SHOPMESH_ORDER_UNKNOWN_CHARGE_SECONDS
+                                 how long after checkout a failed order keeps asking payment
+                                 about a charge whose outcome it never learned, before it
+                                 ends FAILED and flags the charge for reconciliation (300)
 SHOPMESH_ORDER_PAUSE_AFTER       test hook, see faults.py
 """
 
@@ -31,6 +35,7 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
 class OrderSettings:
     lease_seconds: float = 10.0
     recovery_seconds: float = 2.0
+    unknown_charge_seconds: float = 300.0
     pause_after: PauseAfter | None = None
 
     @classmethod
@@ -39,6 +44,9 @@ class OrderSettings:
             lease_seconds=_positive(env, "SHOPMESH_ORDER_LEASE_SECONDS", cls.lease_seconds),
             recovery_seconds=_positive(
                 env, "SHOPMESH_ORDER_RECOVERY_SECONDS", cls.recovery_seconds
+            ),
+            unknown_charge_seconds=_positive(
+                env, "SHOPMESH_ORDER_UNKNOWN_CHARGE_SECONDS", cls.unknown_charge_seconds
             ),
             pause_after=PauseAfter.from_env(env),
         )

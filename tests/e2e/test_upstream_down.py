@@ -1,0 +1,102 @@
+"""An upstream that is down: the order fails fast when nothing is held, and otherwise
+gives the stock back at once and is finished by background recovery once it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import grpc
+import pytest
+from order.checkout import place_request
+from shop.order.v1 import order_pb2
+from shop.payment.v1 import payment_pb2
+
+from services.runtime import create_server
+from services.runtime.testing import error_details, serving, test_config
+
+from .shop import UPSTREAMS, Shop
+
+CUP = "kitchen-espresso-cup"
+
+
+@contextlib.asynccontextmanager
+async def stoppable_shop(data_dir):
+    """The four services in this process; `servers[name].stop(0)` takes an upstream down."""
+    servers = {}
+    for name in UPSTREAMS:
+        servers[name], _ = await create_server(test_config(name, data_dir / name))
+    shop = Shop(data_dir=data_dir, ports={name: s.port for name, s in servers.items()})
+    try:
+        async with serving("order", data_dir / "order", shop.order_env()) as order:
+            shop.ports["order"] = order.port
+            yield shop, servers
+    finally:
+        await shop.close()
+        for server in servers.values():
+            await server.stop(0)
+
+
+async def _restart(servers, shop, name: str) -> None:
+    """The same service, data and port again (as after a pod restart)."""
+    config = test_config(name, shop.data_dir / name, listen=f"127.0.0.1:{shop.ports[name]}")
+    servers[name], _ = await create_server(config)
+
+
+async def test_catalog_down_fails_the_order_at_once(tmp_path):
+    async with stoppable_shop(tmp_path) as (shop, servers):
+        await servers["catalog"].stop(0)
+        order = (await shop.order.PlaceOrder(place_request((CUP, 1)), timeout=10)).order
+    assert order.status == order_pb2.ORDER_STATUS_FAILED
+    assert order.failure_reason == "CATALOG_UNAVAILABLE"
+    assert not order.reservation_id and not order.payment_id
+
+
+async def test_payment_down_releases_stock_and_recovery_finishes_the_order(tmp_path):
+    async with stoppable_shop(tmp_path) as (shop, servers):
+        before = await shop.stock(CUP)
+        await servers["payment"].stop(0)
+        request = place_request((CUP, 2))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await shop.order.PlaceOrder(request, timeout=10)
+        details = error_details(caught.value)
+        assert (details.code, details.reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "ORDER_IN_PROGRESS",
+        )
+        order_id = details.metadata["order_id"]
+
+        # The charge's outcome is unknown, so the order cannot end yet; its stock is back.
+        level = await shop.stock(CUP)
+        assert (level.available, level.reserved) == (before.available, 0)
+        pending = (await shop.order.GetOrder(order_pb2.GetOrderRequest(id=order_id))).order
+        assert pending.status == order_pb2.ORDER_STATUS_PENDING
+
+        await _restart(servers, shop, "payment")
+        order = await _final(shop, order_id, within=20)
+        assert (order.status, order.failure_reason) == (
+            order_pb2.ORDER_STATUS_FAILED,
+            "PAYMENT_UNAVAILABLE",
+        )
+        # Recovery learned the charge's outcome by repeating it, and gave the money back.
+        payment = await shop.payment_of(order)
+        assert payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED
+        assert payment.refunded_amount == payment.amount
+        assert (await shop.order.PlaceOrder(request, timeout=10)).order == order
+        level = await shop.stock(CUP)
+        assert (level.available, level.reserved, level.sold) == (
+            before.available,
+            0,
+            before.sold,
+        )
+
+
+async def _final(shop, order_id: str, within: float) -> order_pb2.Order:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        order = (await shop.order.GetOrder(order_pb2.GetOrderRequest(id=order_id))).order
+        if order.status != order_pb2.ORDER_STATUS_PENDING:
+            return order
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"order {order_id} still pending after {within}s")
