@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import base64
 import pathlib
+import tempfile
 from typing import Any
 
 from google.protobuf import descriptor_pb2
-from google.protobuf.descriptor import FileDescriptor
-from google.rpc import error_details_pb2, status_pb2
 
-import mesh
 from mesh import contracts, topology
 from mesh.istio.cluster import EDGE_WORKLOAD, INGRESS_NAMESPACE, INGRESS_SELECTOR, metadata
 from mesh.istio.traffic import Split, route
+from mesh.local.render.descriptor import write_transcoder_descriptor
+from mesh.local.render.templates import fill
 
 __all__ = [
-    "DESCRIPTOR_SET",
     "GATEWAY",
     "gateway",
     "grpc_json_transcoder",
@@ -34,13 +33,8 @@ __all__ = [
 ]
 
 GATEWAY = "shop-gateway"
-# What `buf build` writes from proto/ (see tools/codegen.py).
-DESCRIPTOR_SET = pathlib.Path(mesh.__file__).resolve().parent.parent / "gen/descriptor/shop.binpb"
 # The TLS certificate of the public host, a Secret in the gateway's namespace.
 TLS_SECRET = "shop-ingress-tls"
-# Types the services put in google.rpc.Status details; the transcoder needs their
-# descriptors to turn an error into a JSON body for REST clients.
-ERROR_TYPES: tuple[FileDescriptor, ...] = (status_pb2.DESCRIPTOR, error_details_pb2.DESCRIPTOR)
 
 
 def rest_services() -> list[str]:
@@ -52,28 +46,16 @@ def rest_services() -> list[str]:
     )
 
 
-def _add_with_dependencies(
-    file: FileDescriptor, files: list[descriptor_pb2.FileDescriptorProto]
-) -> None:
-    if any(known.name == file.name for known in files):
-        return
-    for dependency in file.dependencies:
-        _add_with_dependencies(dependency, files)
-    proto = descriptor_pb2.FileDescriptorProto()
-    file.CopyToProto(proto)
-    files.append(proto)
-
-
 def transcoder_descriptor() -> bytes:
-    """proto/'s descriptor set without comments, plus the error detail types."""
-    descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(DESCRIPTOR_SET.read_bytes())
+    """The local edge's transcoder descriptor (mesh.local.render.descriptor: proto/'s set
+    plus the google.rpc error types, response_body settings Envoy refuses removed),
+    without comments, which would triple the size of the object."""
+    with tempfile.TemporaryDirectory() as scratch:
+        path = write_transcoder_descriptor(pathlib.Path(scratch) / "shop.binpb")
+        descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())
     for file in descriptor_set.file:
-        # Comments are for people; they would triple the size of the object.
         file.ClearField("source_code_info")
-    files = list(descriptor_set.file)
-    for file in ERROR_TYPES:
-        _add_with_dependencies(file, files)
-    return descriptor_pb2.FileDescriptorSet(file=files).SerializeToString(deterministic=True)
+    return descriptor_set.SerializeToString(deterministic=True)
 
 
 def gateway() -> dict[str, Any]:
@@ -122,15 +104,10 @@ def grpc_json_transcoder() -> dict[str, Any]:
     The transcoder rewrites a REST request to its gRPC path before routing, so the
     gateway's routes, timeouts and the services' AuthorizationPolicy see gRPC paths.
     """
-    transcoder = {
-        "@type": "type.googleapis.com/"
-        "envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
-        "proto_descriptor_bin": base64.b64encode(transcoder_descriptor()).decode("ascii"),
-        "services": rest_services(),
-        "print_options": {"always_print_primitive_fields": True},
-        # Errors reach REST clients as a JSON google.rpc.Status, details included.
-        "convert_grpc_status": True,
-    }
+    # The local edge's transcoder settings (envoy/edge/transcoder.yaml), so both
+    # edges answer REST the same way; the descriptor travels inline instead of as a file.
+    transcoder = fill("edge/transcoder", descriptor=None, services=rest_services())
+    transcoder["proto_descriptor_bin"] = base64.b64encode(transcoder_descriptor()).decode("ascii")
     return {
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",

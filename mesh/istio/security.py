@@ -11,7 +11,12 @@ from typing import Any
 from mesh import topology
 from mesh.istio.cluster import labels, metadata, principal
 
-__all__ = ["authorization_policy", "deny_all", "peer_authentication_strict"]
+__all__ = ["HEALTH_PATHS", "authorization_policy", "deny_all", "peer_authentication_strict"]
+
+# Any workload of the mesh may ask a service whether it is healthy (operators'
+# tools do): the same allowance envoy/'s sidecar RBAC makes. Kubelet probes do
+# not need it, Istio's agent sends them to the app directly.
+HEALTH_PATHS = ("/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch")
 
 
 def peer_authentication_strict() -> dict[str, Any]:
@@ -34,15 +39,21 @@ def deny_all() -> dict[str, Any]:
     }
 
 
+def _rule(workloads: list[str], paths: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "from": [{"source": {"principals": [principal(w) for w in workloads]}}],
+        # gRPC is always POST; anything else is not a call of the contract.
+        "to": [{"operation": {"methods": ["POST"], "paths": list(paths)}}],
+    }
+
+
 def authorization_policy(service: str) -> dict[str, Any]:
     """One rule per caller: its principal, and exactly the RPCs the topology allows it."""
+    mesh_topology = topology.load()
     rules = [
-        {
-            "from": [{"source": {"principals": [principal(caller)]}}],
-            "to": [{"operation": {"methods": ["POST"], "paths": list(paths)}}],
-        }
-        for caller, paths in sorted(topology.load().callers(service).items())
+        _rule([caller], paths) for caller, paths in sorted(mesh_topology.callers(service).items())
     ]
+    rules.append(_rule(list(mesh_topology.workloads), HEALTH_PATHS))
     return {
         "apiVersion": "security.istio.io/v1",
         "kind": "AuthorizationPolicy",
