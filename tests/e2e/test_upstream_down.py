@@ -16,7 +16,7 @@ from shop.payment.v1 import payment_pb2
 from services.runtime import create_server
 from services.runtime.testing import error_details, serving, test_config
 
-from .shop import UPSTREAMS, Shop
+from .shop import UPSTREAMS, Shop, upstreams
 
 CUP = "kitchen-espresso-cup"
 
@@ -92,11 +92,36 @@ async def test_payment_down_releases_stock_and_recovery_finishes_the_order(tmp_p
         )
 
 
-async def _final(shop, order_id: str, within: float) -> order_pb2.Order:
+async def _final(shop, order_id: str, within: float, stub=None) -> order_pb2.Order:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        order = (await shop.order.GetOrder(order_pb2.GetOrderRequest(id=order_id))).order
+        request = order_pb2.GetOrderRequest(id=order_id)
+        order = (await (stub or shop.order).GetOrder(request)).order
         if order.status != order_pb2.ORDER_STATUS_PENDING:
             return order
         await asyncio.sleep(0.1)
     raise AssertionError(f"order {order_id} still pending after {within}s")
+
+
+async def test_a_charge_that_never_resolves_ends_failed_and_flagged(tmp_path):
+    """A gateway that never answers for a token: the order cannot know whether it was
+    charged. It keeps asking for a while, then ends FAILED, flagged for reconciliation."""
+    hanging_gateway = {"SHOPMESH_GATEWAY_TIMEOUT_MS": "100"}
+    async with upstreams(tmp_path, hanging_gateway) as shop:
+        before = await shop.stock(CUP)
+        env = shop.order_env(SHOPMESH_ORDER_UNKNOWN_CHARGE_SECONDS="1.5")
+        async with serving("order", tmp_path / "order", env) as order_server:
+            stub = shop.connect("order", order_server.port)
+            request = place_request((CUP, 1), token="tok_timeout")
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.PlaceOrder(request, timeout=10)
+            assert error_details(caught.value).reason == "ORDER_IN_PROGRESS"
+            order_id = error_details(caught.value).metadata["order_id"]
+            order = await _final(shop, order_id, within=15, stub=stub)
+        assert (order.status, order.failure_reason) == (
+            order_pb2.ORDER_STATUS_FAILED,
+            "PAYMENT_UNAVAILABLE",
+        )
+        assert "reconciliation" in order.failure_message and not order.payment_id
+        level = await shop.stock(CUP)
+        assert (level.available, level.reserved) == (before.available, 0)
