@@ -1,6 +1,32 @@
 """The order service: checkout as a durable, compensating saga over catalog, inventory
-and payment (see model.py for the steps, saga.py for what each does, store.py for
-how sagas survive crashes and are shared between replicas)."""
+and payment (model.py: the steps; saga.py: what each does; store.py: how sagas survive
+crashes and are shared by replicas; recovery.py: who finishes them).
+
+A checkout that cannot succeed is not an error: PlaceOrder returns the order FAILED
+with one of these `failure_reason`s (and a `failure_message` saying more):
+
+    PRODUCT_NOT_FOUND     a product of the cart is not in the catalog (the message names
+                          them); the order is recorded first, so a retry returns it too
+    MIXED_CURRENCIES      the cart's products are priced in different currencies
+    INSUFFICIENT_STOCK    inventory could not hold every item; nothing was charged
+    PAYMENT_DECLINED      the gateway refused the charge (the message has the decline
+                          reason); the stock was given back
+    RESERVATION_EXPIRED   the stock hold ran out before it was committed; the charge was
+                          refunded
+    <SERVICE>_UNAVAILABLE catalog, inventory or payment failed (after the mesh's retries)
+                          in a way that leaves the outcome unknown; whatever it may have
+                          done was undone
+    <SERVICE>_REJECTED    it refused the call outright; nothing was done
+
+Errors: INVALID_ARGUMENT (field violations, nothing stored); FAILED_PRECONDITION
+REQUEST_ID_REUSED (a request_id reused for a different checkout) and ORDER_NOT_CONFIRMED
+(cancelling an order that is not confirmed); NOT_FOUND; UNAVAILABLE ORDER_IN_PROGRESS
+(ErrorInfo metadata `order_id`) when the order could not be made final in time, e.g. a
+refund waits for payment to come back: it is finished in the background and repeating
+the request returns it.
+
+Knobs: services/order/settings.py (leases, recovery) and faults.py (crash-test pause).
+"""
 
 from services.order.orders import Orders
 from services.order.recovery import keep_leases, recover

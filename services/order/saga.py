@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import time
 
@@ -123,8 +124,10 @@ class SagaRunner:
                     log.warning("order %s: pausing after %s (fault knob)", saga.id, done)
                     await asyncio.sleep(pause.seconds)
         except BaseException:
-            # Hand the saga back at once rather than when the lease runs out.
-            await asyncio.shield(self.store.release(saga.id, self.owner))
+            # Hand the saga back at once rather than when the lease runs out (which
+            # is what happens anyway if even this fails, e.g. while shutting down).
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.release(saga.id, self.owner))
             raise
         return saga
 
