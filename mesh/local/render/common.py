@@ -6,6 +6,7 @@ import pathlib
 from dataclasses import dataclass
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import message_factory
 
 from mesh import contracts
@@ -73,17 +74,27 @@ def access_log(proxy: str) -> dict[str, Any]:
     return fill("access_log", proxy=proxy)
 
 
+def _requires_request_id(policy: contracts.MethodPolicy) -> bool:
+    field = policy.descriptor.input_type.fields_by_name.get(contracts.REQUEST_ID_FIELD)
+    if field is None:
+        return False
+    behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+    return field_behavior_pb2.REQUIRED in behaviors
+
+
 def proxy_may_retry(policy: contracts.MethodPolicy) -> bool:
     """Whether a proxy may repeat a call of this method after a retryable failure.
 
-    A proxy cannot look into the request, and needs not: a method whose retry
-    safety rests on request_id declares that field REQUIRED, and the server
-    rejects a call without one (INVALID_ARGUMENT, never retried) before doing
-    anything. Every call of such a method that fails in a retryable way
-    therefore carried a request_id, so it is judged as one that does.
+    A proxy cannot look into the request, and for these contracts needs not: a
+    method whose retry safety rests on request_id declares that field REQUIRED
+    (google.api.field_behavior), and the server rejects a call without one
+    (INVALID_ARGUMENT, never retried) before doing anything. Every call of such
+    a method that fails in a retryable way therefore carried a request_id, and
+    is judged as one that does. Without that guarantee only the method's own
+    marking counts.
     """
     probe = message_factory.GetMessageClass(policy.descriptor.input_type)()
-    if policy.has_request_id:
+    if _requires_request_id(policy):
         setattr(probe, contracts.REQUEST_ID_FIELD, "carried")
     return policy.retry_safe(probe)
 
