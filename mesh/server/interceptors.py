@@ -3,7 +3,9 @@
 Order matters (the first is outermost): tracing opens the span and continues an
 incoming W3C traceparent, so everything inside logs and reports with that trace
 id; metrics then sees the final status code of every call, including the ones
-the error mapping produced; the error mapping is innermost, next to the handler.
+the error mapping produced; the inbound deadline is recorded for the handler's
+own downstream calls (mesh.deadline); the error mapping is innermost, next to the
+handler.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
+from mesh.deadline import InboundDeadline
 from mesh.server.errors import ErrorInterceptor
 from mesh.server.metrics import MetricsInterceptor
 
@@ -32,4 +35,9 @@ def tracing_interceptor(tracer_provider=None) -> grpc.aio.ServerInterceptor:
 
 
 def server_interceptors(tracer_provider=None) -> list[grpc.aio.ServerInterceptor]:
-    return [tracing_interceptor(tracer_provider), MetricsInterceptor(), ErrorInterceptor()]
+    return [
+        tracing_interceptor(tracer_provider),
+        MetricsInterceptor(),
+        InboundDeadline(),
+        ErrorInterceptor(),
+    ]
