@@ -1,0 +1,28 @@
+"""The chaos scenarios, by the name `shopmesh chaos <name>` takes.
+
+Each module has `scenario(chaos, size)`, a SHORT size (the test in tests/chaos,
+bounded so the whole suite stays under five minutes on two cores) and a FULL
+size (the CLI's default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+
+from mesh.chaos.scenarios import kill_replicas
+
+__all__ = ["SCENARIOS", "Entry"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    module: ModuleType
+
+    @property
+    def summary(self) -> str:
+        return (self.module.__doc__ or "").strip().splitlines()[0]
+
+
+SCENARIOS = {entry.name: entry for entry in (Entry("kill-replicas", kill_replicas),)}
