@@ -4,13 +4,18 @@ import argparse
 import sys
 
 from services.runtime import serve
+from services.runtime.config import ServerConfig
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m services", description=__doc__)
     parser.add_argument("name", help="the service to run: catalog, inventory, order or payment")
     args = parser.parse_args(argv)
-    return serve(args.name)
+    try:
+        config = ServerConfig.from_env(args.name)
+    except ValueError as error:
+        parser.error(str(error))  # a clear message and exit code 2, not a traceback
+    return serve(args.name, config)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ class ServerConfig:
     metrics_listen: str = DEFAULT_METRICS_LISTEN  # "" turns the /metrics endpoint off
     drain_seconds: float = 10.0
     log_level: str = "INFO"
+    # Processes serving one port together (SO_REUSEPORT); the kernel spreads connections.
+    workers: int = 1
+    # Set in worker processes: share the port with the other workers.
+    reuse_port: bool = False
     env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -40,6 +44,9 @@ class ServerConfig:
             raise ValueError(f"SHOPMESH_DRAIN_SECONDS must be a number, not {drain!r}") from None
         if drain_seconds < 0:
             raise ValueError("SHOPMESH_DRAIN_SECONDS must not be negative")
+        workers = env.get("SHOPMESH_WORKERS") or "1"
+        if not workers.isdigit() or int(workers) < 1:
+            raise ValueError(f"SHOPMESH_WORKERS must be a whole number >= 1, not {workers!r}")
         return cls(
             service=service,
             listen=env.get("SHOPMESH_LISTEN") or DEFAULT_LISTEN,
@@ -47,6 +54,8 @@ class ServerConfig:
             metrics_listen=env.get("SHOPMESH_METRICS_LISTEN", DEFAULT_METRICS_LISTEN),
             drain_seconds=drain_seconds,
             log_level=(env.get("SHOPMESH_LOG_LEVEL") or "INFO").upper(),
+            workers=int(workers),
+            reuse_port=env.get("SHOPMESH_REUSE_PORT") == "1",
             env=dict(env),
         )
 

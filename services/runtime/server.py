@@ -23,17 +23,21 @@ from mesh.server.metrics import MetricsServer, start_metrics_server
 from services.runtime.config import ServerConfig
 from services.runtime.logs import configure_logging
 from services.runtime.service import Service, Store, lookup
+from services.runtime.workers import serve_workers
 
 __all__ = ["Server", "create_server", "serve"]
 
 log = logging.getLogger("shopmesh.server")
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
-_SERVER_OPTIONS = (
-    # Linux would otherwise let a second process bind the same port and split traffic.
-    ("grpc.so_reuseport", 0),
-    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-)
+
+def _server_options(config: ServerConfig) -> tuple:
+    return (
+        # Off unless this process is one of several workers sharing the port on purpose:
+        # otherwise a second process could bind it by mistake and take half the traffic.
+        ("grpc.so_reuseport", 1 if config.reuse_port else 0),
+        ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+    )
 
 
 class Server:
@@ -94,7 +98,7 @@ async def create_server(
     try:
         servicer = service.make_servicer(config, store)
         grpc_server = grpc.aio.server(
-            interceptors=server_interceptors(tracer_provider), options=_SERVER_OPTIONS
+            interceptors=server_interceptors(tracer_provider), options=_server_options(config)
         )
         contract.add_to_server(servicer, grpc_server)
         health = HealthReporter([contract.full_name], store.probe)
@@ -137,4 +141,6 @@ def serve(name: str, config: ServerConfig | None = None) -> int:
     """Run the service `name` until SIGTERM or SIGINT; the exit code (0 after a clean drain)."""
     config = config or ServerConfig.from_env(name)
     configure_logging(name, config.log_level)
+    if config.workers > 1:
+        return serve_workers(config)
     return asyncio.run(_run(config))
