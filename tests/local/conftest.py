@@ -1,0 +1,21 @@
+import pytest
+
+from mesh.local.mesh import LocalMesh
+from mesh.local.render.edge import EdgeSettings
+
+# Low enough for a flash-sale test to exceed, high enough for the other tests'
+# few checkouts (they run at human pace).
+CHECKOUT_BURST = 5
+CHECKOUT_PER_SECOND = 5
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory):
+    """The whole local mesh (2 replicas of each service, sidecars, edge), started once."""
+    settings = EdgeSettings(
+        port=0, checkout_burst=CHECKOUT_BURST, checkout_per_second=CHECKOUT_PER_SECOND
+    )
+    with LocalMesh(
+        tmp_path_factory.mktemp("mesh"), edge_settings=settings, drain_seconds=1
+    ) as running:
+        yield running

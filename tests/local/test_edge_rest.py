@@ -1,0 +1,181 @@
+"""REST/JSON (and gRPC) through the edge of the running mesh: what a frontend sees."""
+
+import json
+import time
+import uuid
+
+import grpc
+import pytest
+
+from mesh import contracts
+
+from .meshclient import order_body, orders_of, rest
+
+pytestmark = pytest.mark.timeout(180)
+PRODUCT = "kitchen-espresso-cup"
+
+
+def test_list_products_a_page_at_a_time(mesh):
+    first = rest(mesh, "GET", "/v1/products?pageSize=2")
+    assert first.status == 200
+    page = first.json()
+    assert len(page["products"]) == 2 and page["nextPageToken"]
+    second = rest(mesh, "GET", f"/v1/products?pageSize=2&pageToken={page['nextPageToken']}")
+    assert second.status == 200
+    ids = [p["id"] for p in page["products"] + second.json()["products"]]
+    assert len(set(ids)) == 4
+
+
+def test_list_products_of_a_category_and_categories(mesh):
+    categories = rest(mesh, "GET", "/v1/categories").json()["categories"]
+    kitchen = next(c for c in categories if c["id"] == "kitchen")
+    listed = rest(mesh, "GET", "/v1/products?category=kitchen&pageSize=100").json()
+    assert len(listed["products"]) == kitchen["productCount"] == listed["totalSize"]
+    assert {p["category"] for p in listed["products"]} == {"kitchen"}
+
+
+def test_search_products(mesh):
+    found = rest(mesh, "GET", "/v1/products:search?query=espresso").json()
+    assert PRODUCT in [p["id"] for p in found["products"]]
+
+
+def test_get_a_product_with_money_as_json(mesh):
+    response = rest(mesh, "GET", f"/v1/products/{PRODUCT}")
+    assert response.status == 200
+    product = response.json()["product"]
+    assert product["id"] == PRODUCT
+    assert product["price"]["currencyCode"] == "USD"
+    assert int(product["price"]["units"]) > 0
+
+
+def test_an_unknown_product_is_404_with_a_json_status(mesh):
+    response = rest(mesh, "GET", "/v1/products/no-such-product")
+    assert response.status == 404
+    status = response.json()
+    assert status["code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert "no-such-product" in status["message"]
+    assert status["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+
+
+def test_place_an_order_and_get_it(mesh):
+    customer = f"ada-{uuid.uuid4().hex[:8]}"
+    placed = rest(mesh, "POST", "/v1/orders", order_body(customer, PRODUCT, 2))
+    assert placed.status == 200, placed.body
+    order = placed.json()["order"]
+    assert order["status"] == "ORDER_STATUS_CONFIRMED"
+    assert order["lines"][0]["quantity"] == 2
+    assert order["paymentId"] and order["reservationId"]
+    fetched = rest(mesh, "GET", f"/v1/orders/{order['id']}")
+    assert fetched.status == 200
+    assert fetched.json()["order"] == order
+    assert [o["id"] for o in orders_of(mesh, customer)] == [order["id"]]
+
+
+def test_a_retried_checkout_returns_the_same_order(mesh):
+    customer = f"bob-{uuid.uuid4().hex[:8]}"
+    body = order_body(customer)
+    first = rest(mesh, "POST", "/v1/orders", body).json()["order"]
+    again = rest(mesh, "POST", "/v1/orders", body).json()["order"]
+    assert again["id"] == first["id"]
+    assert len(orders_of(mesh, customer)) == 1
+
+
+BAD_CHECKOUTS = {
+    "malformed JSON": b'{"customerId": "x", "items": [',
+    "unknown field": {"bogus": True},
+    "unknown nested field": {"items": [{"productId": PRODUCT, "quantity": 1, "colour": "red"}]},
+    "wrong type": {"items": [{"productId": PRODUCT, "quantity": "two"}]},
+    "missing required field": {"shippingAddress": None},
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CHECKOUTS))
+def test_a_bad_checkout_is_400_with_a_json_status_and_creates_nothing(mesh, case):
+    customer = f"bad-{uuid.uuid4().hex[:8]}"
+    change = BAD_CHECKOUTS[case]
+    if isinstance(change, bytes):
+        body = change
+    else:
+        body = order_body(customer)
+        body.update(change)
+        body = {k: v for k, v in body.items() if v is not None}
+    response = rest(mesh, "POST", "/v1/orders", body)
+    assert response.status == 400, response.body
+    status = response.json()
+    assert status["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert status["message"]
+    assert orders_of(mesh, customer) == []
+
+
+def test_unknown_fields_are_named_in_the_error(mesh):
+    body = order_body("named")
+    body["items"][0]["quantiy"] = 3
+    body["giftWrap"] = True
+    status = rest(mesh, "POST", "/v1/orders", body).json()
+    violations = status["details"][0]["fieldViolations"]
+    assert [v["field"] for v in violations] == ["giftWrap", "items[0].quantiy"]
+
+
+def test_unknown_query_parameters_and_paths_are_rejected(mesh):
+    assert rest(mesh, "GET", "/v1/products?colour=red").status == 400
+    missing = rest(mesh, "GET", "/v1/nothing-here")
+    assert missing.status == 404
+    assert missing.json()["code"] == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_a_body_over_the_limit_is_413(mesh):
+    body = order_body("big")
+    body["customerId"] = "x" * (mesh.edge_settings.max_request_bytes + 1)
+    response = rest(mesh, "POST", "/v1/orders", body)
+    assert response.status == 413
+    assert response.json()["code"] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+
+
+def test_cors_preflight_allows_local_origins_only(mesh):
+    preflight = {"access-control-request-method": "POST", "origin": "http://localhost:5173"}
+    allowed = rest(mesh, "OPTIONS", "/v1/orders", headers=preflight)
+    assert allowed.status == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert "POST" in allowed.headers["access-control-allow-methods"]
+    preflight["origin"] = "https://evil.example"
+    refused = rest(mesh, "OPTIONS", "/v1/orders", headers=preflight)
+    assert "access-control-allow-origin" not in refused.headers
+    simple = rest(mesh, "GET", "/v1/categories", headers={"origin": "http://127.0.0.1:3000"})
+    assert simple.headers["access-control-allow-origin"] == "http://127.0.0.1:3000"
+
+
+def test_native_grpc_clients_use_the_same_edge_port(mesh):
+    catalog = contracts.service("catalog")
+    with grpc.insecure_channel(mesh.edge_address) as channel:
+        stub = catalog.stub(channel)
+        product = stub.GetProduct(catalog.messages.GetProductRequest(id=PRODUCT), timeout=5)
+        assert product.product.id == PRODUCT
+        with pytest.raises(grpc.RpcError) as missing:
+            stub.GetProduct(catalog.messages.GetProductRequest(id="nope"), timeout=5)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_internal_rpcs_are_not_reachable_through_the_edge(mesh):
+    inventory = contracts.service("inventory")
+    request = inventory.messages.GetStockRequest(sku="KIT-1001")
+    with (
+        grpc.insecure_channel(mesh.edge_address) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        inventory.stub(channel).GetStock(request, timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_requests_are_access_logged_as_json(mesh):
+    marker = f"logged-{uuid.uuid4().hex}"
+    rest(mesh, "GET", f"/v1/products/{marker}")
+    log = mesh.layout.logs / "edge.access.log"
+    deadline = time.monotonic() + 10  # Envoy flushes access logs about once a second
+    while marker not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    entry = json.loads(next(line for line in log.read_text().splitlines() if marker in line))
+    assert entry["proxy"] == "edge"
+    assert entry["path"] == f"/v1/products/{marker}"
+    assert entry["grpc_method"] == "/shop.catalog.v1.CatalogService/GetProduct"
+    assert entry["status"] == 404
+    assert entry["request_id"]
