@@ -32,10 +32,11 @@ def _run(args: argparse.Namespace) -> int:
     if not args.write:
         sys.stdout.write(manifests.dump(documents))
         return 0
-    if not manifests.ISTIO_DIR.is_dir():
-        print(f"shopmesh canary: no checkout at {manifests.ISTIO_DIR}", file=sys.stderr)
+    istio_dir = manifests.ISTIO_DIR
+    if not (istio_dir / "overlays" / "canary").is_dir():
+        print(f"shopmesh canary: no istio/overlays/canary under {istio_dir}", file=sys.stderr)
         return 1
-    manifests.write(canary_step=args.step)
+    manifests.write(istio_dir, canary_step=args.step)
     v1, v2 = canary.weights(args.step)
     print(f"istio/{manifests.CANARY_WEIGHTS}: step {args.step}, v1 {v1}% / v2 {v2}%")
     return 0
