@@ -162,6 +162,9 @@ def _project_copy(tmp_path: pathlib.Path) -> pathlib.Path:
         shutil.copytree(ROOT / name, copy / name)
     for name in ("buf.yaml", "buf.gen.yaml"):
         shutil.copy(ROOT / name, copy / name)
+    # The TypeScript generator is an npm package: borrow the installed one.
+    (copy / "clients/node").mkdir(parents=True)
+    (copy / "clients/node/node_modules").symlink_to(ROOT / "clients/node/node_modules")
     return copy
 
 
