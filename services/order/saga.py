@@ -25,7 +25,7 @@ from shop.payment.v1 import payment_pb2
 from services.order.model import Saga, Step, action_request_id
 from services.order.pricing import PricingError, price_cart
 from services.order.settings import OrderSettings
-from services.order.store import OrderStore
+from services.order.store import LeaseLost, OrderStore
 from services.order.upstreams import Upstreams
 
 __all__ = ["Interrupted", "SagaRunner"]
@@ -90,6 +90,9 @@ class SagaRunner:
         self.upstreams = upstreams
         self.owner = owner
         self.settings = settings or OrderSettings()
+        # Sagas running in this process. A lease names the process, not the run, so
+        # this is what keeps two runs here (a request and recovery) off one saga.
+        self._running: set[str] = set()
         self._steps = {
             Step.PRICE: self._price,
             Step.RESERVE: self._reserve,
@@ -104,8 +107,11 @@ class SagaRunner:
 
         `deadline` (time.monotonic()) is the caller's: no upstream call outlives
         it. Raises Interrupted (lease given up, so recovery resumes the saga
-        soon) or LeaseLost (another process runs it now).
+        soon) or LeaseLost (another run has it now).
         """
+        if saga.id in self._running:
+            raise LeaseLost(f"order {saga.id} is already running in this process")
+        self._running.add(saga.id)
         try:
             while saga.step is not None:
                 done = saga.step
@@ -129,6 +135,8 @@ class SagaRunner:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self.store.release(saga.id, self.owner))
             raise
+        finally:
+            self._running.discard(saga.id)
         return saga
 
     async def _call(self, service: str, method: str, request, deadline: float | None):
