@@ -11,13 +11,16 @@ from typing import Any
 from mesh import topology
 
 __all__ = [
+    "CLUSTER_DOMAIN",
     "DRAIN_SECONDS",
     "EDGE_PRINCIPAL",
+    "EDGE_WORKLOAD",
     "GRPC_PORT",
     "IMAGE",
     "INGRESS_NAMESPACE",
     "INGRESS_SELECTOR",
     "METRICS_PORT",
+    "PART_OF",
     "host",
     "labels",
     "metadata",

@@ -115,6 +115,9 @@ def grpc_json_transcoder() -> dict[str, Any]:
         "metadata": metadata("grpc-json-transcoder", ns=INGRESS_NAMESPACE),
         "spec": {
             "workloadSelector": {"labels": INGRESS_SELECTOR},
+            # INSERT_BEFORE is relative to the router, which is always there; an
+            # explicit priority keeps the order defined (istioctl analyze IST0151).
+            "priority": 10,
             "configPatches": [
                 {
                     "applyTo": "HTTP_FILTER",

@@ -19,7 +19,7 @@ import yaml
 import mesh
 from mesh import topology
 from mesh.istio import canary, ingress, security, telemetry, traffic, workloads
-from mesh.istio.cluster import PART_OF, namespace
+from mesh.istio.cluster import EDGE_WORKLOAD, PART_OF, namespace
 
 __all__ = ["ISTIO_DIR", "check", "dump", "files", "load_documents", "write"]
 
@@ -92,7 +92,13 @@ def _base() -> dict[str, Documents]:
         "ingress/virtual-service.yaml": [ingress.virtual_service()],
         "ingress/grpc-json-transcoder.yaml": [ingress.grpc_json_transcoder()],
     }
-    for service in sorted(topology.load().services):
+    mesh_topology = topology.load()
+    # Client workloads in the namespace (the gateway has its own): the identities
+    # AuthorizationPolicy names for storefront-node and ops.
+    for client in mesh_topology.clients:
+        if client != EDGE_WORKLOAD:
+            found[f"clients/{client}-service-account.yaml"] = [workloads.service_account(client)]
+    for service in sorted(mesh_topology.services):
         found.update(_per_service(service))
     found["kustomization.yaml"] = [
         {

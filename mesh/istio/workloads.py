@@ -43,12 +43,12 @@ TERMINATION_GRACE_SECONDS = 2 * (PRE_STOP_SECONDS + DRAIN_SECONDS)
 PROXY_DRAIN_SECONDS = PRE_STOP_SECONDS + DRAIN_SECONDS + 2
 
 
-def service_account(service: str) -> dict[str, Any]:
-    """The workload's identity: Istio issues spiffe://cluster.local/ns/shop/sa/<service>."""
+def service_account(workload: str) -> dict[str, Any]:
+    """The workload's identity: Istio issues spiffe://cluster.local/ns/shop/sa/<workload>."""
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": metadata(service, labels={**labels(service), **PART_OF}),
+        "metadata": metadata(workload, labels={**labels(workload), **PART_OF}),
         # The pods never call the Kubernetes API; the sidecar mounts its own token.
         "automountServiceAccountToken": False,
     }

@@ -120,6 +120,11 @@ def authorization_problems(documents: Documents) -> list[str]:
             problems.append(f"{policy['metadata']['name']}: applies to the whole namespace")
         if spec.get("action", "ALLOW") != "ALLOW":
             problems.append(f"{policy['metadata']['name']}: action {spec['action']}")
+    accounts = {d["metadata"]["name"] for d in find(documents, "ServiceAccount")}
+    named = {p for policy in policies for p in _granted(policy)}
+    for principal in sorted(named - {INGRESS_PRINCIPAL}):
+        if principal.rpartition("/sa/")[2] not in accounts:
+            problems.append(f"{principal}: no ServiceAccount in namespace shop")
     for service in mesh_topology.services:
         expected = {
             _principal(caller): set(paths)

@@ -135,6 +135,11 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
     ("missing AuthZ rule", _drop_order_rule, ("consistency",)),
     ("AuthZ grants an RPC the topology does not", _grant_restock_to_order, ("consistency",)),
     (
+        "a caller's identity does not exist",
+        _drop_document("ServiceAccount", "ops"),
+        ("consistency",),
+    ),
+    (
         "no deny-by-default policy",
         _drop_document("AuthorizationPolicy", "deny-all"),
         ("consistency",),
