@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from services.order.metrics import SAGAS_RESUMED
 from services.order.orders import Orders
 from services.order.saga import Interrupted
 from services.order.store import LeaseLost
@@ -47,6 +48,7 @@ async def recover_once(orders: Orders) -> int:
             if saga is None:
                 return False  # another process claimed it first
             log.info("resuming order %s at %s", order_id, saga.step, extra={"order_id": order_id})
+            SAGAS_RESUMED.inc()
             try:
                 await orders.runner.run(saga)
             except (Interrupted, LeaseLost) as stopped:

@@ -22,6 +22,7 @@ from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
 from shop.payment.v1 import payment_pb2
 
+from services.order.metrics import ORDERS_FINISHED
 from services.order.model import Saga, Step, action_request_id
 from services.order.pricing import PricingError, price_cart
 from services.order.settings import OrderSettings
@@ -118,6 +119,9 @@ class SagaRunner:
                 await self._steps[done](saga, deadline)
                 saga.touch()
                 await self.store.save(saga, self.owner)
+                if saga.step is None:
+                    status = order_pb2.OrderStatus.Name(saga.order.status)
+                    ORDERS_FINISHED.labels(status, saga.order.failure_reason).inc()
                 log.info(
                     "order %s: %s done, next %s",
                     saga.id,

@@ -1,0 +1,17 @@
+"""Prometheus metrics of the checkout saga (served on the runtime's /metrics endpoint)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+__all__ = ["ORDERS_FINISHED", "SAGAS_RESUMED"]
+
+ORDERS_FINISHED = Counter(
+    "shopmesh_orders_finished_total",
+    "Orders that reached a final status, by status and failure reason.",
+    ["status", "reason"],
+)
+SAGAS_RESUMED = Counter(
+    "shopmesh_order_sagas_resumed_total",
+    "Sagas this process took over from a run that stopped (crash, deadline, outage).",
+)
