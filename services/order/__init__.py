@@ -25,7 +25,8 @@ REQUEST_ID_REUSED (a request_id reused for a different checkout) and ORDER_NOT_C
 refund waits for payment to come back: it is finished in the background and repeating
 the request returns it.
 
-Knobs: services/order/settings.py (leases, recovery) and faults.py (crash-test pause).
+Knobs: settings.py (leases, recovery) and faults.py (crash-test pause). Metrics:
+metrics.py (shopmesh_orders_finished_total{status,reason}, shopmesh_order_sagas_resumed_total).
 """
 
 from services.order.orders import Orders

@@ -117,7 +117,8 @@ class Orders:
         try:
             saga = await self.runner.run(saga, deadline)
         except LeaseLost:
-            # Too slow: our lease ran out and another process took the saga over.
+            # Another run has it: our lease ran out and another process took it over,
+            # or this process is already running it (e.g. recovery).
             current = await self.store.get(saga.id)
             return await self._settle(current or saga, deadline)
         except Interrupted as stopped:
