@@ -113,13 +113,10 @@ class Chaos:
         self.progress(f"phase: {label}")
 
     def _close_phase(self, now: float) -> None:
-        if self._phase is None:
-            return
-        label, start = self._phase
-        calls = [c for t in self.timelines for c in t.between(start, now)]
-        self.report.phases.append(summarize(label, calls))
-        self.report.phase_spans[label] = (start, now)
-        self._phase = None
+        if self._phase is not None:
+            label, start = self._phase
+            self.report.phase_spans[label] = (start, now)
+            self._phase = None
 
     async def hold(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -180,7 +177,12 @@ class Chaos:
         levels = await self.ops.stock_levels(sorted(self.received))
         self.report.violations = invariants.check(snapshot, self.received, levels)
         self.report.order_statuses = snapshot.order_statuses()
+        # Calls are attributed to the phase they started in, once all have answered.
         calls = [c for t in self.timelines for c in t.calls]
+        for label, (start, end) in self.report.phase_spans.items():
+            self.report.phases.append(
+                summarize(label, [c for c in calls if start <= c.start < end])
+            )
         self.report.overall = summarize("whole run", calls)
 
     async def close(self) -> None:

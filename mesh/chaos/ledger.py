@@ -9,8 +9,9 @@ levels are also read through the mesh with the `ops` identity (see
 mesh/chaos/ops.py) and compared with this ledger.
 
 Each file is read inside one transaction, so each service's part is a
-consistent snapshot; the parts are taken one after the other, which is exact
-once the shop is quiet (the checker waits for every order to be final first).
+consistent snapshot; the parts are taken one after the other (orders first),
+which is exact once the shop is quiet (the checker waits for every order to be
+final first) and never shows an order ahead of what its upstreams recorded.
 """
 
 from __future__ import annotations
@@ -227,9 +228,13 @@ def _read_gateway_captures(path: pathlib.Path) -> frozenset[str]:
 
 
 def read(files: LedgerFiles) -> Ledger:
+    # Orders first: a saga writes its next step only after the upstream action is
+    # done, so anything an order's step says has happened is already in the
+    # inventory and payment files when those are read after it.
+    orders = read_orders(files.order)
     reservations, stock = _read_inventory(files.inventory)
     return Ledger(
-        orders=read_orders(files.order),
+        orders=orders,
         reservations=reservations,
         stock=stock,
         payments=_read_payments(files.payment),

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from mesh.chaos.scenarios import kill_replicas
+from mesh.chaos.scenarios import (
+    flash_sale,
+    inventory_store,
+    kill_replicas,
+    order_crash,
+    payment_gateway,
+)
 
 __all__ = ["SCENARIOS", "Entry"]
 
@@ -25,4 +31,13 @@ class Entry:
         return (self.module.__doc__ or "").strip().splitlines()[0]
 
 
-SCENARIOS = {entry.name: entry for entry in (Entry("kill-replicas", kill_replicas),)}
+SCENARIOS = {
+    entry.name: entry
+    for entry in (
+        Entry("kill-replicas", kill_replicas),
+        Entry("payment-gateway", payment_gateway),
+        Entry("inventory-store", inventory_store),
+        Entry("order-crash", order_crash),
+        Entry("flash-sale", flash_sale),
+    )
+}
