@@ -14,6 +14,7 @@ SERVING and every proxy sees every replica it calls as healthy.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -156,6 +157,9 @@ class LocalMesh:
         self.stop()
 
     def start(self, timeout: float = 90.0) -> LocalMesh:
+        # Children run in their own sessions, out of reach of the terminal's
+        # Ctrl-C: if the interpreter exits without stop(), stop them anyway.
+        atexit.register(self.stop)
         try:
             self._prepare()
             fresh = [
@@ -190,6 +194,7 @@ class LocalMesh:
         stop_all(sidecars, grace=5)
         with contextlib.suppress(FileNotFoundError):
             self.layout.state.unlink()
+        atexit.unregister(self.stop)
 
     def processes(self) -> list[Process]:
         """Every process this mesh has started (alive or not)."""

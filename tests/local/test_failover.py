@@ -136,6 +136,23 @@ def test_without_traffic_active_health_checks_notice_a_dead_replica_within_a_sec
     assert noticed_after < EJECTION_BUDGET_S
 
 
+def test_a_killed_sidecar_costs_no_request_and_comes_back_on_its_ports(catalog_mesh):
+    mesh = catalog_mesh
+    victim = mesh.replica("catalog", 0)
+    inbound = victim.inbound_address
+    with SteadyClients(mesh.edge_port) as clients:
+        time.sleep(0.5)
+        mesh.kill("catalog", 0, signal.SIGKILL, sidecar=True)
+        _wait_for(lambda: not _host(mesh, victim).healthy, 5, interval=0.01)
+        time.sleep(0.5)
+        mesh.restart("catalog", 0)
+        _wait_for(lambda: _host(mesh, victim).healthy, 15)
+        requests_when_back = _host(mesh, victim).requests
+        _wait_for(lambda: _host(mesh, victim).requests > requests_when_back + 10, 10)
+    assert victim.inbound_address == inbound
+    assert clients.failures == []
+
+
 def test_replicas_join_and_leave_without_restarting_envoy(catalog_mesh):
     mesh = catalog_mesh
     edge_pid = mesh.edge.process.pid
