@@ -10,13 +10,9 @@ from typing import Any
 
 from mesh import topology
 from mesh.istio.cluster import labels, metadata, principal
+from mesh.local.render.sidecar import HEALTH_METHODS
 
-__all__ = ["HEALTH_PATHS", "authorization_policy", "deny_all", "peer_authentication_strict"]
-
-# Any workload of the mesh may ask a service whether it is healthy (operators'
-# tools do): the same allowance envoy/'s sidecar RBAC makes. Kubelet probes do
-# not need it, Istio's agent sends them to the app directly.
-HEALTH_PATHS = ("/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch")
+__all__ = ["authorization_policy", "deny_all", "peer_authentication_strict"]
 
 
 def peer_authentication_strict() -> dict[str, Any]:
@@ -53,7 +49,9 @@ def authorization_policy(service: str) -> dict[str, Any]:
     rules = [
         _rule([caller], paths) for caller, paths in sorted(mesh_topology.callers(service).items())
     ]
-    rules.append(_rule(list(mesh_topology.workloads), HEALTH_PATHS))
+    # Any workload may ask whether the service is healthy, as envoy/'s sidecar
+    # RBAC allows (kubelet probes need no rule: Istio's agent sends them).
+    rules.append(_rule(list(mesh_topology.workloads), HEALTH_METHODS))
     return {
         "apiVersion": "security.istio.io/v1",
         "kind": "AuthorizationPolicy",

@@ -1,8 +1,9 @@
 """How the mesh reaches a service: DestinationRule (balancing, pools, ejection, mTLS)
 and VirtualService (per-RPC timeouts and retries from the contract).
 
-Timeouts and retry safety are read from proto/ through mesh.contracts; nothing
-here keeps its own copy. Retries happen at exactly one layer per hop: the
+Timeouts and retry safety are read from proto/ through mesh.contracts, and the
+retry rule and conditions are the local sidecars' (envoy/), so both meshes retry
+the same calls the same way. Retries happen at exactly one layer per hop: the
 sidecar retries what this file allows, and the apps run with SHOPMESH_APP_RETRIES=0.
 """
 
@@ -10,26 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.api import field_behavior_pb2
-from google.protobuf import message, message_factory
-
 from mesh import contracts
 from mesh.istio.cluster import GRPC_PORT, host, metadata
+from mesh.local.render.common import proxy_may_retry
+from mesh.local.render.templates import fill
 
 __all__ = [
-    "RETRY_ON",
     "Split",
     "destination_rule",
     "duration",
-    "mesh_may_retry",
+    "retries",
     "route",
     "virtual_service",
 ]
 
-# gRPC UNAVAILABLE, or the request never reached the server (connect failure,
-# HTTP/2 REFUSED_STREAM); never DEADLINE_EXCEEDED or INTERNAL, which may have acted.
-RETRY_ON = "connect-failure,refused-stream,unavailable"
-RETRY_ATTEMPTS = 2
 # Traffic split between the subsets v1 and v2 (percentages), or None for no subsets.
 Split = tuple[int, int] | None
 
@@ -39,28 +34,13 @@ def duration(seconds: float) -> str:
     return f"{round(seconds * 1000) / 1000:g}s"
 
 
-def _request_id_required(policy: contracts.MethodPolicy) -> bool:
-    field = policy.descriptor.input_type.fields_by_name[contracts.REQUEST_ID_FIELD]
-    behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
-    return field_behavior_pb2.REQUIRED in behaviors
-
-
-def _request_with_id(policy: contracts.MethodPolicy) -> message.Message:
-    request = message_factory.GetMessageClass(policy.descriptor.input_type)()
-    setattr(request, contracts.REQUEST_ID_FIELD, "set")
-    return request
-
-
-def mesh_may_retry(policy: contracts.MethodPolicy) -> bool:
-    """Whether a proxy, which cannot see the request body, may retry this RPC.
-
-    Reads always. A mutation only when the contract makes every call the server
-    acts on safe to repeat: its request_id is REQUIRED (the server refuses a call
-    without one before doing anything), so each accepted call is deduplicated.
-    """
-    if policy.has_request_id and _request_id_required(policy):
-        return policy.retry_safe(_request_with_id(policy))
-    return policy.retry_safe()
+def retries(policy: contracts.MethodPolicy) -> dict[str, Any]:
+    """The local sidecars' retry policy (envoy/retry_policy.yaml) in Istio's terms, for
+    RPCs a proxy may repeat (mesh.local.render.common.proxy_may_retry); else none."""
+    if not proxy_may_retry(policy):
+        return {"attempts": 0}  # also overrides Istio's default of 2 retries
+    envoy = fill("retry_policy")
+    return {"attempts": envoy["num_retries"], "retryOn": envoy["retry_on"]}
 
 
 def _destinations(service: str, split: Split) -> list[dict[str, Any]]:
@@ -75,15 +55,12 @@ def _destinations(service: str, split: Split) -> list[dict[str, Any]]:
 
 def route(policy: contracts.MethodPolicy, split: Split, name: str) -> dict[str, Any]:
     """One RPC's route: exact gRPC path, the contract's timeout, retries if safe."""
-    retries: dict[str, Any] = {"attempts": 0}
-    if mesh_may_retry(policy):
-        retries = {"attempts": RETRY_ATTEMPTS, "retryOn": RETRY_ON}
     return {
         "name": name,
         "match": [{"uri": {"exact": policy.path}}],
         # The contract's timeout bounds the whole call, retries included.
         "timeout": duration(policy.timeout),
-        "retries": retries,
+        "retries": retries(policy),
         "route": _destinations(policy.service, split),
     }
 

@@ -21,6 +21,7 @@ __all__ = [
     "coverage_problems",
     "destination_rule_problems",
     "find",
+    "granted",
     "pod_problems",
     "route_problems",
     "transcoder_problems",
@@ -29,7 +30,7 @@ __all__ = [
 NAMESPACE = "shop"
 INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 # Retrying any of these could repeat work the server did, or retry client errors.
-SAFE_RETRY_CONDITIONS = {"connect-failure", "refused-stream", "unavailable"}
+SAFE_RETRY_CONDITIONS = {"connect-failure", "refused-stream", "reset", "unavailable"}
 HEALTH_PATHS = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
 Documents = list[dict[str, Any]]
 
@@ -85,8 +86,9 @@ def coverage_problems(documents: Documents) -> list[str]:
     return problems
 
 
-def _granted(policy: dict[str, Any]) -> dict[str, set[str]]:
-    granted: dict[str, set[str]] = {}
+def granted(policy: dict[str, Any]) -> dict[str, set[str]]:
+    """principal -> gRPC paths an ALLOW AuthorizationPolicy lets it call."""
+    grants: dict[str, set[str]] = {}
     for rule in policy["spec"].get("rules", []):
         principals = [p for f in rule.get("from", []) for p in f["source"].get("principals", [])]
         operations = [t["operation"] for t in rule.get("to", [])]
@@ -94,8 +96,8 @@ def _granted(policy: dict[str, Any]) -> dict[str, set[str]]:
         if not principals or not paths or any(op.get("methods") != ["POST"] for op in operations):
             continue  # every rule must name callers, paths and POST; else it grants nothing here
         for principal in principals:
-            granted.setdefault(principal, set()).update(paths)
-    return granted
+            grants.setdefault(principal, set()).update(paths)
+    return grants
 
 
 def authorization_problems(documents: Documents) -> list[str]:
@@ -121,7 +123,7 @@ def authorization_problems(documents: Documents) -> list[str]:
         if spec.get("action", "ALLOW") != "ALLOW":
             problems.append(f"{policy['metadata']['name']}: action {spec['action']}")
     accounts = {d["metadata"]["name"] for d in find(documents, "ServiceAccount")}
-    named = {p for policy in policies for p in _granted(policy)}
+    named = {p for policy in policies for p in granted(policy)}
     for principal in sorted(named - {INGRESS_PRINCIPAL}):
         if principal.rpartition("/sa/")[2] not in accounts:
             problems.append(f"{principal}: no ServiceAccount in namespace shop")
@@ -133,13 +135,13 @@ def authorization_problems(documents: Documents) -> list[str]:
         # Health checks: any workload of the mesh, as envoy/'s sidecar RBAC allows.
         for workload in mesh_topology.workloads:
             expected.setdefault(_principal(workload), set()).update(HEALTH_PATHS)
-        granted: dict[str, set[str]] = {}
+        grants: dict[str, set[str]] = {}
         for policy in (p for p in policies if _selects(p, service)):
-            for principal, paths in _granted(policy).items():
-                granted.setdefault(principal, set()).update(paths)
-        for principal in sorted(set(expected) | set(granted)):
-            missing = expected.get(principal, set()) - granted.get(principal, set())
-            extra = granted.get(principal, set()) - expected.get(principal, set())
+            for principal, paths in granted(policy).items():
+                grants.setdefault(principal, set()).update(paths)
+        for principal in sorted(set(expected) | set(grants)):
+            missing = expected.get(principal, set()) - grants.get(principal, set())
+            extra = grants.get(principal, set()) - expected.get(principal, set())
             if missing:
                 problems.append(f"{service}: {principal} may not call {sorted(missing)}")
             if extra:
