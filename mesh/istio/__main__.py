@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
         for name in stale:
             print(f"  differs: istio/{name}", file=sys.stderr)
         return 1
-    print("istio: generated manifests match proto/ and mesh/topology.yaml")
+    print("istio: generated manifests match proto/, mesh/topology.yaml and envoy/")
     return 0
 
 
