@@ -29,13 +29,13 @@ from mesh.chaos.timeline import Timeline, summarize
 from mesh.config import TlsFiles
 from mesh.load import generator
 from mesh.load.shoppers import Knowledge, RestShopper
-from mesh.local.mesh import LocalMesh
+from mesh.local.mesh import LocalMesh, MeshError
 from mesh.local.render.edge import EdgeSettings
 from mesh.local.supervisor import stop_all
 from services.catalog.seed import SEED_PRODUCTS
 from services.inventory.store import SEED_QUANTITY
 
-__all__ = ["CHAOS_ENV", "Chaos", "run"]
+__all__ = ["CHAOS_ENV", "Chaos", "run", "start_local_mesh"]
 
 log = logging.getLogger("shopmesh.chaos")
 
@@ -204,19 +204,38 @@ def run(
     """Runs `scenario` against a fresh local mesh in `run_dir` and returns its report."""
     report = Report(name)
     started = time.monotonic()
-    mesh = LocalMesh(
+    progress(f"{name}: starting the local mesh in {run_dir}")
+    mesh = start_local_mesh(
         pathlib.Path(run_dir),
         edge_settings=EdgeSettings(port=0),
         app_env=CHAOS_ENV,
         drain_seconds=1.0,
         log_level="WARNING",
-        progress=lambda message: None,
     )
-    progress(f"{name}: starting the local mesh in {run_dir}")
-    with mesh:
+    try:
         asyncio.run(_drive(mesh, scenario, size, report, progress))
+    finally:
+        mesh.stop()
     report.figures["run time (s)"] = f"{time.monotonic() - started:.0f}"
     return report
+
+
+def start_local_mesh(run_dir: pathlib.Path, attempts: int = 3, **settings: Any) -> LocalMesh:
+    """A started LocalMesh, trying again in a fresh directory if it cannot start.
+
+    The mesh picks its apps' ports in advance (mesh/local/ports.py); on a machine
+    where other tests open connections all the time, another process may take
+    one before the app binds it, and the app exits "address already in use".
+    """
+    for attempt in range(1, attempts + 1):
+        where = run_dir if attempt == 1 else run_dir.with_name(f"{run_dir.name}-{attempt}")
+        try:
+            return LocalMesh(where, progress=lambda message: None, **settings).start()
+        except MeshError as error:
+            if attempt == attempts:
+                raise
+            log.warning("the local mesh did not start (%s); trying again", str(error)[:200])
+    raise AssertionError("unreachable")
 
 
 async def _drive(mesh: LocalMesh, scenario: Scenario, size: Any, report: Report,
