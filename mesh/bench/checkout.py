@@ -30,11 +30,9 @@ async def measure(
     latencies: dict[float, list[float]] = {rate: [] for rate in RATES}
     outcomes: dict[float, Counter] = {rate: Counter() for rate in RATES}
     notes: dict[float, Counter] = {rate: Counter() for rate in RATES}
-    for round_ in range(rounds):
+    for _ in range(rounds):
         for rate in RATES:
-            step = await edge_load.at_rate(
-                session, mesh, rate, seconds, {"checkout": 1.0}, shop, seed=100 + round_
-            )
+            step = await edge_load.at_rate(session, mesh, rate, seconds, {"checkout": 1.0}, shop)
             latencies[rate] += step.latencies
             outcomes[rate].update(step.recorder.outcomes["checkout"])
             notes[rate].update(step.recorder.notes)

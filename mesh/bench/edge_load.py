@@ -8,6 +8,7 @@ Envoy's runtime (admin API), as an operator would.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import urllib.request
@@ -23,6 +24,8 @@ from mesh.load.shoppers import Knowledge, RestShopper
 from mesh.local.mesh import LocalMesh
 
 __all__ = ["Step", "at_rate", "disable_checkout_limit"]
+
+_seeds = itertools.count(1000)
 
 
 def disable_checkout_limit(mesh: LocalMesh) -> None:
@@ -55,9 +58,10 @@ async def at_rate(
     seconds: float,
     mix: Mapping[str, float],
     shop: Knowledge,
-    seed: int = 1,
 ) -> Step:
-    plan = generator.LoadPlan(rate, seconds, dict(mix), seed=seed)
+    # A seed of its own per step: the shoppers' request_ids come from it, and a step
+    # repeating another's ids would be answered from the order service's dedupe.
+    plan = generator.LoadPlan(rate, seconds, dict(mix), seed=next(_seeds))
     cpu_before, started = cpu_seconds(os.getpid()), time.monotonic()
     recorder = await generator.run(RestShopper(mesh.edge_url, session), plan, shop, progress=None)
     elapsed = time.monotonic() - started

@@ -77,10 +77,10 @@ async def measure_bands(
     outcomes: dict[str, Counter] = {band: Counter() for band, *_ in BANDS}
     cpu: dict[str, list[float]] = {band: [] for band, *_ in BANDS}
     done: dict[str, list[float]] = {band: [] for band, *_ in BANDS}
-    for round_ in range(rounds):
+    for _ in range(rounds):
         for band, midpoint, *_ in BANDS:
             step = await edge_load.at_rate(
-                session, mesh, midpoint * scale, seconds, DEFAULT_MIX, shop, seed=200 + round_
+                session, mesh, midpoint * scale, seconds, DEFAULT_MIX, shop
             )
             latencies[band] += step.latencies
             for counter in step.recorder.outcomes.values():

@@ -65,6 +65,7 @@ class Chaos:
         self._phase: tuple[str, float] | None = None
         self._ops: OpsClient | None = None
         self.shop: Knowledge | None = None
+        self._loads_started = 0
 
     # -- shoppers ----------------------------------------------------------
 
@@ -77,22 +78,28 @@ class Chaos:
         return self.shop
 
     async def start_load(self, rate: float, mix: Mapping[str, float], shopper=None,
-                         shop: Knowledge | None = None, seed: int = 1) -> Timeline:  # fmt: skip
+                         shop: Knowledge | None = None) -> Timeline:  # fmt: skip
         """Shoppers arriving at `rate` per second until `stop_load()`."""
         timeline = Timeline(shopper or self.shopper())
-        plan = generator.LoadPlan(rate, MAX_LOAD_SECONDS, dict(mix), seed=seed)
+        plan = generator.LoadPlan(rate, MAX_LOAD_SECONDS, dict(mix), seed=self._seed())
         shop = shop or await self.knowledge()
         self.timelines.append(timeline)
         self._loads.append(asyncio.create_task(generator.run(timeline, plan, shop, progress=None)))
         return timeline
 
     async def burst(self, rate: float, seconds: float, shopper, shop: Knowledge,
-                    mix: Mapping[str, float], seed: int = 2) -> Timeline:  # fmt: skip
+                    mix: Mapping[str, float]) -> Timeline:  # fmt: skip
         """A bounded run of arrivals (e.g. a flash sale); returns when all have answered."""
         timeline = Timeline(shopper)
-        plan = generator.LoadPlan(rate, seconds, dict(mix), seed=seed)
+        plan = generator.LoadPlan(rate, seconds, dict(mix), seed=self._seed())
         await generator.run(timeline, plan, shop, progress=None)
         return timeline
+
+    def _seed(self) -> int:
+        # Shoppers draw their request_ids from the seed: each load gets its own, or
+        # its checkouts would repeat another's and be answered by the order's dedupe.
+        self._loads_started += 1
+        return self._loads_started
 
     async def stop_load(self) -> None:
         for task in self._loads:

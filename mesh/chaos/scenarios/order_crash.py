@@ -108,7 +108,7 @@ async def _crash_after_charge(chaos: Chaos, size: Size) -> None:
 
 async def _crash_under_load(chaos: Chaos, size: Size) -> None:
     report = chaos.report
-    timeline = await chaos.start_load(size.rate, MIX, seed=3)
+    timeline = await chaos.start_load(size.rate, MIX)
     chaos.phase("steady checkouts")
     await chaos.hold(size.steady)
     chaos.phase("order service killed under load")
