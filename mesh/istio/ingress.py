@@ -47,9 +47,9 @@ def rest_services() -> list[str]:
 
 
 def transcoder_descriptor() -> bytes:
-    """The local edge's transcoder descriptor (mesh.local.render.descriptor: proto/'s set
-    plus the google.rpc error types, response_body settings Envoy refuses removed),
-    without comments, which would triple the size of the object."""
+    """The local edge's transcoder descriptor (mesh.local.render.descriptor: proto/'s
+    set plus the google.rpc error types) without comments, which would triple the
+    size of the object."""
     with tempfile.TemporaryDirectory() as scratch:
         path = write_transcoder_descriptor(pathlib.Path(scratch) / "shop.binpb")
         descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(path.read_bytes())

@@ -10,7 +10,7 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
-from google.api import annotations_pb2, field_behavior_pb2, http_pb2
+from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from mesh import contracts, topology
@@ -331,15 +331,6 @@ def _rest_services() -> list[str]:
     )
 
 
-def _without_response_body(rule: http_pb2.HttpRule) -> http_pb2.HttpRule:
-    # Envoy cannot serve response_body on a non-HttpBody field, so the edge's
-    # descriptor drops it (mesh/local/render/descriptor.py); all else must match.
-    stripped = http_pb2.HttpRule()
-    stripped.CopyFrom(rule)
-    stripped.ClearField("response_body")
-    return stripped
-
-
 def transcoder_problems(documents: Documents) -> list[str]:
     """The gateway's transcoder serves exactly the REST-annotated services of proto/."""
     filters = [
@@ -371,11 +362,7 @@ def transcoder_problems(documents: Documents) -> list[str]:
         contract = next(c for c in contracts.services().values() if c.full_name == name)
         for method in contract.methods.values():
             options = served.methods_by_name[method.name].GetOptions()
-            if method.http is None:
-                continue
-            if _without_response_body(options.Extensions[annotations_pb2.http]) != (
-                _without_response_body(method.http)
-            ):
+            if method.http is not None and options.Extensions[annotations_pb2.http] != method.http:
                 problems.append(f"transcoder: {method.path} HTTP rule differs from proto/")
     return problems
 
