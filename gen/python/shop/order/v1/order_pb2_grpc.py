@@ -73,10 +73,13 @@ class OrderServiceServicer:
 
     def PlaceOrder(self, request, context):
         """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-        with a reason (out of stock, payment declined, ...). A retried request
-        with the same request_id returns the same order and charges once;
-        reusing a request_id for a different cart fails with
-        FAILED_PRECONDITION (reason REQUEST_ID_REUSED).
+        with a reason (out of stock, payment declined, unknown product, ...). A
+        retried request with the same request_id returns the same order and
+        charges once; reusing a request_id for a different cart fails with
+        FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
+        made final within the deadline it fails with UNAVAILABLE (reason
+        ORDER_IN_PROGRESS, metadata order_id): the order is finished in the
+        background and repeating the request returns it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,7 +102,8 @@ class OrderServiceServicer:
     def CancelOrder(self, request, context):
         """Cancels a confirmed order: refunds its payment and returns its stock.
         Cancelling a cancelled order returns it unchanged; cancelling a failed
-        or unfinished order fails with FAILED_PRECONDITION.
+        or unfinished order fails with FAILED_PRECONDITION (reason
+        ORDER_NOT_CONFIRMED).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -41,10 +41,13 @@ class OrderServiceStub:
     def __new__(cls, channel: _aio.Channel) -> OrderServiceAsyncStub: ...
     PlaceOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.PlaceOrderRequest, _order_pb2.PlaceOrderResponse]
     """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-    with a reason (out of stock, payment declined, ...). A retried request
-    with the same request_id returns the same order and charges once;
-    reusing a request_id for a different cart fails with
-    FAILED_PRECONDITION (reason REQUEST_ID_REUSED).
+    with a reason (out of stock, payment declined, unknown product, ...). A
+    retried request with the same request_id returns the same order and
+    charges once; reusing a request_id for a different cart fails with
+    FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
+    made final within the deadline it fails with UNAVAILABLE (reason
+    ORDER_IN_PROGRESS, metadata order_id): the order is finished in the
+    background and repeating the request returns it.
     """
     GetOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.GetOrderRequest, _order_pb2.GetOrderResponse]
     """Returns one order."""
@@ -53,7 +56,8 @@ class OrderServiceStub:
     CancelOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.CancelOrderRequest, _order_pb2.CancelOrderResponse]
     """Cancels a confirmed order: refunds its payment and returns its stock.
     Cancelling a cancelled order returns it unchanged; cancelling a failed
-    or unfinished order fails with FAILED_PRECONDITION.
+    or unfinished order fails with FAILED_PRECONDITION (reason
+    ORDER_NOT_CONFIRMED).
     """
 
 @_typing.type_check_only
@@ -69,10 +73,13 @@ class OrderServiceAsyncStub(OrderServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     PlaceOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.PlaceOrderRequest, _order_pb2.PlaceOrderResponse]  # type: ignore[assignment]
     """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-    with a reason (out of stock, payment declined, ...). A retried request
-    with the same request_id returns the same order and charges once;
-    reusing a request_id for a different cart fails with
-    FAILED_PRECONDITION (reason REQUEST_ID_REUSED).
+    with a reason (out of stock, payment declined, unknown product, ...). A
+    retried request with the same request_id returns the same order and
+    charges once; reusing a request_id for a different cart fails with
+    FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
+    made final within the deadline it fails with UNAVAILABLE (reason
+    ORDER_IN_PROGRESS, metadata order_id): the order is finished in the
+    background and repeating the request returns it.
     """
     GetOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.GetOrderRequest, _order_pb2.GetOrderResponse]  # type: ignore[assignment]
     """Returns one order."""
@@ -81,7 +88,8 @@ class OrderServiceAsyncStub(OrderServiceStub):
     CancelOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.CancelOrderRequest, _order_pb2.CancelOrderResponse]  # type: ignore[assignment]
     """Cancels a confirmed order: refunds its payment and returns its stock.
     Cancelling a cancelled order returns it unchanged; cancelling a failed
-    or unfinished order fails with FAILED_PRECONDITION.
+    or unfinished order fails with FAILED_PRECONDITION (reason
+    ORDER_NOT_CONFIRMED).
     """
 
 class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -100,10 +108,13 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.PlaceOrderResponse, _abc.Awaitable[_order_pb2.PlaceOrderResponse]]:
         """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-        with a reason (out of stock, payment declined, ...). A retried request
-        with the same request_id returns the same order and charges once;
-        reusing a request_id for a different cart fails with
-        FAILED_PRECONDITION (reason REQUEST_ID_REUSED).
+        with a reason (out of stock, payment declined, unknown product, ...). A
+        retried request with the same request_id returns the same order and
+        charges once; reusing a request_id for a different cart fails with
+        FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
+        made final within the deadline it fails with UNAVAILABLE (reason
+        ORDER_IN_PROGRESS, metadata order_id): the order is finished in the
+        background and repeating the request returns it.
         """
 
     @_abc_1.abstractmethod
@@ -130,7 +141,8 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_order_pb2.CancelOrderResponse, _abc.Awaitable[_order_pb2.CancelOrderResponse]]:
         """Cancels a confirmed order: refunds its payment and returns its stock.
         Cancelling a cancelled order returns it unchanged; cancelling a failed
-        or unfinished order fails with FAILED_PRECONDITION.
+        or unfinished order fails with FAILED_PRECONDITION (reason
+        ORDER_NOT_CONFIRMED).
         """
 
 def add_OrderServiceServicer_to_server(servicer: OrderServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

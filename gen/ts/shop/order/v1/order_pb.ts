@@ -156,8 +156,11 @@ export type Order = Message<"shop.order.v1.Order"> & {
   status: OrderStatus;
 
   /**
-   * Machine-readable reason a FAILED order failed, e.g. INSUFFICIENT_STOCK or
-   * PAYMENT_DECLINED; empty otherwise.
+   * Machine-readable reason a FAILED order failed: PRODUCT_NOT_FOUND,
+   * MIXED_CURRENCIES, INSUFFICIENT_STOCK, PAYMENT_DECLINED,
+   * RESERVATION_EXPIRED, or <CATALOG|INVENTORY|PAYMENT>_UNAVAILABLE /
+   * _REJECTED when an upstream could not or would not serve the checkout.
+   * Empty unless FAILED.
    *
    * @generated from field: string failure_reason = 7;
    */
@@ -501,10 +504,13 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
 export const OrderService: GenService<{
   /**
    * Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-   * with a reason (out of stock, payment declined, ...). A retried request
-   * with the same request_id returns the same order and charges once;
-   * reusing a request_id for a different cart fails with
-   * FAILED_PRECONDITION (reason REQUEST_ID_REUSED).
+   * with a reason (out of stock, payment declined, unknown product, ...). A
+   * retried request with the same request_id returns the same order and
+   * charges once; reusing a request_id for a different cart fails with
+   * FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
+   * made final within the deadline it fails with UNAVAILABLE (reason
+   * ORDER_IN_PROGRESS, metadata order_id): the order is finished in the
+   * background and repeating the request returns it.
    *
    * @generated from rpc shop.order.v1.OrderService.PlaceOrder
    */
@@ -536,7 +542,8 @@ export const OrderService: GenService<{
   /**
    * Cancels a confirmed order: refunds its payment and returns its stock.
    * Cancelling a cancelled order returns it unchanged; cancelling a failed
-   * or unfinished order fails with FAILED_PRECONDITION.
+   * or unfinished order fails with FAILED_PRECONDITION (reason
+   * ORDER_NOT_CONFIRMED).
    *
    * @generated from rpc shop.order.v1.OrderService.CancelOrder
    */
