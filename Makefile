@@ -23,14 +23,16 @@ $(NODE_DEPS): $(NODE_CLIENT)/package-lock.json
 	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund
 	touch $@
 
-## gen: regenerate gen/ (Python and TypeScript stubs, Envoy descriptor) from proto/
+## gen: regenerate gen/ (Python and TypeScript stubs, Envoy descriptor) and istio/ from proto/
 gen: $(INSTALLED) $(NODE_DEPS)
 	$(BIN)/buf format -w proto
 	$(BIN)/python tools/codegen.py write
+	$(BIN)/python -m mesh.istio write
 
-## check-gen: fail when the committed generated code does not match proto/
+## check-gen: fail when the committed generated code or istio/ does not match its sources
 check-gen: $(INSTALLED) $(NODE_DEPS)
 	$(BIN)/python tools/codegen.py check
+	$(BIN)/python -m mesh.istio check
 
 ## lint: buf lint + format check on the contracts, ruff on the Python
 lint: $(INSTALLED)
