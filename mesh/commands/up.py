@@ -88,8 +88,9 @@ def _up(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     mesh = LocalMesh(args.run_dir, edge_settings=EdgeSettings(port=args.port), progress=_say)
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    # SIGHUP: the terminal closed; stop as for Ctrl-C rather than orphan everything.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     try:
         mesh.start()
     except MeshError as error:

@@ -31,7 +31,7 @@ import yaml
 
 from mesh import contracts
 from mesh import topology as mesh_topology
-from mesh.local import certs, discovery, health
+from mesh.local import certs, discovery, health, leftovers
 from mesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
 from mesh.local.layout import DEFAULT_RUN_DIR, RunDir
 from mesh.local.ports import PortAllocator
@@ -302,11 +302,11 @@ class LocalMesh:
     # -- internals ---------------------------------------------------------
 
     def _prepare(self) -> None:
-        if self.layout.state.exists():
-            raise MeshError(
-                f"{self.layout.state} exists: a mesh may be running in {self.layout.root} "
-                "(stop it, or delete the file if it is stale)"
-            )
+        try:
+            if stopped := leftovers.clear(self.layout):
+                self._progress(f"stopped {len(stopped)} processes a killed run left behind")
+        except leftovers.RunnerAlive as running:
+            raise MeshError(f"{running}: stop it first, or use another run directory") from None
         self.layout.create()
         self._progress(f"certificates for {len(self.topology.workloads)} workloads")
         self.certs = certs.issue_all(self.layout.certs, self.topology)

@@ -28,18 +28,28 @@ def _alive(pid: int) -> bool:
 
 
 def _processes_using(run_dir: pathlib.Path) -> list[int]:
-    """Processes whose command line names the run directory (the mesh's children do)."""
+    """Processes naming the run directory in their command line (Envoy) or
+    environment (apps: SHOPMESH_DATA_DIR), other than this test."""
     found = []
     for proc in pathlib.Path("/proc").iterdir():
-        if not proc.name.isdigit():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
-        try:
-            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
-        except OSError:
-            continue
-        if str(run_dir).encode() in command and int(proc.name) != os.getpid():
-            found.append(int(proc.name))
+        for part in ("cmdline", "environ"):
+            try:
+                if str(run_dir).encode() in (proc / part).read_bytes():
+                    found.append(int(proc.name))
+                    break
+            except OSError:
+                continue
     return [pid for pid in found if _alive(pid)]
+
+
+def _children(run_dir: pathlib.Path) -> list[int]:
+    state = json.loads((run_dir / "state.json").read_text())
+    pids = [state["edge"]["pid"]]
+    for replica in state["replicas"]:
+        pids += [replica["app_pid"], replica["sidecar_pid"]]
+    return pids
 
 
 def _up(run_dir: pathlib.Path, *args: str) -> subprocess.Popen:
@@ -68,24 +78,34 @@ def _read_until_ready(up: subprocess.Popen, timeout: float) -> tuple[str, list[s
 
 def test_up_serves_until_ctrl_c_and_leaves_no_process_behind(tmp_path):
     run_dir = tmp_path / "mesh"
-    up = _up(run_dir, "--port", "0")
+    killed = _up(run_dir, "--port", "0")
+    up = None
     try:
+        _read_until_ready(killed, timeout=120)
+        # A runner killed outright leaves its children; the next `up` stops them.
+        killed.kill()
+        killed.wait(10)
+        orphans = _children(run_dir)
+        assert len(orphans) == 1 + 2 * 8 and all(_alive(pid) for pid in orphans)
+
+        up = _up(run_dir, "--port", "0")
         url, printed = _read_until_ready(up, timeout=120)
+        assert any("left behind" in line for line in printed)
+        assert [pid for pid in orphans if _alive(pid)] == []
         assert any("waiting for" in line for line in printed)
         assert any(line.strip().startswith(f"curl -s {url}/v1/products") for line in printed)
         with urllib.request.urlopen(f"{url}/v1/categories", timeout=10) as response:
             assert response.status == 200
-        state = json.loads((run_dir / "state.json").read_text())
-        children = [state["edge"]["pid"]]
-        for replica in state["replicas"]:
-            children += [replica["app_pid"], replica["sidecar_pid"]]
-        assert len(children) == 1 + 2 * 8 and all(_alive(pid) for pid in children)
+        children = _children(run_dir)
+        assert all(_alive(pid) for pid in children)
+
         up.send_signal(signal.SIGINT)
         rest_of_output, _ = up.communicate(timeout=60)
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        for runner in (killed, up):
+            if runner is not None and runner.poll() is None:
+                runner.kill()
+                runner.wait()
     assert up.returncode == 0, rest_of_output
     assert "stopped" in rest_of_output
     assert [pid for pid in children if _alive(pid)] == []
