@@ -13,7 +13,7 @@ import sqlite3
 
 from services.catalog.index import Catalog, ProductRecord
 from services.catalog.seed import SEED_CATEGORIES, SEED_PRODUCTS
-from services.runtime import Database, ServerConfig
+from services.runtime import Database, DatabaseStore, ServerConfig
 
 __all__ = ["CatalogStore"]
 
@@ -78,9 +78,9 @@ def _load(connection: sqlite3.Connection) -> tuple[list[ProductRecord], dict[str
     return products, categories
 
 
-class CatalogStore:
+class CatalogStore(DatabaseStore):
     def __init__(self, database: Database) -> None:
-        self.database = database
+        super().__init__(database)
         self.catalog = Catalog([], {})
 
     @classmethod
@@ -100,13 +100,3 @@ class CatalogStore:
         products, categories = await self.database.read(_load)
         self.catalog = Catalog(products, categories)
         return self.catalog
-
-    @property
-    def fault_path(self):
-        return self.database.fault_path
-
-    async def probe(self) -> None:
-        await self.database.probe()
-
-    async def close(self) -> None:
-        await self.database.close()

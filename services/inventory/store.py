@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from mesh.server.errors import FailedPrecondition, NotFound, PreconditionViolation
 from services.catalog.seed import SEED_PRODUCTS
-from services.runtime import Database, ServerConfig
+from services.runtime import Database, DatabaseStore, ServerConfig
 
 __all__ = ["ACTIVE", "COMMITTED", "EXPIRED", "RELEASED", "InventoryStore", "Reservation", "Stock"]
 
@@ -204,10 +204,7 @@ def _seed_if_empty(connection: sqlite3.Connection) -> None:
     )
 
 
-class InventoryStore:
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
+class InventoryStore(DatabaseStore):
     @classmethod
     async def open(cls, config: ServerConfig) -> InventoryStore:
         database = await Database.open(config.database_path(), SCHEMA)
@@ -217,16 +214,6 @@ class InventoryStore:
             await database.close()
             raise
         return cls(database)
-
-    @property
-    def fault_path(self):
-        return self.database.fault_path
-
-    async def probe(self) -> None:
-        await self.database.probe()
-
-    async def close(self) -> None:
-        await self.database.close()
 
     async def expire_due(self) -> int:
         return await self.database.write(expire_due)

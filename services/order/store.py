@@ -22,7 +22,7 @@ from typing import Protocol
 from shop.order.v1 import order_pb2
 
 from services.order.model import Saga, Step
-from services.runtime.sqlite import Database
+from services.runtime.sqlite import Database, DatabaseStore
 
 __all__ = ["HistoryEntry", "LeaseLost", "OrderStore", "SqliteOrderStore"]
 
@@ -119,7 +119,7 @@ _COLUMNS = (
 )
 
 
-class SqliteOrderStore:
+class SqliteOrderStore(DatabaseStore):
     """OrderStore on one SQLite file in WAL mode, safe to share between processes."""
 
     def __init__(
@@ -129,7 +129,7 @@ class SqliteOrderStore:
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.database = database
+        super().__init__(database)
         self.lease_seconds = lease_seconds
         self._clock = clock
 
@@ -275,12 +275,6 @@ class SqliteOrderStore:
             ).fetchall()
         )
         return [HistoryEntry(row["owner"], row["event"], row["at"]) for row in rows]
-
-    async def probe(self) -> None:
-        await self.database.probe()
-
-    async def close(self) -> None:
-        await self.database.close()
 
 
 def _get(db: sqlite3.Connection, order_id: str) -> Saga | None:

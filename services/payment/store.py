@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from mesh.server.errors import FailedPrecondition, NotFound, Unavailable
 from services.payment.gateway import PaymentGateway, SimulatedGateway
-from services.runtime import Database, ServerConfig
+from services.runtime import Database, DatabaseStore, ServerConfig
 
 __all__ = ["NewCharge", "Payment", "PaymentStore", "Refund", "request_id_reused"]
 
@@ -157,11 +157,11 @@ def _existing_payment(connection, payment_id: str) -> Payment:
     return payment
 
 
-class PaymentStore:
+class PaymentStore(DatabaseStore):
     """The payment records plus the gateway they are made through (closed together)."""
 
     def __init__(self, database: Database, gateway: PaymentGateway) -> None:
-        self.database = database
+        super().__init__(database)
         self.gateway = gateway
 
     @classmethod
@@ -177,16 +177,9 @@ class PaymentStore:
             raise
         return cls(database, gateway)
 
-    @property
-    def fault_path(self):
-        return self.database.fault_path
-
-    async def probe(self) -> None:
-        await self.database.probe()
-
     async def close(self) -> None:
         await self.gateway.close()
-        await self.database.close()
+        await super().close()
 
     async def get(self, payment_id: str) -> Payment:
         return await self.database.read(_existing_payment, payment_id)

@@ -3,10 +3,11 @@
 from services.runtime.config import ServerConfig
 from services.runtime.server import Server, create_server, serve
 from services.runtime.service import Service, Store, lookup
-from services.runtime.sqlite import Database, StoreUnavailable
+from services.runtime.sqlite import Database, DatabaseStore, StoreUnavailable
 
 __all__ = [
     "Database",
+    "DatabaseStore",
     "Server",
     "ServerConfig",
     "Service",

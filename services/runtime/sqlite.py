@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from mesh.server.errors import Unavailable
 
-__all__ = ["Database", "StoreUnavailable"]
+__all__ = ["Database", "DatabaseStore", "StoreUnavailable"]
 
 log = logging.getLogger("shopmesh.sqlite")
 T = TypeVar("T")
@@ -146,6 +146,24 @@ class Database:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+
+class DatabaseStore:
+    """Base of a service store kept in one Database: what health and tests need of it."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @property
+    def fault_path(self) -> pathlib.Path:
+        """While this file exists the store is unusable (a chaos knob; see Database)."""
+        return self.database.fault_path
+
+    async def probe(self) -> None:
+        await self.database.probe()
+
+    async def close(self) -> None:
+        await self.database.close()
 
 
 def _run_script(connection: sqlite3.Connection, script: str) -> None:
