@@ -52,6 +52,19 @@ class Knowledge:
         )
 
 
+async def _learn(list_page, how: str) -> Knowledge:
+    """Every product, page by page; list_page(token) -> (outcome, ListProductsResponse)."""
+    products, token = [], ""
+    while True:
+        outcome, page = await list_page(token)
+        if outcome != OK:
+            raise RuntimeError(f"cannot list products {how}: {outcome}")
+        products += page.products
+        token = page.next_page_token
+        if not token:
+            return Knowledge.from_products(products)
+
+
 def _order_status(name: int) -> str:
     return order.messages.OrderStatus.Name(name).removeprefix("ORDER_STATUS_")
 
@@ -73,18 +86,13 @@ class RestShopper:
             return OK, json_format.ParseDict(body, message_type(), ignore_unknown_fields=True)
 
     async def learn(self) -> Knowledge:
-        products, token = [], ""
-        while True:
+        async def page(token: str):
             params = {"pageSize": "100", **({"pageToken": token} if token else {})}
-            outcome, page = await self._call(
+            return await self._call(
                 "GET", "/v1/products", catalog.messages.ListProductsResponse, params=params
             )
-            if outcome != OK:
-                raise RuntimeError(f"cannot list products through the edge: {outcome}")
-            products += page.products
-            token = page.next_page_token
-            if not token:
-                return Knowledge.from_products(products)
+
+        return await _learn(page, "through the edge")
 
     async def browse(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
         params = {"pageSize": str(rng.choice((10, 20))), "category": rng.choice(shop.categories)}
@@ -144,16 +152,11 @@ class GrpcShopper:
             return error.code().name, None
 
     async def learn(self) -> Knowledge:
-        products, token = [], ""
-        while True:
+        async def page(token: str):
             request = catalog.messages.ListProductsRequest(page_size=100, page_token=token)
-            outcome, page = await self._call(self.catalog.ListProducts, request)
-            if outcome != OK:
-                raise RuntimeError(f"cannot list products over gRPC: {outcome}")
-            products += page.products
-            token = page.next_page_token
-            if not token:
-                return Knowledge.from_products(products)
+            return await self._call(self.catalog.ListProducts, request)
+
+        return await _learn(page, "over gRPC")
 
     async def browse(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
         request = catalog.messages.ListProductsRequest(
