@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from mesh import cli
 from mesh.local.mesh import LocalMesh
 from mesh.local.render.edge import EdgeSettings
 
@@ -120,7 +121,7 @@ def test_kill_9_loses_no_request_ejects_fast_and_the_restarted_replica_serves_ag
 
 
 def test_without_traffic_active_health_checks_notice_a_dead_replica_within_a_second(
-    catalog_mesh,
+    catalog_mesh, capsys
 ):
     mesh = catalog_mesh
     victim = mesh.replica("catalog", 1)
@@ -131,6 +132,12 @@ def test_without_traffic_active_health_checks_notice_a_dead_replica_within_a_sec
     print(
         f"\nkill -9, no traffic -> failed active health check after {noticed_after * 1000:.0f} ms"
     )
+    # `shopmesh status` tells the same story.
+    assert cli.main(["status", "--run-dir", str(mesh.layout.root)]) == 1
+    out = capsys.readouterr().out
+    assert "UNREACHABLE" in next(line for line in out.splitlines() if line.startswith("catalog-1"))
+    assert "UNHEALTHY failed_active_health_check" in out
+    assert out.rstrip().endswith("NOT all healthy")
     mesh.restart("catalog", 1)
     _wait_for(lambda: _host(mesh, victim).healthy, 15)
     assert noticed_after < EJECTION_BUDGET_S
