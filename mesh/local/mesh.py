@@ -1,9 +1,10 @@
 """The local mesh: every service's replicas with their sidecars, and the edge.
 
-    with LocalMesh(tmp_path / "mesh", edge=EdgeSettings(port=0)) as mesh:
+    with LocalMesh(tmp_path / "mesh", edge_settings=EdgeSettings(port=0)) as mesh:
         urllib.request.urlopen(f"{mesh.edge_url}/v1/products")
         mesh.kill("catalog", 0)            # SIGKILL the app of catalog replica 0
         mesh.restart("catalog", 0)         # start it again, same ports
+        mesh.replica("order", 1).outbound_ports, mesh.edge_admin.hosts(), ...
 
 Start order follows what each process needs to know: sidecars first (they
 bind their ports, read back from Envoy's admin API), then the apps (whose mesh
@@ -115,6 +116,17 @@ def _mesh_env(base: Mapping[str, str]) -> dict[str, str]:
 
 
 class LocalMesh:
+    """The mesh in `run_dir` (see layout.py).
+
+    replicas: per service, default mesh/topology.yaml's counts (a service left
+        out of a given mapping runs no replica);
+    edge_settings: the edge's port, checkout rate limit, body limit, CORS;
+    health_checking: how often callers' proxies check replicas;
+    app_env: extra environment for every app (e.g. a service's own knobs);
+    drain_seconds: SHOPMESH_DRAIN_SECONDS of the apps;
+    progress: called with one line per step while starting (default: logging).
+    """
+
     def __init__(
         self,
         run_dir: pathlib.Path = DEFAULT_RUN_DIR,
