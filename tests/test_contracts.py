@@ -52,6 +52,17 @@ def test_every_public_rpc_has_an_http_rule_and_internal_ones_have_none():
             assert policy.http.WhichOneof("pattern"), policy.path
 
 
+def test_every_http_rule_is_one_envoy_can_transcode():
+    # Envoy's gRPC-JSON transcoder (the edge, Istio's gateway) refuses to start on a
+    # response_body naming anything but a google.api.HttpBody field.
+    for policy in all_policies():
+        if policy.http is None or not policy.http.response_body:
+            continue
+        field = policy.descriptor.output_type.fields_by_name[policy.http.response_body]
+        assert field.message_type is not None, policy.path
+        assert field.message_type.full_name == "google.api.HttpBody", policy.path
+
+
 def test_reads_are_no_side_effects_and_only_reads_are():
     for policy in all_policies():
         is_read_name = policy.name.startswith(READ_PREFIXES)

@@ -323,12 +323,6 @@ class LocalMesh:
         self._progress(f"certificates for {len(self.topology.workloads)} workloads")
         self.certs = certs.issue_all(self.layout.certs, self.topology)
         descriptor.write_transcoder_descriptor(self.layout.transcoder_descriptor)
-        if unsupported := descriptor.unsupported_response_bodies():
-            self._progress(
-                "note: Envoy cannot serve the HTTP response_body of "
-                f"{', '.join(unsupported)}; the edge returns their whole response message "
-                "(see mesh/local/render/descriptor.py)"
-            )
         for service in self.topology.services:
             discovery.write_endpoints(self.layout.eds, service, [])
 
