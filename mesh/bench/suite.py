@@ -43,9 +43,9 @@ RESTOCK_UNITS = 2000
 
 @dataclass(frozen=True)
 class Plan:
-    sidecar_rate: float = 1000
+    sidecar_rates: tuple[float, ...] = (300, 1000)
     sidecar_rounds: int = 4
-    sidecar_seconds: float = 4
+    sidecar_seconds: float = 3
     cpu_rate: float = 500
     cpu_rounds: int = 4
     cpu_seconds: float = 3
@@ -65,7 +65,7 @@ class Plan:
 FULL = Plan()
 # A smoke run of every benchmark (about a minute); its figures mean little.
 QUICK = Plan(
-    sidecar_rate=200, sidecar_rounds=1, sidecar_seconds=1, cpu_rate=200, cpu_rounds=1,
+    sidecar_rates=(200,), sidecar_rounds=1, sidecar_seconds=1, cpu_rate=200, cpu_rounds=1,
     cpu_seconds=1, worker_rounds=1, worker_seconds=1, chain_calls=300, chain_rounds=3,
     checkout_rounds=1, checkout_seconds=1, ramp_start=20, ramp_growth=3, ramp_seconds=1,
     band_rounds=1, band_seconds=1,
@@ -146,7 +146,7 @@ def run(plan: Plan, work_dir: pathlib.Path, say: Callable[[str], None]) -> list[
     mesh = start_local_mesh(work_dir / "small-mesh", replicas=sidecars.REPLICAS, edge_settings=edge)
     try:
         rows += asyncio.run(
-            sidecars.measure(mesh, plan.sidecar_rate, plan.sidecar_rounds, plan.sidecar_seconds)
+            sidecars.measure(mesh, plan.sidecar_rates, plan.sidecar_rounds, plan.sidecar_seconds)
         )
     finally:
         mesh.stop()
