@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--run-dir",
         type=pathlib.Path,
-        help="where the mesh keeps its files (default: var/chaos/<name>-<time>)",
+        default=pathlib.Path("var/chaos"),
+        help="each run's mesh keeps its files in RUN_DIR/<name>-<time> (default: var/chaos)",
     )
     parser.set_defaults(func=_run)
 
@@ -43,7 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     failed = []
     for name in names:
         module = SCENARIOS[name].module
-        run_dir = (args.run_dir or pathlib.Path("var/chaos")) / f"{name}-{stamp}"
+        run_dir = args.run_dir / f"{name}-{stamp}"
         report = harness.run(
             name,
             module.scenario,
