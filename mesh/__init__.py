@@ -5,5 +5,6 @@ stub = mesh.contracts.service("inventory").stub(channel)
 """
 
 from mesh.channel import aio_connect, connect
+from mesh.interceptors._calls import never_sent
 
-__all__ = ["aio_connect", "connect"]
+__all__ = ["aio_connect", "connect", "never_sent"]

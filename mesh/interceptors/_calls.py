@@ -27,8 +27,20 @@ def with_timeout(details: Any, timeout: float | None) -> Any:
     return details._replace(timeout=timeout)
 
 
+def never_sent(error: BaseException) -> bool:
+    """True when the client failed the call itself and no attempt reached the network.
+
+    Then the upstream surely did nothing (an open breaker, a deadline spent before
+    sending), which a caller undoing work needs to tell apart from an UNAVAILABLE
+    whose request may have been executed.
+    """
+    return getattr(error, "sent", True) is False
+
+
 class AioLocalError(grpc.aio.AioRpcError):
     """An aio call failed by the client itself; `breaker_open` marks breaker rejections."""
+
+    sent = False
 
     def __init__(self, code: grpc.StatusCode, details: str, breaker_open: bool = False) -> None:
         super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
@@ -37,6 +49,8 @@ class AioLocalError(grpc.aio.AioRpcError):
 
 class LocalFailure(grpc.RpcError, grpc.Future, grpc.Call):
     """A sync call outcome failed by the client itself, shaped like a finished failed call."""
+
+    sent = False
 
     def __init__(self, code: grpc.StatusCode, details: str, breaker_open: bool = False) -> None:
         super().__init__()

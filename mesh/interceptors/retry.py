@@ -5,7 +5,8 @@ A call is retried when all of these hold:
 - the contract says repeating it cannot do anything twice (MethodPolicy.retry_safe:
   NO_SIDE_EFFECTS, or IDEMPOTENT with its request_id set);
 - it failed with UNAVAILABLE, or RESOURCE_EXHAUSTED (with a longer backoff), and not
-  because a circuit breaker rejected it;
+  because a circuit breaker rejected it (then the error of the last attempt that did
+  reach the upstream is the answer, so callers can tell "maybe done" from "never sent");
 - attempts are left, the backoff still ends before the deadline, and the upstream's
   retry budget has room.
 Backoff is exponential with full jitter (a uniform draw between 0 and the exponential cap).
@@ -22,7 +23,7 @@ import tenacity
 from opentelemetry import trace
 
 from mesh.deadline import remaining
-from mesh.interceptors._calls import policy_of, with_timeout
+from mesh.interceptors._calls import never_sent, policy_of, with_timeout
 from mesh.retry_budget import RetryBudget
 
 __all__ = ["AioRetryInterceptor", "RetryInterceptor", "RetryPolicy"]
@@ -125,6 +126,7 @@ class RetryInterceptor(grpc.UnaryUnaryClientInterceptor):
         first_error = outcome.exception()
         if first_error is None or not self._retrier.worth_retrying(first_error):
             return outcome
+        last_sent = outcome
         try:
             for attempt in tenacity.Retrying(**self._retrier.options(deadline)):
                 with attempt:
@@ -133,10 +135,12 @@ class RetryInterceptor(grpc.UnaryUnaryClientInterceptor):
                     outcome = continuation(with_timeout(details, remaining(deadline)), request)
                     error = outcome.exception()
                     if error is not None:
+                        if not never_sent(error):
+                            last_sent = outcome
                         raise error
         except grpc.RpcError:
-            pass  # the last attempt's failed outcome is the answer
-        return outcome
+            pass  # the last attempt that reached the upstream is the answer (see below)
+        return last_sent if never_sent(outcome) else outcome
 
 
 class AioRetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
@@ -156,10 +160,25 @@ class AioRetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
             if not self._retrier.worth_retrying(error):
                 raise
             first_error = error
-        async for attempt in tenacity.AsyncRetrying(**self._retrier.options(deadline)):
-            with attempt:
-                if attempt.retry_state.attempt_number == 1:
-                    raise first_error
-                call = await continuation(with_timeout(details, remaining(deadline)), request)
-                await call  # raises AioRpcError when the attempt failed
+        last_sent = first_error
+        try:
+            async for attempt in tenacity.AsyncRetrying(**self._retrier.options(deadline)):
+                with attempt:
+                    if attempt.retry_state.attempt_number == 1:
+                        raise first_error
+                    try:
+                        call = await continuation(
+                            with_timeout(details, remaining(deadline)), request
+                        )
+                        await call  # raises AioRpcError when the attempt failed
+                    except grpc.RpcError as error:
+                        if not never_sent(error):
+                            last_sent = error
+                        raise
+        except grpc.RpcError as error:
+            # A retry the client refused to send (breaker open) must not hide that an
+            # earlier attempt did reach the upstream: its outcome is the unknown one.
+            if never_sent(error):
+                raise last_sent from None
+            raise
         return call

@@ -22,6 +22,7 @@ from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
 from shop.payment.v1 import payment_pb2
 
+import mesh
 from services.order.metrics import ORDERS_FINISHED
 from services.order.model import Saga, Step, action_request_id
 from services.order.pricing import PricingError, price_cart
@@ -53,6 +54,12 @@ NOTHING_DONE = frozenset(
 class Interrupted(Exception):
     """The saga cannot go on now (the caller's deadline passed, or an upstream it needs to
     undo a failed checkout is unreachable). It stays in flight and recovery resumes it."""
+
+
+def _nothing_done(error: grpc.RpcError) -> bool:
+    """The upstream surely changed nothing: it refused, or the call was never sent (an open
+    circuit breaker, a deadline spent before sending)."""
+    return error.code() in NOTHING_DONE or mesh.never_sent(error)
 
 
 def error_reason(error: grpc.RpcError) -> str:
@@ -197,7 +204,7 @@ class SagaRunner:
             message = _describe("inventory", "ReserveStock", error)
             if error_reason(error) == "INSUFFICIENT_STOCK":
                 saga.fail("INSUFFICIENT_STOCK", message, None)
-            elif error.code() in NOTHING_DONE:
+            elif _nothing_done(error):
                 saga.fail(_failure_reason("inventory", error), message, None)
             else:  # the stock may be held: find out and give it back
                 saga.fail(_failure_reason("inventory", error), message, Step.RELEASE)
@@ -220,7 +227,7 @@ class SagaRunner:
             response = await self._call("payment", "Charge", self._charge_request(saga), deadline)
         except grpc.aio.AioRpcError as error:
             # Unknown outcome: refund_due stays, and REFUND asks payment what happened.
-            saga.refund_due = error.code() not in NOTHING_DONE
+            saga.refund_due = not _nothing_done(error)
             message = _describe("payment", "Charge", error)
             saga.fail(_failure_reason("payment", error), message, Step.RELEASE)
             return

@@ -122,9 +122,17 @@ async def test_open_breaker_stops_retries_at_once(scripted, upstream_name):
     patient = RetryPolicy(max_attempts=10, base_backoff=0.001, max_backoff=0.002)
     config = config_for(address, upstream_name)
     async with mesh.aio_connect(upstream_name, config=config, retry=patient) as channel:
+        stub = catalog.stub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as error:
-            await catalog.stub(channel).GetProduct(REQUEST)
-    assert "is open" in error.value.details()
+            await stub.GetProduct(REQUEST)
+        # The answer is the last attempt that reached the upstream: it may have acted.
+        assert script.calls == 2
+        assert error.value.details() == "scripted UNAVAILABLE"
+        assert not mesh.never_sent(error.value)
+        # A call the open breaker refuses outright is known never to have been sent.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.GetProduct(REQUEST)
+        assert "is open" in refused.value.details() and mesh.never_sent(refused.value)
     assert script.calls == 2
 
 
