@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import grpc
 import pybreaker
 from prometheus_client import Counter, Gauge
 
-__all__ = ["UNHEALTHY_CODES", "breaker_for", "reset_all"]
+__all__ = ["UNHEALTHY_CODES", "breaker_for", "rejecting", "reset_all"]
 
 log = logging.getLogger("shopmesh.breaker")
 
@@ -50,6 +51,8 @@ def _is_callers_problem(error: BaseException) -> bool:
 
 class _StateReporter(pybreaker.CircuitBreakerListener):
     def state_change(self, cb, old_state, new_state) -> None:
+        if new_state.name == pybreaker.STATE_OPEN:
+            _opened[cb.name] = time.monotonic()
         old = old_state.name if old_state else None
         log.warning(
             "circuit breaker %s: %s -> %s",
@@ -63,6 +66,7 @@ class _StateReporter(pybreaker.CircuitBreakerListener):
 
 
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
+_opened: dict[str, float] = {}  # upstream -> time.monotonic() the breaker last opened
 _lock = threading.Lock()
 
 
@@ -85,7 +89,20 @@ def breaker_for(
         return _breakers[upstream]
 
 
+def rejecting(upstream: str) -> bool:
+    """Whether a call to the upstream would be refused right now (open, no probe due yet).
+
+    Lets a caller skip work whose only purpose is a call that cannot be made, e.g. a
+    checkout holding stock for a charge while the payment breaker is open.
+    """
+    breaker = _breakers.get(upstream)
+    if breaker is None or breaker.current_state != pybreaker.STATE_OPEN:
+        return False
+    return time.monotonic() < _opened.get(upstream, 0.0) + breaker.reset_timeout
+
+
 def reset_all() -> None:
     """Forget every breaker (tests, or a process that reconfigures its upstreams)."""
     with _lock:
         _breakers.clear()
+        _opened.clear()

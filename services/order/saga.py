@@ -23,6 +23,7 @@ from shop.order.v1 import order_pb2
 from shop.payment.v1 import payment_pb2
 
 import mesh
+from mesh import breakers
 from services.order.metrics import ORDERS_FINISHED
 from services.order.model import Saga, Step, action_request_id
 from services.order.pricing import PricingError, price_cart
@@ -196,6 +197,12 @@ class SagaRunner:
         )
 
     async def _reserve(self, saga: Saga, deadline: float | None) -> None:
+        if breakers.rejecting("payment"):
+            # Holding stock for a charge that cannot be sent would only cost two writes
+            # and keep the shopper waiting: fail now, before anything is held.
+            message = "payment Charge not attempted: circuit breaker 'payment' is open"
+            saga.fail("PAYMENT_UNAVAILABLE", message, None)
+            return
         try:
             response = await self._call(
                 "inventory", "ReserveStock", self._reserve_request(saga), deadline

@@ -160,3 +160,13 @@ def test_open_breaker_rejection_costs_well_under_a_millisecond(upstream_name):
     # CPU time of this thread, median over batches: immune to other processes' load.
     per_call = sorted(per_batch)[len(per_batch) // 2]
     assert per_call < 0.0002, f"{per_call * 1e6:.0f} µs of CPU per rejected call"
+
+
+async def test_rejecting_says_whether_a_call_would_be_refused_now(upstream_name):
+    breaker = breakers.breaker_for(upstream_name, fail_max=1, reset_timeout=0.2)
+    assert not breakers.rejecting(upstream_name)
+    breaker.open()
+    assert breakers.rejecting(upstream_name)
+    await asyncio.sleep(0.25)
+    assert not breakers.rejecting(upstream_name)  # a probe is due: let callers try
+    assert not breakers.rejecting("never-called")
