@@ -56,6 +56,21 @@ class Step(enum.StrEnum):
     def compensating(self) -> bool:
         return self in (Step.REFUND, Step.RELEASE)
 
+    @property
+    def upstream(self) -> str:
+        """The service this step calls."""
+        return _STEP_UPSTREAMS[self]
+
+
+_STEP_UPSTREAMS = {
+    Step.PRICE: "catalog",
+    Step.RESERVE: "inventory",
+    Step.CHARGE: "payment",
+    Step.COMMIT: "inventory",
+    Step.RELEASE: "inventory",
+    Step.REFUND: "payment",
+}
+
 
 @dataclass
 class Saga:

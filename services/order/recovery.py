@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from mesh import breakers
 from services.order.metrics import SAGAS_RESUMED
+from services.order.model import Step
 from services.order.orders import Orders
 from services.order.saga import Interrupted
 from services.order.store import LeaseLost
@@ -56,7 +58,10 @@ async def recover_once(orders: Orders) -> int:
                 return False
             return True
 
-    ids = await orders.store.claimable(BATCH)
+    # A saga whose next call an open breaker would refuse cannot move; claiming it only
+    # to hand it back costs two writes each, competing with live checkouts.
+    blocked = [step for step in Step if breakers.rejecting(step.upstream)]
+    ids = await orders.store.claimable(BATCH, skip=blocked)
     results = await asyncio.gather(*(resume(i) for i in ids), return_exceptions=True)
     for order_id, result in zip(ids, results, strict=True):
         if isinstance(result, BaseException):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pathlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -66,8 +66,9 @@ class OrderStore(Protocol):
     async def begin_cancel(self, order_id: str, owner: str, reason: str) -> Saga | None:
         """Starts cancelling an idle CONFIRMED order; None if it is not one."""
 
-    async def claimable(self, limit: int) -> list[str]:
-        """Ids of sagas in flight whose lease has expired, oldest first."""
+    async def claimable(self, limit: int, skip: Collection[Step] = ()) -> list[str]:
+        """Ids of sagas in flight whose lease has expired, oldest first, except those
+        whose next step is in `skip`."""
 
     async def renew(self, owner: str) -> int:
         """Extends every lease `owner` holds; returns how many."""
@@ -239,12 +240,15 @@ class SqliteOrderStore(DatabaseStore):
         self._log(db, order_id, owner, "CANCEL")
         return _get(db, order_id)
 
-    async def claimable(self, limit: int) -> list[str]:
+    async def claimable(self, limit: int, skip: Collection[Step] = ()) -> list[str]:
+        skipped = sorted(str(step) for step in skip)
+        not_skipped = f" AND step NOT IN ({', '.join('?' * len(skipped))})" if skipped else ""
         rows = await self.database.read(
             lambda db: db.execute(
                 "SELECT id FROM orders WHERE step IS NOT NULL"
-                " AND (owner IS NULL OR lease_expires <= ?) ORDER BY create_time LIMIT ?",
-                (self._clock(), limit),
+                f" AND (owner IS NULL OR lease_expires <= ?){not_skipped}"
+                " ORDER BY create_time LIMIT ?",
+                (self._clock(), *skipped, limit),
             ).fetchall()
         )
         return [row["id"] for row in rows]

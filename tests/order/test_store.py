@@ -98,6 +98,17 @@ async def test_released_saga_is_claimable_at_once(store):
     assert (await store.claim(saga.id, "b")).owner == "b"
 
 
+async def test_recovery_can_skip_sagas_by_their_next_step(store):
+    pricing, _ = await store.create(new_saga(place_request()), "a")
+    refunding, _ = await store.create(new_saga(place_request()), "a")
+    refunding.step = Step.REFUND
+    await store.save(refunding, "a")
+    for saga in (pricing, refunding):
+        await store.release(saga.id, "a")
+    assert set(await store.claimable(10)) == {pricing.id, refunding.id}
+    assert await store.claimable(10, skip=[Step.REFUND, Step.CHARGE]) == [pricing.id]
+
+
 async def test_final_saga_is_never_claimed(store, clock):
     saga, _ = await store.create(new_saga(place_request()), "a")
     saga.fail("PRODUCT_NOT_FOUND", "no such product", None)
