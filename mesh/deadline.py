@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextvars
 import time
-from collections.abc import Callable
-from typing import Any
 
 import grpc
-from grpc_interceptor.server import AsyncServerInterceptor
+
+from mesh.server.unary import Behavior, UnaryWrappingInterceptor
 
 __all__ = ["InboundDeadline", "effective_timeout", "inbound_deadline", "remaining"]
 
@@ -41,20 +40,18 @@ def effective_timeout(requested: float | None, default: float) -> float:
     return timeout if left is None else min(timeout, left)
 
 
-class InboundDeadline(AsyncServerInterceptor):
+class InboundDeadline(UnaryWrappingInterceptor):
     """Server interceptor: records the incoming call's deadline for downstream calls."""
 
-    async def intercept(
-        self, method: Callable, request_or_iterator: Any, context: grpc.aio.ServicerContext, _: str
-    ) -> Any:
-        left = context.time_remaining()
-        # gRPC reports "no deadline" as a very large number of seconds.
-        deadline = time.monotonic() + left if left is not None and left < 1e8 else None
-        token = _inbound.set(deadline)
-        try:
-            response = method(request_or_iterator, context)
-            if hasattr(response, "__await__"):
-                response = await response
-            return response
-        finally:
-            _inbound.reset(token)
+    def wrap(self, behavior: Behavior, method: str) -> Behavior:
+        async def with_deadline(request, context: grpc.aio.ServicerContext):
+            left = context.time_remaining()
+            # gRPC reports "no deadline" as a very large number of seconds.
+            deadline = time.monotonic() + left if left is not None and left < 1e8 else None
+            token = _inbound.set(deadline)
+            try:
+                return await behavior(request, context)
+            finally:
+                _inbound.reset(token)
+
+        return with_deadline

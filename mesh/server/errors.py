@@ -21,6 +21,8 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
 
+from mesh.server.unary import Behavior, UnaryWrappingInterceptor
+
 __all__ = [
     "AlreadyExists",
     "ErrorInterceptor",
@@ -183,28 +185,10 @@ def _internal_status(domain: str, trace_id: str) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
+class ErrorInterceptor(UnaryWrappingInterceptor):
     """Maps exceptions raised by unary handlers to rich statuses (see module doc)."""
 
-    def __init__(self) -> None:
-        # method -> (the handler we wrapped, the wrapper): servers hand out the same
-        # handler object per method, so the wrapper is built once, not per call.
-        self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler]] = {}
-
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
-            return handler  # health Watch and reflection stream; they raise nothing of ours
-        cached = self._wrapped.get(handler_call_details.method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, handler_call_details.method)
-        self._wrapped[handler_call_details.method] = (handler, wrapped)
-        return wrapped
-
-    @staticmethod
-    def _wrap(handler, method: str) -> grpc.RpcMethodHandler:
-        behavior = handler.unary_unary
+    def wrap(self, behavior: Behavior, method: str) -> Behavior:
         domain = domain_of(method)
 
         async def mapped(request, context):
@@ -221,8 +205,4 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             # abort (not abort_with_status): tracing's context wrapper records the code.
             await context.abort(status.code, status.details, status.trailing_metadata)
 
-        return grpc.unary_unary_rpc_method_handler(
-            mapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return mapped

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import grpc
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
+from mesh.server.unary import Behavior, UnaryWrappingInterceptor
+
 __all__ = ["MetricsInterceptor", "MetricsServer", "start_metrics_server"]
 
 _LABELS = ("grpc_service", "grpc_method")
@@ -51,48 +53,28 @@ class _MethodMetrics:
         return child
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(UnaryWrappingInterceptor):
     """Counts and times every unary RPC (streams, e.g. health Watch, are left alone)."""
 
-    def __init__(self) -> None:
-        # method -> (the handler we wrapped, the wrapper), built once per method.
-        self._wrapped: dict[str, tuple[object, grpc.RpcMethodHandler]] = {}
+    def wrap(self, behavior: Behavior, method: str) -> Behavior:
+        metrics = _MethodMetrics(method)
 
-    async def intercept_service(self, continuation, handler_call_details):
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
-            return handler
-        cached = self._wrapped.get(handler_call_details.method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = _measured(handler, _MethodMetrics(handler_call_details.method))
-        self._wrapped[handler_call_details.method] = (handler, wrapped)
-        return wrapped
+        async def measured(request, context):
+            metrics.in_flight.inc()
+            start = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                return await behavior(request, context)
+            except BaseException:
+                # An abort has set the code on the context; anything else is UNKNOWN.
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            finally:
+                metrics.latency.observe(time.perf_counter() - start)
+                metrics.handled(_as_code(code)).inc()
+                metrics.in_flight.dec()
 
-
-def _measured(handler, metrics: _MethodMetrics) -> grpc.RpcMethodHandler:
-    behavior = handler.unary_unary
-
-    async def measured(request, context):
-        metrics.in_flight.inc()
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
-        try:
-            return await behavior(request, context)
-        except BaseException:
-            # An abort has set the code on the context; anything else is UNKNOWN.
-            code = context.code() or grpc.StatusCode.UNKNOWN
-            raise
-        finally:
-            metrics.latency.observe(time.perf_counter() - start)
-            metrics.handled(_as_code(code)).inc()
-            metrics.in_flight.dec()
-
-    return grpc.unary_unary_rpc_method_handler(
-        measured,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+        return measured
 
 
 _CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
