@@ -277,13 +277,31 @@ class LocalMesh:
         return replica
 
     def remove_replica(self, service: str, index: int) -> None:
-        """Withdraws a replica from discovery, then stops it (its app drains first)."""
+        """Withdraws a replica from discovery, waits until no proxy routes to it any more,
+        then stops it (its app drains first)."""
         replica = self.replica(service, index)
         self.replicas[service].remove(replica)
         self._publish(service)
+        # Stopping before every caller has read the new endpoint list would fail the
+        # requests still routed to it: deregister, let it propagate, then drain.
+        self._wait_withdrawn(service, replica.inbound_address)
         stop_all([replica.app], grace=self.drain_seconds + 5)
         stop_all([replica.sidecar.process], grace=5)
         self._write_state()
+
+    def _wait_withdrawn(self, service: str, address: str, timeout: float = 10.0) -> None:
+        callers = [p for p in self.proxies() if service in self.topology.upstreams(p.workload)]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            routed = [
+                p.workload
+                for p in callers
+                if p.admin and any(h.address == address for h in self.upstream_hosts(p))
+            ]
+            if not routed:
+                return
+            time.sleep(0.05)
+        log.warning("%s still routed to by %s after %ss; stopping it", address, routed, timeout)
 
     def proxies(self) -> list[Proxy]:
         found = [self.edge] if self.edge else []
