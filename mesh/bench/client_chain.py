@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRati
 import mesh
 from mesh import config as mesh_config
 from mesh import contracts
+from mesh.bench import echo_server
 from mesh.bench.stats import percentile, table
 
 catalog = contracts.service("catalog")
@@ -90,15 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=4000, help="calls per variant")
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds")
     args = parser.parse_args(argv)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mesh.bench.echo_server"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        port = int(server.stdout.readline())
+    with echo_server.spawned() as (_, port):
         results = asyncio.run(run(args.calls, args.rounds, f"127.0.0.1:{port}"))
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     print("Mesh client chain overhead: unary GetProduct, loopback, 1 call in flight (goal <= 1.10)")
     print(report(results))
     return 0

@@ -1,12 +1,17 @@
 """A trivial grpc.aio CatalogService for benchmarks: answers GetProduct at once, nothing else.
 
 python -m mesh.bench.echo_server        # prints the bound port on stdout, serves until killed
+
+Benchmarks run it in a process of its own (`spawned()`), so its CPU is not theirs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
 import sys
+from collections.abc import Iterator
 
 import grpc
 
@@ -28,6 +33,23 @@ async def main(address: str = "127.0.0.1:0") -> None:
     await server.start()
     print(port, flush=True)
     await server.wait_for_termination()
+
+
+@contextlib.contextmanager
+def spawned() -> Iterator[tuple[int, int]]:
+    """(pid, port) of an echo server in its own process, stopped on exit."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mesh.bench.echo_server"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        yield process.pid, int(process.stdout.readline())
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 if __name__ == "__main__":

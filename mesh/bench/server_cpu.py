@@ -21,19 +21,17 @@ import contextlib
 import pathlib
 import re
 import socket
-import subprocess
-import sys
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 
-from mesh.bench import fixed_rate
+from mesh.bench import echo_server, fixed_rate
 from mesh.bench.proc import cpu_seconds
 from mesh.bench.row import Row, errors_text
 from mesh.bench.throughput import saturate
 from services.runtime.testing import spawn
 
-__all__ = ["echo_server", "measure_cpu", "measure_workers", "running"]
+__all__ = ["measure_cpu", "measure_workers", "running"]
 
 CPU_RATIO_GOAL = 1.5
 WORKER_SHARE_GOAL = 0.30
@@ -55,23 +53,6 @@ def _free_port_pair() -> int:
 
 
 @contextlib.contextmanager
-def echo_server() -> Iterator[tuple[int, int]]:
-    """(pid, port) of a running mesh.bench.echo_server."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mesh.bench.echo_server"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        yield process.pid, int(process.stdout.readline())
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextlib.contextmanager
 def running(data_dir: pathlib.Path, workers: int = 1) -> Iterator[tuple[int, int, int]]:
     """(pid, port, metrics port) of a catalog service process with `workers` workers."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -82,7 +63,10 @@ def running(data_dir: pathlib.Path, workers: int = 1) -> Iterator[tuple[int, int
 
 
 async def measure_cpu(data_dir: pathlib.Path, rate: float, rounds: int, seconds: float):
-    with running(data_dir) as (full_pid, full_port, _), echo_server() as (echo_pid, echo_port):
+    with (
+        running(data_dir) as (full_pid, full_port, _),
+        echo_server.spawned() as (echo_pid, echo_port),
+    ):
         servers = {
             "full stack (services catalog)": (full_pid, f"127.0.0.1:{full_port}"),
             "trivial grpc.aio (echo_server)": (echo_pid, f"127.0.0.1:{echo_port}"),

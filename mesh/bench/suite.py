@@ -23,7 +23,15 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from mesh.bench import checkout, client_chain, edge_load, load_levels, server_cpu, sidecars
+from mesh.bench import (
+    checkout,
+    client_chain,
+    echo_server,
+    edge_load,
+    load_levels,
+    server_cpu,
+    sidecars,
+)
 from mesh.bench.row import Row
 from mesh.bench.stats import percentile
 from mesh.chaos.harness import start_local_mesh
@@ -90,7 +98,7 @@ def machine() -> str:
 
 
 async def _chain_rows(plan: Plan) -> list[Row]:
-    with server_cpu.echo_server() as (_, port):
+    with echo_server.spawned() as (_, port):
         results = await client_chain.run(plan.chain_calls, plan.chain_rounds, f"127.0.0.1:{port}")
     bare, rows = results[0], []
     for result in results:
