@@ -65,7 +65,7 @@ async def _learn(list_page, how: str) -> Knowledge:
             return Knowledge.from_products(products)
 
 
-def _order_status(name: int) -> str:
+def order_status(name: int) -> str:
     return order.messages.OrderStatus.Name(name).removeprefix("ORDER_STATUS_")
 
 
@@ -108,24 +108,25 @@ class RestShopper:
         outcome, _ = await self._call("GET", f"/v1/products/{rng.choice(shop.product_ids)}")
         return outcome, None
 
-    async def checkout(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+    async def place(self, rng: random.Random, customer_id: str, items: dict[str, int]):
+        """POST /v1/orders for {product id: quantity}: (outcome, PlaceOrderResponse or None)."""
         body = {
-            "customerId": f"load-{rng.randrange(1000)}",
-            "items": [
-                {"productId": pid, "quantity": 1}
-                for pid in rng.sample(shop.product_ids, rng.choice((1, 2)))
-            ],
+            "customerId": customer_id,
+            "items": [{"productId": pid, "quantity": n} for pid, n in items.items()],
             "shippingAddress": SHIPPING,
             "paymentMethod": {"card": {"token": APPROVING_TOKEN}},
             "requestId": str(uuid.UUID(int=rng.getrandbits(128))),
         }
-        outcome, placed = await self._call(
-            "POST", "/v1/orders", order.messages.PlaceOrderResponse, json=body
-        )
+        return await self._call("POST", "/v1/orders", order.messages.PlaceOrderResponse, json=body)
+
+    async def checkout(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        customer = f"load-{rng.randrange(1000)}"
+        products = rng.sample(shop.product_ids, rng.choice((1, 2)))
+        outcome, placed = await self.place(rng, customer, dict.fromkeys(products, 1))
         if outcome != OK:
             return outcome, None
         shop.order_ids.append(placed.order.id)
-        return outcome, f"checkout {_order_status(placed.order.status)}"
+        return outcome, f"checkout {order_status(placed.order.status)}"
 
     async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
         if not shop.order_ids:
@@ -189,7 +190,7 @@ class GrpcShopper:
         if outcome != OK:
             return outcome, None
         shop.order_ids.append(placed.order.id)
-        return outcome, f"checkout {_order_status(placed.order.status)}"
+        return outcome, f"checkout {order_status(placed.order.status)}"
 
     async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
         if not shop.order_ids:

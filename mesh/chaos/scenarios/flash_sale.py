@@ -16,21 +16,18 @@ oversold.
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from mesh import contracts
 from mesh.chaos.harness import Chaos
 from mesh.load.generator import DEFAULT_MIX
 from mesh.load.recorder import OK
-from mesh.load.shoppers import APPROVING_TOKEN, SHIPPING, RestShopper
+from mesh.load.shoppers import RestShopper, order_status
 from services.catalog.seed import SEED_PRODUCTS
 from services.inventory.store import SEED_QUANTITY
 
 __all__ = ["FULL", "SHORT", "FlashSaleShopper", "Size", "scenario"]
 
-order = contracts.service("order")
 CLEAN_FAILURES = {"HTTP 429", "FAILED INSUFFICIENT_STOCK"}
 
 
@@ -43,19 +40,11 @@ class FlashSaleShopper(RestShopper):
         self.quantity = quantity
 
     async def checkout(self, rng, shop):
-        body = {
-            "customerId": f"flash-{rng.randrange(10_000)}",
-            "items": [{"productId": self.product_id, "quantity": self.quantity}],
-            "shippingAddress": SHIPPING,
-            "paymentMethod": {"card": {"token": APPROVING_TOKEN}},
-            "requestId": str(uuid.UUID(int=rng.getrandbits(128))),
-        }
-        outcome, placed = await self._call(
-            "POST", "/v1/orders", order.messages.PlaceOrderResponse, json=body
-        )
+        customer = f"flash-{rng.randrange(10_000)}"
+        outcome, placed = await self.place(rng, customer, {self.product_id: self.quantity})
         if outcome != OK:
             return outcome, None
-        status = order.messages.OrderStatus.Name(placed.order.status).removeprefix("ORDER_STATUS_")
+        status = order_status(placed.order.status)
         return outcome, f"{status} {placed.order.failure_reason}".strip()
 
 
