@@ -197,12 +197,13 @@ class SagaRunner:
         )
 
     async def _reserve(self, saga: Saga, deadline: float | None) -> None:
-        if breakers.rejecting("payment"):
-            # Holding stock for a charge that cannot be sent would only cost two writes
-            # and keep the shopper waiting: fail now, before anything is held.
-            message = "payment Charge not attempted: circuit breaker 'payment' is open"
-            saga.fail("PAYMENT_UNAVAILABLE", message, None)
-            return
+        # Holding stock for steps whose calls an open breaker would refuse only costs
+        # writes and keeps the shopper waiting: fail now, before anything is held.
+        for upstream in dict.fromkeys(step.upstream for step in (Step.CHARGE, Step.COMMIT)):
+            if breakers.rejecting(upstream):
+                message = f"checkout not attempted: circuit breaker '{upstream}' is open"
+                saga.fail(f"{upstream.upper()}_UNAVAILABLE", message, None)
+                return
         try:
             response = await self._call(
                 "inventory", "ReserveStock", self._reserve_request(saga), deadline
