@@ -35,7 +35,7 @@ from mesh import topology as mesh_topology
 from mesh.local import certs, discovery, health, leftovers
 from mesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
 from mesh.local.layout import DEFAULT_RUN_DIR, RunDir
-from mesh.local.ports import PortAllocator
+from mesh.local.ports import PortAllocator, PortsExhausted
 from mesh.local.render import common, descriptor, edge, sidecar
 from mesh.local.supervisor import Process, stop_all
 
@@ -346,11 +346,15 @@ class LocalMesh:
 
     def _new_replica(self, service: str, index: int) -> Replica:
         name = sidecar.proxy_name(service, index)
+        try:
+            app_port, metrics_port = self._ports.take(), self._ports.take()
+        except PortsExhausted as exhausted:
+            raise MeshError(f"{name}: {exhausted}") from None
         replica = Replica(
             service=service,
             index=index,
-            app_port=self._ports.take(),
-            metrics_port=self._ports.take(),
+            app_port=app_port,
+            metrics_port=metrics_port,
             app=Process(
                 f"{name}.app",
                 [sys.executable, "-m", "services", service],

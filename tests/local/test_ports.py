@@ -2,6 +2,8 @@
 
 import socket
 
+import pytest
+
 from mesh.local import ports
 
 
@@ -18,9 +20,33 @@ def test_ports_are_free_distinct_and_outside_the_ephemeral_range():
 
 
 def test_a_port_in_use_is_never_handed_out(monkeypatch):
+    with socket.socket() as busy, socket.socket() as spare:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        spare.bind(("127.0.0.1", 0))
+        busy_port, spare_port = busy.getsockname()[1], spare.getsockname()[1]
+        spare.close()
+        monkeypatch.setattr(ports, "_outside_ephemeral_range", lambda: [busy_port, spare_port])
+        assert ports.PortAllocator().take() == spare_port
+
+
+def test_when_every_candidate_is_busy_take_fails_instead_of_searching_forever(monkeypatch):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        monkeypatch.setattr(ports, "_outside_ephemeral_range", lambda: range(port, port + 2))
-        assert ports.PortAllocator().take() == port + 1
+        monkeypatch.setattr(ports, "_outside_ephemeral_range", lambda: range(port, port + 1))
+        allocator = ports.PortAllocator()
+        with pytest.raises(ports.PortsExhausted, match=f"no free port left in {port}-{port}"):
+            allocator.take()
+
+
+def test_a_port_is_handed_out_once_even_when_it_is_free_again(monkeypatch):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(ports, "_outside_ephemeral_range", lambda: range(port, port + 1))
+    allocator = ports.PortAllocator()
+    assert allocator.take() == port
+    with pytest.raises(ports.PortsExhausted):
+        allocator.take()
