@@ -23,6 +23,7 @@ from mesh.local.render.edge import EdgeSettings
 
 NODE_CLIENT = "clients/node"
 ENTRY = "dist/clients/node/src/main.js"
+TRANSPORT_TESTS = "dist/clients/node/test/rest.test.js"
 # Two catalog replicas: the client balances over every address it is given.
 REPLICAS = {"catalog": 2, "inventory": 1, "payment": 1, "order": 1}
 BAD_FIELDS = {"items[0].quantity", "shipping_address", "payment_method", "request_id"}
@@ -50,6 +51,18 @@ def client(node, repo_root) -> list[str]:
     )
     assert built.returncode == 0, built.stdout + built.stderr
     return [node, str(package / ENTRY)]
+
+
+def test_rest_transport_sends_its_deadline_and_fails_as_rpc_errors(node, client, repo_root):
+    """clients/node/test (node:test) against a scripted HTTP server: no mesh needed."""
+    done = subprocess.run(
+        [node, "--test", str(repo_root / NODE_CLIENT / TRANSPORT_TESTS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "# pass 4" in done.stdout and "# fail 0" in done.stdout, done.stdout
 
 
 @pytest.fixture(scope="module")

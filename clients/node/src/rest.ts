@@ -68,6 +68,7 @@ export function restClient<S extends GenServiceMethods>(service: GenService<S>, 
     const { path, used } = expandPath(template, method.input, request);
     const query = rule.body ? "" : queryString(toJson(method.input, request, { useProtoFieldName: true }) as JsonObject, used);
     let response: Response;
+    let text: string;
     try {
       response = await fetch(new URL(path + query, baseUrl), {
         method: verb.toUpperCase(),
@@ -80,19 +81,26 @@ export function restClient<S extends GenServiceMethods>(service: GenService<S>, 
         // And we stop waiting when it passes, whatever the network does.
         signal: AbortSignal.timeout(timeoutMs),
       });
+      // The body is part of the answer: the deadline covers reading it too.
+      text = await response.text();
     } catch (error) {
       if (error instanceof DOMException && error.name === "TimeoutError") {
         throw new RpcError(grpcStatus.DEADLINE_EXCEEDED, `no answer within ${timeoutMs} ms`);
       }
       throw new RpcError(grpcStatus.UNAVAILABLE, String(error));
     }
-    const text = await response.text();
     if (!response.ok) throw RpcError.fromHttp(response.status, text);
-    let json = JSON.parse(text) as JsonValue;
-    // response_body: the reply is that one field of the response message.
-    if (rule.responseBody) json = { [field(method.output, rule.responseBody).jsonName]: json };
-    // Newer servers may send fields this client does not know yet.
-    return fromJson(method.output, json, { ignoreUnknownFields: true });
+    try {
+      let json = JSON.parse(text) as JsonValue;
+      // response_body: the reply is that one field of the response message.
+      if (rule.responseBody) json = { [field(method.output, rule.responseBody).jsonName]: json };
+      // Newer servers may send fields this client does not know yet.
+      return fromJson(method.output, json, { ignoreUnknownFields: true });
+    } catch (error) {
+      // A success status with a body that is not the response message is a broken
+      // answer, and callers handle every failure as an RpcError.
+      throw new RpcError(grpcStatus.INTERNAL, `HTTP ${response.status} but not a ${method.output.typeName}: ${error}`);
+    }
   };
   return makeClient(service, transport);
 }
