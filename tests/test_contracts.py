@@ -197,9 +197,16 @@ def test_drift_check_fails_when_a_proto_changes_without_regenerating(tmp_path):
     assert "stale" in result.stderr and "catalog_pb2.py" in result.stderr
 
 
+def _files(tree: pathlib.Path) -> dict[pathlib.Path, bytes]:
+    return {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+
+
 def test_gen_on_a_broken_proto_fails_and_leaves_generated_code_untouched(tmp_path):
     copy = _project_copy(tmp_path)
-    before = {p: p.read_bytes() for p in (copy / "gen").rglob("*") if p.is_file()}
+    # A googleapis copy that differs from the wheel's: the failed run must not replace it.
+    http = copy / "third_party/googleapis/google/api/http.proto"
+    http.write_text(http.read_text() + "\n// edited\n")
+    before = {**_files(copy / "gen"), **_files(copy / "third_party")}
     proto = copy / "proto/shop/order/v1/order.proto"
     proto.write_text(proto.read_text() + "\nmessage Broken { string = 1; }\n")
     result = subprocess.run(
@@ -207,5 +214,15 @@ def test_gen_on_a_broken_proto_fails_and_leaves_generated_code_untouched(tmp_pat
     )
     assert result.returncode == 1
     assert "order.proto" in result.stderr  # buf's own error names the file
-    after = {p: p.read_bytes() for p in (copy / "gen").rglob("*") if p.is_file()}
-    assert after == before
+    assert {**_files(copy / "gen"), **_files(copy / "third_party")} == before
+
+
+def test_gen_on_unchanged_protos_rewrites_the_same_tree_and_leaves_no_scratch(tmp_path):
+    copy = _project_copy(tmp_path)
+    before = _files(copy / "gen")
+    result = subprocess.run(
+        [sys.executable, "tools/codegen.py", "write"], cwd=copy, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert _files(copy / "gen") == before
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == []

@@ -120,17 +120,32 @@ def differences(left: pathlib.Path, right: pathlib.Path) -> list[str]:
 def write() -> int:
     if node_plugins_missing():
         return 1
-    copy_googleapis(ROOT / GOOGLEAPIS)
     with tempfile.TemporaryDirectory() as tmp:
-        scratch = pathlib.Path(tmp)
+        scratch = pathlib.Path(tmp) / "out"
+        # buf reads the googleapis module where buf.yaml puts it, so the wheel's
+        # copy must be in place before generating; a failed run puts the old one back.
+        previous = pathlib.Path(tmp) / "previous-googleapis"
+        if (ROOT / GOOGLEAPIS).exists():
+            shutil.copytree(ROOT / GOOGLEAPIS, previous)
+        copy_googleapis(ROOT / GOOGLEAPIS)
         try:
             generate(scratch)
         except subprocess.CalledProcessError:
+            shutil.rmtree(ROOT / GOOGLEAPIS)
+            if previous.exists():
+                shutil.copytree(previous, ROOT / GOOGLEAPIS)
             print("codegen: buf failed; committed generated code left as it was", file=sys.stderr)
             return 1
         for name in GENERATED:
-            shutil.rmtree(ROOT / name, ignore_errors=True)
-            shutil.copytree(scratch / name, ROOT / name)
+            # Copy next to the old tree, then swap: never a half-written gen/.
+            incoming, outgoing = ROOT / f".{name}.incoming", ROOT / f".{name}.outgoing"
+            shutil.rmtree(incoming, ignore_errors=True)
+            shutil.rmtree(outgoing, ignore_errors=True)
+            shutil.copytree(scratch / name, incoming)
+            if (ROOT / name).exists():
+                (ROOT / name).rename(outgoing)
+            incoming.rename(ROOT / name)
+            shutil.rmtree(outgoing, ignore_errors=True)
     print("codegen: gen/ and third_party/googleapis/ are up to date")
     return 0
 
