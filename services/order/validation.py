@@ -28,7 +28,6 @@ MAX_REASON_LENGTH = 200
 # Bounds on free text that ends up stored with every order.
 MAX_ADDRESS_LINES = 5
 MAX_ADDRESS_TEXT = 200
-MAX_TOKEN_LENGTH = 256
 _REGION = re.compile(r"[A-Z]{2}")
 
 
@@ -75,15 +74,11 @@ def _payment_method(violations: Violations, request: order_pb2.PlaceOrderRequest
     if kind is None:
         violations.add("payment_method", "is required: set card or wallet")
     elif kind == "card":
-        violations.required(
-            method.card.token, "payment_method.card.token", max_length=MAX_TOKEN_LENGTH
-        )
+        violations.payment_token(method.card.token, "payment_method.card.token")
     else:
         if method.wallet.provider == 0:
             violations.add("payment_method.wallet.provider", "is required")
-        violations.required(
-            method.wallet.token, "payment_method.wallet.token", max_length=MAX_TOKEN_LENGTH
-        )
+        violations.payment_token(method.wallet.token, "payment_method.wallet.token")
 
 
 def check_place(request: order_pb2.PlaceOrderRequest) -> None:

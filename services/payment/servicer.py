@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 
 from google.protobuf import timestamp_pb2
 
@@ -28,10 +27,7 @@ log = logging.getLogger("shopmesh.payment")
 contract = contracts.service("payment")
 messages = contract.messages
 
-MAX_TOKEN_LENGTH = 256
 MAX_REASON_LENGTH = 200
-# 13 to 19 digits, maybe grouped by spaces or dashes: a primary account number.
-_CARD_NUMBER = re.compile(r"(?:\d[ -]?){12,18}\d")
 _WALLET_BRANDS = {
     messages.WALLET_PROVIDER_APPLE_PAY: "apple_pay",
     messages.WALLET_PROVIDER_GOOGLE_PAY: "google_pay",
@@ -79,24 +75,16 @@ def _fingerprint(request) -> str:
     return hashlib.sha256(copy.SerializeToString(deterministic=True)).hexdigest()
 
 
-def _check_token(token: str, field: str, violations: Violations) -> None:
-    if not violations.required(token, field, max_length=MAX_TOKEN_LENGTH):
-        return
-    if _CARD_NUMBER.fullmatch(token.strip()):
-        # Never echo it back, log it or store it: say what it looks like, not what it is.
-        violations.add(field, "looks like a card number; send the gateway's token instead")
-
-
 def _check_method(method, violations: Violations) -> None:
     kind = method.WhichOneof("kind")
     if kind is None:
         violations.add("payment_method", "is required: a card or a wallet")
     elif kind == "card":
-        _check_token(method.card.token, "payment_method.card.token", violations)
+        violations.payment_token(method.card.token, "payment_method.card.token")
     else:
         if method.wallet.provider not in _WALLET_BRANDS:
             violations.add("payment_method.wallet.provider", "is required")
-        _check_token(method.wallet.token, "payment_method.wallet.token", violations)
+        violations.payment_token(method.wallet.token, "payment_method.wallet.token")
 
 
 class PaymentServicer(contract.servicer_base):

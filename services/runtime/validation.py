@@ -16,11 +16,14 @@ from google.type import money_pb2
 from mesh.server.errors import FieldViolation, InvalidArgument
 from services.runtime.money import NANOS_PER_UNIT, SUPPORTED_CURRENCIES, to_nanos
 
-__all__ = ["MAX_ID_LENGTH", "Violations"]
+__all__ = ["MAX_ID_LENGTH", "MAX_PAYMENT_TOKEN_LENGTH", "Violations"]
 
 T = TypeVar("T")
 MAX_ID_LENGTH = 128
+MAX_PAYMENT_TOKEN_LENGTH = 256
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# 13 to 19 digits, maybe grouped by spaces or dashes: a primary account number.
+_CARD_NUMBER = re.compile(r"(?:\d[ -]?){12,18}\d")
 
 
 class Violations:
@@ -48,6 +51,20 @@ class Violations:
     def max_length(self, value: str, field: str, limit: int) -> bool:
         if len(value) > limit:
             self.add(field, f"must be at most {limit} characters")
+            return False
+        return True
+
+    def payment_token(self, token: str, field: str) -> bool:
+        """A gateway's card or wallet token: required, bounded, and never a card number.
+
+        Every service that takes a payment method checks it with this, so a card number
+        is refused before anything is written, stored or sent on.
+        """
+        if not self.required(token, field, max_length=MAX_PAYMENT_TOKEN_LENGTH):
+            return False
+        if _CARD_NUMBER.fullmatch(token.strip()):
+            # Never echo it back, log it or store it: say what it looks like, not what it is.
+            self.add(field, "looks like a card number; send the gateway's token instead")
             return False
         return True
 

@@ -68,8 +68,16 @@ PLACE_CASES = {
     "shipping_address.recipients": lambda r: r.shipping_address.ClearField("recipients"),
     "payment_method": lambda r: r.ClearField("payment_method"),
     "payment_method.card.token": _set("payment_method.card.token", ""),
+    "payment_method.card.token card number": _set("payment_method.card.token", "4111111111111111"),
+    "payment_method.card.token card number grouped": _set(
+        "payment_method.card.token", "4111 1111-1111 1111"
+    ),
+    "payment_method.card.token too long": _set("payment_method.card.token", "t" * 257),
     "payment_method.wallet.provider": _wallet(0, "wallet-token"),
     "payment_method.wallet.token": _wallet(payment_pb2.WALLET_PROVIDER_PAYPAL, ""),
+    "payment_method.wallet.token card number": _wallet(
+        payment_pb2.WALLET_PROVIDER_PAYPAL, "4111111111111111"
+    ),
     "request_id": _set("request_id", ""),
     "request_id not a uuid": _set("request_id", "retry-1"),
 }
