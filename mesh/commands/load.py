@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
+import socket
 import time
+from urllib.parse import urlsplit
 
 import aiohttp
 import grpc
@@ -26,9 +29,35 @@ def _mix(text: str) -> dict[str, float]:
 
 
 def _loopback(target: str) -> str:
-    host = target.split("://")[-1].rsplit(":", 1)[0].strip("[]")
-    if not (host.startswith("127.") or host in {"localhost", "::1"}):
-        raise argparse.ArgumentTypeError(f"load is only sent to loopback addresses, not {host!r}")
+    """`target` if its host resolves to loopback addresses only, else an argparse error.
+
+    The host is resolved rather than matched by prefix, so a name such as
+    `127.0.0.1.example.com` passes only if every address it resolves to is
+    loopback (127.0.0.0/8 or ::1); a name that does not resolve is refused.
+    """
+    refuse = "load is only sent to loopback addresses"
+    try:
+        parts = urlsplit(target if "://" in target else f"//{target}")
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{refuse}; cannot parse {target!r} ({error}); write IPv6 in brackets, e.g. [::1]:8080"
+        ) from None
+    host = parts.hostname
+    if not host or parts.username is not None or parts.password is not None:
+        raise argparse.ArgumentTypeError(f"{refuse}; {target!r} does not name a plain host")
+    try:
+        resolved = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as error:
+        raise argparse.ArgumentTypeError(f"{refuse}; cannot resolve {host!r}: {error}") from None
+    addresses = sorted({info[4][0] for info in resolved})
+    elsewhere = [a for a in addresses if not ipaddress.ip_address(a).is_loopback]
+    if elsewhere:
+        raise argparse.ArgumentTypeError(
+            f"{refuse}; {host!r} resolves to {', '.join(elsewhere)}, which is not loopback"
+        )
+    if not addresses:
+        raise argparse.ArgumentTypeError(f"{refuse}; {host!r} resolves to no address")
     return target
 
 
