@@ -23,6 +23,7 @@ from mesh.server.metrics import MetricsServer, start_metrics_server
 from services.runtime.config import ServerConfig
 from services.runtime.logs import configure_logging
 from services.runtime.service import Service, Store, lookup
+from services.runtime.tracing import configure_tracing
 from services.runtime.workers import serve_workers
 
 __all__ = ["Server", "create_server", "serve"]
@@ -143,4 +144,8 @@ def serve(name: str, config: ServerConfig | None = None) -> int:
     configure_logging(name, config.log_level)
     if config.workers > 1:
         return serve_workers(config)
-    return asyncio.run(_run(config))
+    tracing = configure_tracing(name)
+    try:
+        return asyncio.run(_run(config))
+    finally:
+        tracing.shutdown()  # exports what is still batched
