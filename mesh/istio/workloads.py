@@ -19,6 +19,7 @@ from mesh.istio.cluster import (
     labels,
     metadata,
 )
+from mesh.server.health import LIVENESS
 
 __all__ = [
     "deployment",
@@ -125,11 +126,13 @@ def _container(service: str, image: str) -> dict[str, Any]:
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
         # Startup covers opening and seeding the database; readiness follows the
-        # service's own status (NOT_SERVING while draining or when its store fails);
-        # liveness asks the overall status, so a broken database does not restart pods.
+        # service's own status (NOT_SERVING while draining or when its store fails).
+        # Liveness asks for the runtime's LIVENESS name, SERVING while the process
+        # answers, through store failures and drains: a restart cures neither, and
+        # the overall status "" goes NOT_SERVING with the service's on both.
         "startupProbe": _probe(health, period=2, failures=30),
         "readinessProbe": _probe(health, period=5, failures=2),
-        "livenessProbe": _probe(None, period=10, failures=3),
+        "livenessProbe": _probe(LIVENESS, period=10, failures=3),
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "securityContext": {
             "allowPrivilegeEscalation": False,

@@ -3,7 +3,13 @@
 A probe (the service's store check) runs every `interval` seconds and, on
 demand, when a Check arrives and the last probe is older than `max_age`. The
 overall status ("") and each served service name move together. Draining sets
-everything NOT_SERVING for good, so load balancers stop sending new calls.
+them NOT_SERVING for good, so load balancers stop sending new calls.
+
+One more name, LIVENESS ("liveness"), answers whether the process is alive and
+its server answers, nothing more: it is SERVING from start to exit, through
+store failures and through draining, and a Check for it never waits on the store
+probe. Restart-on-failure checks (the Kubernetes liveness probe) ask for it; a
+restart cures neither a broken database nor a drain, it only kills the pod.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 
-__all__ = ["HealthReporter"]
+__all__ = ["LIVENESS", "HealthReporter"]
 
 log = logging.getLogger("shopmesh.health")
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+# The health name of "the process is alive and its server answers".
+LIVENESS = "liveness"
 
 
 class _OnDemandHealthServicer(HealthServicer):
@@ -30,7 +38,9 @@ class _OnDemandHealthServicer(HealthServicer):
         self._reporter = reporter
 
     async def Check(self, request, context):
-        await self._reporter.refresh_if_stale()
+        # Liveness must not wait on (or time out behind) a hanging store probe.
+        if request.service != LIVENESS:
+            await self._reporter.refresh_if_stale()
         return await super().Check(request, context)
 
 
@@ -51,6 +61,7 @@ class HealthReporter:
         self._probe_timeout = probe_timeout
         self._checked_at = float("-inf")
         self._healthy: bool | None = None
+        self._draining = False
         self._running_probe: asyncio.Task | None = None
         self._loop_task: asyncio.Task | None = None
         self.servicer = _OnDemandHealthServicer(self)
@@ -64,6 +75,7 @@ class HealthReporter:
 
     async def start(self) -> None:
         """Probe once (so the first answer is already true), then keep probing."""
+        await self.servicer.set(LIVENESS, SERVING)
         for name in self._names:
             await self.servicer.set(name, NOT_SERVING)
         await self.refresh()
@@ -93,6 +105,8 @@ class HealthReporter:
             if self._healthy is not False:
                 log.warning("health probe failed: %s", error)
         self._checked_at = time.monotonic()
+        if self._draining:  # a healthy probe must not undo draining
+            return healthy
         if healthy != self._healthy:
             self._healthy = healthy
             if healthy:
@@ -102,9 +116,15 @@ class HealthReporter:
         return healthy
 
     async def drain(self) -> None:
-        """NOT_SERVING from now on, whatever the probe says."""
+        """NOT_SERVING from now on, whatever the probe says; LIVENESS stays SERVING.
+
+        Not the servicer's enter_graceful_shutdown: that would take LIVENESS down
+        too, and a liveness check would kill the pod in the middle of its drain.
+        """
+        self._draining = True
         await self.stop()
-        await self.servicer.enter_graceful_shutdown()
+        for name in self._names:
+            await self.servicer.set(name, NOT_SERVING)
 
     async def stop(self) -> None:
         for task in (self._loop_task, self._running_probe):

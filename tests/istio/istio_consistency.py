@@ -14,6 +14,7 @@ from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from mesh import contracts, topology
+from mesh.server.health import LIVENESS
 
 __all__ = [
     "authorization_problems",
@@ -290,6 +291,16 @@ def pod_problems(documents: Documents) -> list[str]:
         readiness = container.get("readinessProbe", {}).get("grpc", {})
         if readiness.get("service") != contracts.service(service).full_name:
             problems.append(f"{where}: readiness does not ask for {service}'s health")
+        # Liveness asks for the runtime's LIVENESS name, which survives store failures
+        # and drains; "" or the service's name would restart every pod in an outage.
+        liveness = container.get("livenessProbe", {}).get("grpc", {})
+        if liveness.get("service") != LIVENESS:
+            problems.append(
+                f"{where}: liveness asks for {liveness.get('service')!r}, not {LIVENESS!r}"
+            )
+        for kind in ("startupProbe", "readinessProbe"):
+            if container.get(kind, {}).get("grpc", {}).get("service") == LIVENESS:
+                problems.append(f"{where}: {kind} asks for {LIVENESS!r}, which ignores the store")
         if container.get("args") != [service]:
             problems.append(f"{where}: runs {container.get('args')}, not {service}")
         if deployment["spec"].get("replicas", 1) < 2:

@@ -182,6 +182,24 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
         ("consistency",),
     ),
     (
+        # The overall status goes NOT_SERVING with the store: an outage restarts every pod.
+        "liveness probe on the overall status",
+        lambda d: _container(d, "catalog")["livenessProbe"]["grpc"].pop("service"),
+        ("consistency",),
+    ),
+    (
+        "liveness probe on the service's status",
+        lambda d: _container(d, "order")["livenessProbe"]["grpc"].update(
+            service="shop.order.v1.OrderService"
+        ),
+        ("consistency",),
+    ),
+    (
+        "readiness probe on the liveness name",
+        lambda d: _container(d, "payment")["readinessProbe"]["grpc"].update(service="liveness"),
+        ("consistency",),
+    ),
+    (
         "Service port without appProtocol grpc",
         lambda d: _one(d, "Service", "payment")["spec"]["ports"][0].pop("appProtocol"),
         ("consistency",),
