@@ -57,6 +57,28 @@ def test_an_unknown_product_is_404_with_a_json_status(mesh):
     assert status["details"][0]["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
 
 
+def test_batch_get_products_in_the_order_asked(mesh):
+    ids = ["kitchen-chef-knife", PRODUCT, "kitchen-chef-knife"]
+    response = rest(mesh, "GET", "/v1/products:batchGet?" + "&".join(f"ids={i}" for i in ids))
+    assert response.status == 200, response.body
+    products = response.json()["products"]
+    assert [p["id"] for p in products] == ids  # repeated ids are answered once per occurrence
+    assert products[1] == rest(mesh, "GET", f"/v1/products/{PRODUCT}").json()["product"]
+
+
+def test_batch_get_with_an_unknown_id_is_404_naming_every_missing_id(mesh):
+    query = f"ids={PRODUCT}&ids=no-such-product&ids=nor-this-one&ids=no-such-product"
+    response = rest(mesh, "GET", f"/v1/products:batchGet?{query}")
+    assert response.status == 404, response.body
+    status = response.json()
+    assert status["code"] == grpc.StatusCode.NOT_FOUND.value[0]
+    assert "no-such-product, nor-this-one" in status["message"]
+    assert PRODUCT not in status["message"]
+    info = status["details"][0]
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    assert info["metadata"]["missing_ids"] == "no-such-product,nor-this-one"
+
+
 def test_place_an_order_and_get_it(mesh):
     customer = f"ada-{uuid.uuid4().hex[:8]}"
     placed = rest(mesh, "POST", "/v1/orders", order_body(customer, PRODUCT, 2))
@@ -80,8 +102,13 @@ def test_a_retried_checkout_returns_the_same_order(mesh):
     assert len(orders_of(mesh, customer)) == 1
 
 
+def truncated(body: dict) -> bytes:
+    """`body` as JSON without its closing brace: complete but for the last byte."""
+    return json.dumps(body)[:-1].encode()
+
+
 BAD_CHECKOUTS = {
-    "malformed JSON": b'{"customerId": "x", "items": [',
+    "malformed JSON": truncated,
     "unknown field": {"bogus": True},
     "unknown nested field": {"items": [{"productId": PRODUCT, "quantity": 1, "colour": "red"}]},
     "wrong type": {"items": [{"productId": PRODUCT, "quantity": "two"}]},
@@ -93,10 +120,10 @@ BAD_CHECKOUTS = {
 def test_a_bad_checkout_is_400_with_a_json_status_and_creates_nothing(mesh, case):
     customer = f"bad-{uuid.uuid4().hex[:8]}"
     change = BAD_CHECKOUTS[case]
-    if isinstance(change, bytes):
-        body = change
+    body = order_body(customer)
+    if callable(change):
+        body = change(body)  # every field of a good checkout for `customer` is still there
     else:
-        body = order_body(customer)
         body.update(change)
         body = {k: v for k, v in body.items() if v is not None}
     response = rest(mesh, "POST", "/v1/orders", body)
@@ -105,6 +132,50 @@ def test_a_bad_checkout_is_400_with_a_json_status_and_creates_nothing(mesh, case
     assert status["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
     assert status["message"]
     assert orders_of(mesh, customer) == []
+
+
+def confirmed_order(mesh, who: str) -> dict:
+    placed = rest(mesh, "POST", "/v1/orders", order_body(f"{who}-{uuid.uuid4().hex[:8]}"))
+    assert placed.status == 200, placed.body
+    order = placed.json()["order"]
+    assert order["status"] == "ORDER_STATUS_CONFIRMED"
+    return order
+
+
+def test_cancel_a_confirmed_order_and_again_with_the_same_request_id(mesh):
+    order = confirmed_order(mesh, "cancel")
+    body = {"requestId": str(uuid.uuid4()), "reason": "changed my mind"}
+    cancelled = rest(mesh, "POST", f"/v1/orders/{order['id']}:cancel", body)
+    assert cancelled.status == 200, cancelled.body
+    after = cancelled.json()["order"]
+    assert after["id"] == order["id"]
+    assert after["status"] == "ORDER_STATUS_CANCELLED"
+    assert after["lines"] == order["lines"] and after["total"] == order["total"]
+    assert rest(mesh, "GET", f"/v1/orders/{order['id']}").json()["order"] == after
+    again = rest(mesh, "POST", f"/v1/orders/{order['id']}:cancel", body)
+    assert again.status == 200, again.body
+    assert again.json()["order"] == after  # returned unchanged, update_time included
+
+
+BAD_CANCELS = {
+    "unknown field": {"refundTo": "elsewhere"},
+    "wrong type": {"reason": {"text": "changed my mind"}},
+    "wrong type of request id": {"requestId": 5},
+    "missing request id": {"requestId": None},
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CANCELS))
+def test_a_bad_cancel_is_400_and_leaves_the_order_confirmed(mesh, case):
+    order = confirmed_order(mesh, f"keep-{case.replace(' ', '-')}")
+    body = {"requestId": str(uuid.uuid4()), "reason": "changed my mind", **BAD_CANCELS[case]}
+    body = {k: v for k, v in body.items() if v is not None}
+    response = rest(mesh, "POST", f"/v1/orders/{order['id']}:cancel", body)
+    assert response.status == 400, response.body
+    status = response.json()
+    assert status["code"] == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert status["message"]
+    assert rest(mesh, "GET", f"/v1/orders/{order['id']}").json()["order"] == order
 
 
 def test_unknown_fields_are_named_in_the_error(mesh):
