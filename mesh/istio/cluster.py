@@ -19,6 +19,7 @@ __all__ = [
     "IMAGE",
     "INGRESS_NAMESPACE",
     "INGRESS_SELECTOR",
+    "INGRESS_TARGET_PORTS",
     "METRICS_PORT",
     "PART_OF",
     "host",
@@ -40,6 +41,12 @@ CLUSTER_DOMAIN = "cluster.local"
 # The ingress gateway `istioctl install` creates (default profile).
 INGRESS_NAMESPACE = "istio-system"
 INGRESS_SELECTOR = {"istio": "ingressgateway"}
+# Its Service maps port 80 to the pod's 8080 and 443 to 8443 (the gateway runs
+# non-root). A Gateway server's port number is the Service port; the Envoy
+# listener it becomes (0.0.0.0_8443) binds the target port, and that is what an
+# EnvoyFilter's listener.portNumber matches in the GATEWAY context. A gateway
+# installed with another mapping needs this changed (and istio/ regenerated).
+INGRESS_TARGET_PORTS = {80: 8080, 443: 8443}
 # topology's `edge` workload is the ingress gateway, so it carries the gateway's identity.
 EDGE_WORKLOAD = "edge"
 EDGE_PRINCIPAL = f"{CLUSTER_DOMAIN}/ns/{INGRESS_NAMESPACE}/sa/istio-ingressgateway-service-account"

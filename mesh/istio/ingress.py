@@ -5,7 +5,9 @@
   contract's timeout and retries, so internal RPCs are not reachable at all.
 - EnvoyFilter: Envoy's gRPC-JSON transcoder at the gateway, with the descriptor
   inline (`proto_descriptor_bin`): one self-contained object, no ConfigMap to
-  mount into a gateway Deployment that istioctl owns.
+  mount into a gateway Deployment that istioctl owns. The gateway is shared with
+  other apps, so the filter goes only on the listener of the Gateway's HTTPS
+  port and lets requests it cannot map pass on to the routes.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from typing import Any
 from google.protobuf import descriptor_pb2
 
 from mesh import contracts, topology
-from mesh.istio.cluster import EDGE_WORKLOAD, INGRESS_NAMESPACE, INGRESS_SELECTOR, metadata
+from mesh.istio.cluster import (
+    EDGE_WORKLOAD,
+    INGRESS_NAMESPACE,
+    INGRESS_SELECTOR,
+    INGRESS_TARGET_PORTS,
+    metadata,
+)
 from mesh.istio.traffic import Split, route
 from mesh.local.render.descriptor import write_transcoder_descriptor
 from mesh.local.render.templates import fill
@@ -33,6 +41,9 @@ __all__ = [
 ]
 
 GATEWAY = "shop-gateway"
+# The Gateway's servers: HTTPS serves the shop, HTTP only redirects to it.
+HTTPS_PORT = 443
+HTTP_PORT = 80
 # The TLS certificate of the public host, a Secret in the gateway's namespace.
 TLS_SECRET = "shop-ingress-tls"
 
@@ -67,13 +78,13 @@ def gateway() -> dict[str, Any]:
             "selector": INGRESS_SELECTOR,
             "servers": [
                 {
-                    "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                    "port": {"number": HTTPS_PORT, "name": "https", "protocol": "HTTPS"},
                     # Narrow to the public host name in an overlay.
                     "hosts": ["*"],
                     "tls": {"mode": "SIMPLE", "credentialName": TLS_SECRET},
                 },
                 {
-                    "port": {"number": 80, "name": "http", "protocol": "HTTP"},
+                    "port": {"number": HTTP_PORT, "name": "http", "protocol": "HTTP"},
                     "hosts": ["*"],
                     "tls": {"httpsRedirect": True},
                 },
@@ -108,6 +119,14 @@ def grpc_json_transcoder() -> dict[str, Any]:
     # edges answer REST the same way; the descriptor travels inline instead of as a file.
     transcoder = fill("edge/transcoder", descriptor=None, services=rest_services())
     transcoder["proto_descriptor_bin"] = base64.b64encode(transcoder_descriptor()).decode("ascii")
+    # Unlike the local edge, which serves only the shop and answers a path the API
+    # does not define with 404 itself: the `istio: ingressgateway` is shared, and
+    # its HTTPS listener carries every app's Gateway on that port. Rejecting unknown
+    # methods would answer other apps' requests 404 "Could not resolve ... to a
+    # method". Unmapped requests pass on untouched; the Gateway and VirtualService
+    # decide (the shop's routes match only gRPC paths, so a wrong shop path is the
+    # router's 404). Unknown query parameters of a mapped method are still 400.
+    transcoder["request_validation_options"]["reject_unknown_method"] = False
     return {
         "apiVersion": "networking.istio.io/v1alpha3",
         "kind": "EnvoyFilter",
@@ -124,12 +143,16 @@ def grpc_json_transcoder() -> dict[str, Any]:
                     "match": {
                         "context": "GATEWAY",
                         "listener": {
+                            # Only the listener of the Gateway's HTTPS server (the
+                            # gateway pod's port for it), not every app's listeners;
+                            # HTTP on port 80 only redirects to HTTPS.
+                            "portNumber": INGRESS_TARGET_PORTS[HTTPS_PORT],
                             "filterChain": {
                                 "filter": {
                                     "name": "envoy.filters.network.http_connection_manager",
                                     "subFilter": {"name": "envoy.filters.http.router"},
                                 }
-                            }
+                            },
                         },
                     },
                     "patch": {

@@ -33,6 +33,9 @@ INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-servi
 # Retrying any of these could repeat work the server did, or retry client errors.
 SAFE_RETRY_CONDITIONS = {"connect-failure", "refused-stream", "reset", "unavailable"}
 HEALTH_PATHS = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
+# `istioctl install`'s istio-ingressgateway Service: service port -> the pod port its
+# Envoy listener binds, which an EnvoyFilter's GATEWAY listener.portNumber matches.
+INGRESS_TARGET_PORTS = {80: 8080, 443: 8443}
 Documents = list[dict[str, Any]]
 
 
@@ -353,7 +356,7 @@ def transcoder_problems(documents: Documents) -> list[str]:
     if len(filters) != 1:
         return [f"{len(filters)} gRPC-JSON transcoders at the gateway (want 1)"]
     config = filters[0]
-    problems = []
+    problems = _shared_gateway_problems(documents, config)
     if sorted(config["services"]) != _rest_services():
         problems.append(
             f"transcoder services {config['services']} != REST services {_rest_services()}"
@@ -375,6 +378,42 @@ def transcoder_problems(documents: Documents) -> list[str]:
             options = served.methods_by_name[method.name].GetOptions()
             if method.http is not None and options.Extensions[annotations_pb2.http] != method.http:
                 problems.append(f"transcoder: {method.path} HTTP rule differs from proto/")
+    return problems
+
+
+def _shared_gateway_problems(documents: Documents, config: dict[str, Any]) -> list[str]:
+    """The ingress gateway is shared with other apps: the transcoder must not answer for them.
+
+    It lets requests it cannot map pass (the routes decide), and it sits only on the
+    listener of the shop Gateway's HTTPS server, not on every listener of the gateway.
+    """
+    problems = []
+    validation = config.get("request_validation_options", {})
+    if validation.get("reject_unknown_method", False):
+        problems.append(
+            "transcoder rejects unknown methods: other apps on the shared gateway get 404"
+        )
+    https_ports = {
+        INGRESS_TARGET_PORTS.get(server["port"]["number"])
+        for gateway in find(documents, "Gateway")
+        for server in gateway["spec"]["servers"]
+        if server["port"]["protocol"] == "HTTPS"
+    }
+    for envoy_filter in find(documents, "EnvoyFilter"):
+        for patch in envoy_filter["spec"]["configPatches"]:
+            if patch["patch"]["value"].get("name") != "envoy.filters.http.grpc_json_transcoder":
+                continue
+            match = patch.get("match", {})
+            port = match.get("listener", {}).get("portNumber")
+            if match.get("context") != "GATEWAY":
+                problems.append(f"transcoder patch context {match.get('context')!r}, not GATEWAY")
+            if port is None:
+                problems.append("transcoder patch matches every listener of the shared gateway")
+            elif port not in https_ports:
+                problems.append(
+                    f"transcoder on listener port {port}; the shop Gateway's HTTPS listener"
+                    f" ports are {sorted(p for p in https_ports if p)}"
+                )
     return problems
 
 

@@ -75,6 +75,18 @@ def _drop_order_from_transcoder(documents: Documents) -> None:
     config["patch"]["value"]["typed_config"]["services"].remove("shop.order.v1.OrderService")
 
 
+def _transcoder_patch(documents: Documents) -> dict[str, Any]:
+    return _one(documents, "EnvoyFilter", "grpc-json-transcoder")["spec"]["configPatches"][0]
+
+
+def _transcoder_config(documents: Documents) -> dict[str, Any]:
+    return _transcoder_patch(documents)["patch"]["value"]["typed_config"]
+
+
+def _transcoder_match(documents: Documents) -> dict[str, Any]:
+    return _transcoder_patch(documents)["match"]
+
+
 def _drop_document(kind: str, name: str) -> Callable[[Documents], None]:
     def mutate(documents: Documents) -> None:
         documents.remove(_one(documents, kind, name))
@@ -165,6 +177,29 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
         ("consistency",),
     ),
     ("transcoder misses a REST service", _drop_order_from_transcoder, ("consistency",)),
+    (
+        "transcoder 404s other apps' paths on the shared gateway",
+        lambda d: _transcoder_config(d)["request_validation_options"].update(
+            reject_unknown_method=True
+        ),
+        ("consistency",),
+    ),
+    (
+        "transcoder on every listener of the shared gateway",
+        lambda d: _transcoder_match(d)["listener"].pop("portNumber"),
+        ("consistency",),
+    ),
+    (
+        # 443 is the Service port; the gateway's Envoy listens on 8443 for it.
+        "transcoder on the Service port instead of the listener's",
+        lambda d: _transcoder_match(d)["listener"].update(portNumber=443),
+        ("consistency",),
+    ),
+    (
+        "transcoder on the HTTP listener, which only redirects",
+        lambda d: _transcoder_match(d)["listener"].update(portNumber=8080),
+        ("consistency",),
+    ),
     (
         "typo'd Deployment field",
         lambda d: _rename(_container(d, "catalog"), "readinessProbe", "readinesProbe"),

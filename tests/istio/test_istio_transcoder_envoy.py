@@ -2,7 +2,9 @@
 
 Istio inserts the EnvoyFilter's value into the gateway's HTTP filter chain as is;
 here it goes into a minimal static listener and `envoy --mode validate` builds it,
-which decodes proto_descriptor_bin and resolves every listed service in it.
+which decodes proto_descriptor_bin and resolves every listed service in it. One
+test runs that Envoy: on the shared ingress gateway another app's request must
+pass the transcoder and reach the routes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,12 @@ import json
 import pathlib
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from typing import Any
 
+import pytest
 from istio_consistency import find
 
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
@@ -22,6 +28,9 @@ ENVOY = pathlib.Path(sys.executable).parent / "envoy"
 def _transcoder(documents: list[dict[str, Any]]) -> dict[str, Any]:
     (envoy_filter,) = find(documents, "EnvoyFilter", "grpc-json-transcoder")
     return copy.deepcopy(envoy_filter["spec"]["configPatches"][0]["patch"]["value"])
+
+
+OTHER_APP = "answered by another app's route"
 
 
 def _bootstrap(transcoder: dict[str, Any]) -> dict[str, Any]:
@@ -40,7 +49,17 @@ def _bootstrap(transcoder: dict[str, Any]) -> dict[str, Any]:
                 {
                     "name": "shop",
                     "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "shop"}}],
+                    "routes": [
+                        # Another app's Gateway/VirtualService on the same listener.
+                        {
+                            "match": {"prefix": "/other-app/"},
+                            "direct_response": {
+                                "status": 200,
+                                "body": {"inline_string": OTHER_APP},
+                            },
+                        },
+                        {"match": {"prefix": "/"}, "route": {"cluster": "shop"}},
+                    ],
                 }
             ]
         },
@@ -115,3 +134,70 @@ def test_envoy_rejects_a_service_missing_from_the_descriptor(rendered, tmp_path)
     result = _validate(transcoder, tmp_path)
     assert result.returncode != 0
     assert "shop.nowhere.v1.NoService" in result.stdout + result.stderr
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def _serve_and_get(transcoder: dict[str, Any], tmp_path: pathlib.Path, path: str):
+    """Run Envoy with the transcoder in front of the routes; GET `path` through it."""
+    config = tmp_path / "envoy.json"
+    bootstrap = _bootstrap(transcoder)
+    bootstrap["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}}
+    config.write_text(json.dumps(bootstrap))
+    admin_path = tmp_path / "admin-address"
+    envoy = subprocess.Popen(
+        [
+            str(ENVOY),
+            "-c", str(config),
+            "--admin-address-path", str(admin_path),
+            "--disable-hot-restart",
+            "--concurrency", "1",
+            "--log-level", "error",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if envoy.poll() is not None:
+                pytest.fail(f"envoy exited {envoy.returncode}: {envoy.stderr.read()}")
+            if admin_path.exists() and admin_path.read_text().strip():
+                admin = admin_path.read_text().strip()
+                status, listeners = _get(f"http://{admin}/listeners")
+                if status == 200 and "ingress::" in listeners:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail("envoy did not start listening")
+            time.sleep(0.1)
+        address = listeners.split("ingress::", 1)[1].split()[0]
+        return _get(f"http://{address}{path}")
+    finally:
+        envoy.terminate()
+        try:
+            envoy.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            envoy.kill()
+            envoy.wait()
+        envoy.stderr.close()
+
+
+def test_other_apps_on_the_shared_gateway_pass_the_transcoder(rendered, tmp_path) -> None:
+    status, body = _serve_and_get(_transcoder(rendered["base"]), tmp_path, "/other-app/page")
+    assert (status, body) == (200, OTHER_APP)
+
+
+def test_rejecting_unknown_methods_would_404_other_apps(rendered, tmp_path) -> None:
+    # What the gateway did before: the local edge's setting, right there, wrong here.
+    transcoder = _transcoder(rendered["base"])
+    transcoder["typed_config"]["request_validation_options"]["reject_unknown_method"] = True
+    status, body = _serve_and_get(transcoder, tmp_path, "/other-app/page")
+    assert status == 404
+    assert OTHER_APP not in body
