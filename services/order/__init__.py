@@ -5,8 +5,6 @@ crashes and are shared by replicas; recovery.py: who finishes them).
 A checkout that cannot succeed is not an error: PlaceOrder returns the order FAILED
 with one of these `failure_reason`s (and a `failure_message` saying more):
 
-    PRODUCT_NOT_FOUND     a product of the cart is not in the catalog (the message names
-                          them); the order is recorded first, so a retry returns it too
     MIXED_CURRENCIES      the cart's products are priced in different currencies
     INSUFFICIENT_STOCK    inventory could not hold every item; nothing was charged
     PAYMENT_DECLINED      the gateway refused the charge (the message has the decline
@@ -18,7 +16,9 @@ with one of these `failure_reason`s (and a `failure_message` saying more):
                           done was undone
     <SERVICE>_REJECTED    it refused the call outright; nothing was done
 
-Errors: INVALID_ARGUMENT (field violations, nothing stored); FAILED_PRECONDITION
+Errors: INVALID_ARGUMENT (field violations, nothing stored); NOT_FOUND PRODUCT_NOT_FOUND
+(a product of the cart is not in the catalog: the cart is priced before the order is
+stored, so nothing is); FAILED_PRECONDITION
 REQUEST_ID_REUSED (a request_id reused for a different checkout) and ORDER_NOT_CONFIRMED
 (cancelling an order that is not confirmed); NOT_FOUND; UNAVAILABLE ORDER_IN_PROGRESS
 (ErrorInfo metadata `order_id`) when the order could not be made final in time, e.g. a

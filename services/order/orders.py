@@ -18,7 +18,7 @@ from shop.order.v1 import order_pb2
 
 from mesh.server.errors import FailedPrecondition, NotFound, Unavailable
 from services.order.model import Saga, fingerprint, new_saga
-from services.order.saga import Interrupted, SagaRunner
+from services.order.saga import PRODUCT_NOT_FOUND, Interrupted, SagaRunner
 from services.order.settings import OrderSettings
 from services.order.store import LeaseLost, OrderStore, SqliteOrderStore
 from services.order.upstreams import Upstreams
@@ -75,10 +75,18 @@ class Orders:
         return saga.order
 
     async def place(self, request: order_pb2.PlaceOrderRequest, deadline: float) -> order_pb2.Order:
-        """Checks out a validated request, or returns the order its request_id already made."""
-        saga, created = await self.store.create(new_saga(request), self.owner)
-        if created:
-            return await self._drive(saga, deadline)
+        """Checks out a validated request, or returns the order its request_id already made.
+
+        The cart is priced before anything is stored: pricing only reads the catalog,
+        so a cart naming a product the catalog does not have is refused (NOT_FOUND)
+        and leaves no order behind, like any other bad request.
+        """
+        saga = await self.store.find(request.request_id)
+        if saga is None:
+            saga = await self._priced(new_saga(request), deadline)
+            saga, created = await self.store.create(saga, self.owner)
+            if created:
+                return await self._drive(saga, deadline)
         if saga.fingerprint != fingerprint(request):
             raise FailedPrecondition(
                 "REQUEST_ID_REUSED",
@@ -87,6 +95,17 @@ class Orders:
                 metadata={"request_id": request.request_id, "order_id": saga.id},
             )
         return await self._settle(saga, deadline)
+
+    async def _priced(self, saga: Saga, deadline: float) -> Saga:
+        try:
+            await self.runner.price(saga, deadline)
+        except Interrupted as stopped:
+            raise Unavailable(f"{stopped}; no order was recorded") from stopped
+        if saga.failure_reason == PRODUCT_NOT_FOUND:
+            raise NotFound(saga.failure_message, reason=PRODUCT_NOT_FOUND)
+        # Otherwise priced (next step RESERVE), or FAILED for a reason worth recording
+        # (the catalog unreachable, mixed currencies): a retry returns that order.
+        return saga
 
     async def cancel(self, order_id: str, reason: str, deadline: float) -> order_pb2.Order:
         while True:

@@ -31,7 +31,7 @@ from services.order.settings import OrderSettings
 from services.order.store import LeaseLost, OrderStore
 from services.order.upstreams import Upstreams
 
-__all__ = ["Interrupted", "SagaRunner"]
+__all__ = ["PRODUCT_NOT_FOUND", "Interrupted", "SagaRunner"]
 
 log = logging.getLogger("shopmesh.order.saga")
 
@@ -50,6 +50,10 @@ NOTHING_DONE = frozenset(
         grpc.StatusCode.ABORTED,
     }
 )
+
+
+# The failure reason of a cart naming a product the catalog does not have.
+PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
 
 
 class Interrupted(Exception):
@@ -103,7 +107,7 @@ class SagaRunner:
         # this is what keeps two runs here (a request and recovery) off one saga.
         self._running: set[str] = set()
         self._steps = {
-            Step.PRICE: self._price,
+            Step.PRICE: self.price,
             Step.RESERVE: self._reserve,
             Step.CHARGE: self._charge,
             Step.COMMIT: self._commit,
@@ -127,9 +131,6 @@ class SagaRunner:
                 await self._steps[done](saga, deadline)
                 saga.touch()
                 await self.store.save(saga, self.owner)
-                if saga.step is None:
-                    status = order_pb2.OrderStatus.Name(saga.order.status)
-                    ORDERS_FINISHED.labels(status, saga.order.failure_reason).inc()
                 log.info(
                     "order %s: %s done, next %s",
                     saga.id,
@@ -149,6 +150,9 @@ class SagaRunner:
             raise
         finally:
             self._running.discard(saga.id)
+        # Final now: by its last step here, or already when stored (failed at pricing).
+        status = order_pb2.OrderStatus.Name(saga.order.status)
+        ORDERS_FINISHED.labels(status, saga.order.failure_reason).inc()
         return saga
 
     async def _call(self, service: str, method: str, request, deadline: float | None):
@@ -163,14 +167,16 @@ class SagaRunner:
 
     # Forward steps.
 
-    async def _price(self, saga: Saga, deadline: float | None) -> None:
+    async def price(self, saga: Saga, deadline: float | None) -> None:
+        """The PRICE step. It only reads the catalog, so Orders.place runs it before a
+        checkout's saga is first stored: stored sagas start at RESERVE or are final."""
         items = saga.request.items
         request = catalog_pb2.BatchGetProductsRequest(ids=[item.product_id for item in items])
         try:
             response = await self._call("catalog", "BatchGetProducts", request, deadline)
         except grpc.aio.AioRpcError as error:
             reason = (
-                "PRODUCT_NOT_FOUND"
+                PRODUCT_NOT_FOUND
                 if error.code() == grpc.StatusCode.NOT_FOUND
                 else _failure_reason("catalog", error)
             )

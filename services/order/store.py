@@ -51,6 +51,9 @@ class OrderStore(Protocol):
 
     async def get(self, order_id: str) -> Saga | None: ...
 
+    async def find(self, request_id: str) -> Saga | None:
+        """The saga a PlaceOrder with this request_id created, if any."""
+
     async def list_orders(
         self, customer_id: str, before: tuple[int, str] | None, limit: int
     ) -> list[order_pb2.Order]:
@@ -159,11 +162,9 @@ class SqliteOrderStore(DatabaseStore):
         return await self.database.write(self._create, saga, owner)
 
     def _create(self, db: sqlite3.Connection, saga: Saga, owner: str) -> tuple[Saga, bool]:
-        row = db.execute(
-            f"SELECT {_COLUMNS} FROM orders WHERE request_id = ?", (saga.request.request_id,)
-        ).fetchone()
-        if row is not None:
-            return _saga(row), False
+        existing = _find(db, saga.request.request_id)
+        if existing is not None:
+            return existing, False
         saga.owner, saga.lease_expires = owner, self._lease_until()
         db.execute(
             f"INSERT INTO orders ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
@@ -180,6 +181,9 @@ class SqliteOrderStore(DatabaseStore):
 
     async def get(self, order_id: str) -> Saga | None:
         return await self.database.read(_get, order_id)
+
+    async def find(self, request_id: str) -> Saga | None:
+        return await self.database.read(_find, request_id)
 
     async def list_orders(
         self, customer_id: str, before: tuple[int, str] | None, limit: int
@@ -283,6 +287,13 @@ class SqliteOrderStore(DatabaseStore):
 
 def _get(db: sqlite3.Connection, order_id: str) -> Saga | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM orders WHERE id = ?", (order_id,)).fetchone()
+    return _saga(row) if row else None
+
+
+def _find(db: sqlite3.Connection, request_id: str) -> Saga | None:
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM orders WHERE request_id = ?", (request_id,)
+    ).fetchone()
     return _saga(row) if row else None
 
 

@@ -97,12 +97,20 @@ async def test_declined_payment_fails_and_gives_the_stock_back(shop):
     )
 
 
-async def test_unknown_product_fails_the_order(shop):
-    order = (await shop.order.PlaceOrder(place_request(("no-such-product", 1)))).order
-    assert order.status == order_pb2.ORDER_STATUS_FAILED
-    assert order.failure_reason == "PRODUCT_NOT_FOUND"
-    assert "no-such-product" in order.failure_message
-    assert not order.payment_id and not order.reservation_id
+async def test_unknown_product_is_not_found_and_records_no_order(shop):
+    before = await shop.stock(CUP)
+    request = place_request((CUP, 1), ("no-such-product", 1), customer_id="who-asks-for-nothing")
+    for _ in range(2):  # a retry gets the same answer, not an order
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await shop.order.PlaceOrder(request)
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        assert "no-such-product" in refused.value.details()
+        assert error_details(refused.value).reason == "PRODUCT_NOT_FOUND"
+    listed = await shop.order.ListOrders(
+        order_pb2.ListOrdersRequest(customer_id=request.customer_id)
+    )
+    assert list(listed.orders) == []
+    assert await shop.stock(CUP) == before
 
 
 async def test_cancel_refunds_and_restocks_once(shop):
@@ -128,7 +136,9 @@ async def test_cancel_refunds_and_restocks_once(shop):
 
 
 async def test_only_confirmed_orders_can_be_cancelled(shop):
-    failed = (await shop.order.PlaceOrder(place_request(("no-such-product", 1)))).order
+    declined = place_request((CUP, 1), token="tok_decline_insufficient_funds")
+    failed = (await shop.order.PlaceOrder(declined)).order
+    assert failed.status == order_pb2.ORDER_STATUS_FAILED
     cancel = order_pb2.CancelOrderRequest(id=failed.id, request_id=str(uuid.uuid4()))
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await shop.order.CancelOrder(cancel)

@@ -156,8 +156,8 @@ class Order(_message.Message):
     status: Global___OrderStatus.ValueType
     """Where the order is in its life."""
     failure_reason: _builtins.str
-    """Machine-readable reason a FAILED order failed: PRODUCT_NOT_FOUND,
-    MIXED_CURRENCIES, INSUFFICIENT_STOCK, PAYMENT_DECLINED,
+    """Machine-readable reason a FAILED order failed: MIXED_CURRENCIES,
+    INSUFFICIENT_STOCK, PAYMENT_DECLINED,
     RESERVATION_EXPIRED, or <CATALOG|INVENTORY|PAYMENT>_UNAVAILABLE /
     _REJECTED when an upstream could not or would not serve the checkout.
     Empty unless FAILED.

@@ -73,7 +73,9 @@ class OrderServiceServicer:
 
     def PlaceOrder(self, request, context):
         """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-        with a reason (out of stock, payment declined, unknown product, ...). A
+        with a reason (out of stock, payment declined, ...). A cart naming a
+        product the catalog does not have fails with NOT_FOUND (reason
+        PRODUCT_NOT_FOUND) and records no order. A
         retried request with the same request_id returns the same order and
         charges once; reusing a request_id for a different cart fails with
         FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be

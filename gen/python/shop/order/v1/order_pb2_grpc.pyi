@@ -41,7 +41,9 @@ class OrderServiceStub:
     def __new__(cls, channel: _aio.Channel) -> OrderServiceAsyncStub: ...
     PlaceOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.PlaceOrderRequest, _order_pb2.PlaceOrderResponse]
     """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-    with a reason (out of stock, payment declined, unknown product, ...). A
+    with a reason (out of stock, payment declined, ...). A cart naming a
+    product the catalog does not have fails with NOT_FOUND (reason
+    PRODUCT_NOT_FOUND) and records no order. A
     retried request with the same request_id returns the same order and
     charges once; reusing a request_id for a different cart fails with
     FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
@@ -73,7 +75,9 @@ class OrderServiceAsyncStub(OrderServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     PlaceOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.PlaceOrderRequest, _order_pb2.PlaceOrderResponse]  # type: ignore[assignment]
     """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-    with a reason (out of stock, payment declined, unknown product, ...). A
+    with a reason (out of stock, payment declined, ...). A cart naming a
+    product the catalog does not have fails with NOT_FOUND (reason
+    PRODUCT_NOT_FOUND) and records no order. A
     retried request with the same request_id returns the same order and
     charges once; reusing a request_id for a different cart fails with
     FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
@@ -108,7 +112,9 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.PlaceOrderResponse, _abc.Awaitable[_order_pb2.PlaceOrderResponse]]:
         """Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-        with a reason (out of stock, payment declined, unknown product, ...). A
+        with a reason (out of stock, payment declined, ...). A cart naming a
+        product the catalog does not have fails with NOT_FOUND (reason
+        PRODUCT_NOT_FOUND) and records no order. A
         retried request with the same request_id returns the same order and
         charges once; reusing a request_id for a different cart fails with
         FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be

@@ -156,8 +156,8 @@ export type Order = Message<"shop.order.v1.Order"> & {
   status: OrderStatus;
 
   /**
-   * Machine-readable reason a FAILED order failed: PRODUCT_NOT_FOUND,
-   * MIXED_CURRENCIES, INSUFFICIENT_STOCK, PAYMENT_DECLINED,
+   * Machine-readable reason a FAILED order failed: MIXED_CURRENCIES,
+   * INSUFFICIENT_STOCK, PAYMENT_DECLINED,
    * RESERVATION_EXPIRED, or <CATALOG|INVENTORY|PAYMENT>_UNAVAILABLE /
    * _REJECTED when an upstream could not or would not serve the checkout.
    * Empty unless FAILED.
@@ -504,7 +504,9 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
 export const OrderService: GenService<{
   /**
    * Checks out a cart. Returns when the order is final: CONFIRMED, or FAILED
-   * with a reason (out of stock, payment declined, unknown product, ...). A
+   * with a reason (out of stock, payment declined, ...). A cart naming a
+   * product the catalog does not have fails with NOT_FOUND (reason
+   * PRODUCT_NOT_FOUND) and records no order. A
    * retried request with the same request_id returns the same order and
    * charges once; reusing a request_id for a different cart fails with
    * FAILED_PRECONDITION (reason REQUEST_ID_REUSED). If the order cannot be
