@@ -262,13 +262,43 @@ def test_internal_rpcs_are_not_reachable_through_the_edge(mesh):
 def test_requests_are_access_logged_as_json(mesh):
     marker = f"logged-{uuid.uuid4().hex}"
     rest(mesh, "GET", f"/v1/products/{marker}")
-    log = mesh.layout.logs / "edge.access.log"
-    deadline = time.monotonic() + 10  # Envoy flushes access logs about once a second
-    while marker not in log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    entry = json.loads(next(line for line in log.read_text().splitlines() if marker in line))
+    entry = _logged(mesh.layout.logs / "edge.access.log", lambda e: marker in e["path"])
     assert entry["proxy"] == "edge"
     assert entry["path"] == f"/v1/products/{marker}"
     assert entry["grpc_method"] == "/shop.catalog.v1.CatalogService/GetProduct"
     assert entry["status"] == 404
     assert entry["request_id"]
+
+
+def _logged(path, match, timeout: float = 10) -> dict:
+    """The first JSON access-log entry of `path` that `match` accepts (Envoy flushes ~1/s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for line in path.read_text().splitlines() if path.exists() else []:
+            entry = json.loads(line)
+            if match(entry):
+                return entry
+        assert time.monotonic() < deadline, f"no matching entry in {path.name}"
+        time.sleep(0.1)
+
+
+def test_a_rest_callers_deadline_travels_through_the_edge_to_the_service(mesh):
+    marker = f"deadline-{uuid.uuid4().hex}"
+    response = rest(mesh, "GET", f"/v1/products/{marker}", headers={"grpc-timeout": "2500m"})
+    assert response.status == 404
+    edge = _logged(mesh.layout.logs / "edge.access.log", lambda e: marker in e["path"])
+    assert edge["grpc_timeout"] == "2500m"
+    # The catalog replica's sidecar got the same request (same x-request-id) with it.
+    sidecars = [mesh.layout.logs / f"{r.name}.access.log" for r in mesh.replicas["catalog"]]
+    deadline = time.monotonic() + 10
+    found = []
+    while not found and time.monotonic() < deadline:
+        found = [
+            entry
+            for log in sidecars
+            if log.exists()
+            for entry in map(json.loads, log.read_text().splitlines())
+            if entry["request_id"] == edge["request_id"]
+        ]
+        time.sleep(0.1)
+    assert [e["grpc_timeout"] for e in found] == ["2500m"], found
