@@ -1,4 +1,7 @@
-"""Circuit breaker: opens on upstream failures only, fails fast, probes, closes."""
+"""Circuit breaker: opens on upstream failures only, fails fast, probes, closes.
+
+Every test using the `connect` fixture runs through both mesh.aio_connect and mesh.connect.
+"""
 
 import asyncio
 import time
@@ -23,21 +26,21 @@ def state_metric(upstream):
     return REGISTRY.get_sample_value("shopmesh_client_breaker_state", {"upstream": upstream})
 
 
-async def test_breaker_opens_fails_fast_half_opens_and_closes(scripted, upstream_name):
+async def test_breaker_opens_fails_fast_half_opens_and_closes(connect, scripted, upstream_name):
     breaker = breakers.breaker_for(upstream_name, fail_max=5, reset_timeout=0.3)
     script = Script(failures=[UNAVAILABLE] * 5)
     address = await scripted(script)
     config = config_for(address, upstream_name)
-    async with mesh.aio_connect(upstream_name, config=config, retry=NO_RETRY) as channel:
-        stub = catalog.stub(channel)
+    async with connect(upstream_name, config=config, retry=NO_RETRY) as open_stub:
+        stub = open_stub(catalog)
         for _ in range(5):
-            with pytest.raises(grpc.aio.AioRpcError) as error:
+            with pytest.raises(grpc.RpcError) as error:
                 await stub.GetProduct(REQUEST)
             assert error.value.code() == UNAVAILABLE
         assert breaker.current_state == pybreaker.STATE_OPEN
         assert state_metric(upstream_name) == 2
 
-        with pytest.raises(grpc.aio.AioRpcError) as error:
+        with pytest.raises(grpc.RpcError) as error:
             await stub.GetProduct(REQUEST)
         assert error.value.code() == UNAVAILABLE
         assert f"circuit breaker '{upstream_name}' is open" in error.value.details()
@@ -52,14 +55,14 @@ async def test_breaker_opens_fails_fast_half_opens_and_closes(scripted, upstream
         assert state_metric(upstream_name) == 0
 
 
-async def test_only_one_probe_at_a_time_while_half_open(scripted, upstream_name):
+async def test_only_one_probe_at_a_time_while_half_open(connect, scripted, upstream_name):
     breaker = breakers.breaker_for(upstream_name, fail_max=1, reset_timeout=0.2)
     script = Script(failures=[UNAVAILABLE])
     address = await scripted(script)
     config = config_for(address, upstream_name)
-    async with mesh.aio_connect(upstream_name, config=config, retry=NO_RETRY) as channel:
-        stub = catalog.stub(channel)
-        with pytest.raises(grpc.aio.AioRpcError):
+    async with connect(upstream_name, config=config, retry=NO_RETRY) as open_stub:
+        stub = open_stub(catalog)
+        with pytest.raises(grpc.RpcError):
             await stub.GetProduct(REQUEST)
         assert breaker.current_state == pybreaker.STATE_OPEN
         await asyncio.sleep(0.25)
@@ -68,25 +71,25 @@ async def test_only_one_probe_at_a_time_while_half_open(scripted, upstream_name)
             *(stub.GetProduct(REQUEST) for _ in range(5)), return_exceptions=True
         )
     succeeded = [r for r in results if not isinstance(r, Exception)]
-    rejected = [r for r in results if isinstance(r, grpc.aio.AioRpcError)]
+    rejected = [r for r in results if isinstance(r, grpc.RpcError)]
     assert len(succeeded) == 1 and len(rejected) == 4
     assert all("is open" in r.details() for r in rejected)
     assert script.calls == 2
     assert breaker.current_state == pybreaker.STATE_CLOSED
 
 
-async def test_failed_probe_reopens(scripted, upstream_name):
+async def test_failed_probe_reopens(connect, scripted, upstream_name):
     breaker = breakers.breaker_for(upstream_name, fail_max=2, reset_timeout=0.2)
     script = Script(always=grpc.StatusCode.DEADLINE_EXCEEDED)
     address = await scripted(script)
     config = config_for(address, upstream_name)
-    async with mesh.aio_connect(upstream_name, config=config, retry=NO_RETRY) as channel:
-        stub = catalog.stub(channel)
+    async with connect(upstream_name, config=config, retry=NO_RETRY) as open_stub:
+        stub = open_stub(catalog)
         for _ in range(2):
-            with pytest.raises(grpc.aio.AioRpcError):
+            with pytest.raises(grpc.RpcError):
                 await stub.GetProduct(REQUEST)
         await asyncio.sleep(0.25)
-        with pytest.raises(grpc.aio.AioRpcError):
+        with pytest.raises(grpc.RpcError):
             await stub.GetProduct(REQUEST)
     assert script.calls == 3
     assert breaker.current_state == pybreaker.STATE_OPEN
@@ -100,37 +103,37 @@ async def test_failed_probe_reopens(scripted, upstream_name):
         grpc.StatusCode.FAILED_PRECONDITION,
     ],
 )
-async def test_callers_errors_never_open_the_breaker(scripted, upstream_name, code):
+async def test_callers_errors_never_open_the_breaker(connect, scripted, upstream_name, code):
     breaker = breakers.breaker_for(upstream_name, fail_max=3)
     script = Script(always=code)
     address = await scripted(script)
     config = config_for(address, upstream_name)
-    async with mesh.aio_connect(upstream_name, config=config, retry=NO_RETRY) as channel:
-        stub = catalog.stub(channel)
+    async with connect(upstream_name, config=config, retry=NO_RETRY) as open_stub:
+        stub = open_stub(catalog)
         for _ in range(20):
-            with pytest.raises(grpc.aio.AioRpcError) as error:
+            with pytest.raises(grpc.RpcError) as error:
                 await stub.GetProduct(REQUEST)
             assert error.value.code() == code
     assert script.calls == 20
     assert breaker.current_state == pybreaker.STATE_CLOSED
 
 
-async def test_open_breaker_stops_retries_at_once(scripted, upstream_name):
+async def test_open_breaker_stops_retries_at_once(connect, scripted, upstream_name):
     breakers.breaker_for(upstream_name, fail_max=2, reset_timeout=30)
     script = Script(always=UNAVAILABLE)
     address = await scripted(script)
     patient = RetryPolicy(max_attempts=10, base_backoff=0.001, max_backoff=0.002)
     config = config_for(address, upstream_name)
-    async with mesh.aio_connect(upstream_name, config=config, retry=patient) as channel:
-        stub = catalog.stub(channel)
-        with pytest.raises(grpc.aio.AioRpcError) as error:
+    async with connect(upstream_name, config=config, retry=patient) as open_stub:
+        stub = open_stub(catalog)
+        with pytest.raises(grpc.RpcError) as error:
             await stub.GetProduct(REQUEST)
         # The answer is the last attempt that reached the upstream: it may have acted.
         assert script.calls == 2
         assert error.value.details() == "scripted UNAVAILABLE"
         assert not mesh.never_sent(error.value)
         # A call the open breaker refuses outright is known never to have been sent.
-        with pytest.raises(grpc.aio.AioRpcError) as refused:
+        with pytest.raises(grpc.RpcError) as refused:
             await stub.GetProduct(REQUEST)
         assert "is open" in refused.value.details() and mesh.never_sent(refused.value)
     assert script.calls == 2

@@ -1,4 +1,7 @@
-"""Retries: only safe calls, only transient failures, within the deadline and the budget."""
+"""Retries: only safe calls, only transient failures, within the deadline and the budget.
+
+Every test using the `connect` fixture runs through both mesh.aio_connect and mesh.connect.
+"""
 
 import time
 
@@ -15,25 +18,25 @@ from .scripted_server import Script, catalog, config_for, payment
 UNAVAILABLE = grpc.StatusCode.UNAVAILABLE
 
 
-async def get_product(address, name, retry=None, deadline_s=None):
-    async with mesh.aio_connect(name, config=config_for(address, name), retry=retry) as channel:
-        return await catalog.stub(channel).GetProduct(
+async def get_product(connect, address, name, retry=None, deadline_s=None):
+    async with connect(name, config=config_for(address, name), retry=retry) as stub:
+        return await stub(catalog).GetProduct(
             catalog.messages.GetProductRequest(id="p-1"), timeout=deadline_s
         )
 
 
-async def test_transient_unavailable_is_retried_until_it_succeeds(scripted, upstream_name):
+async def test_transient_unavailable_is_retried_until_it_succeeds(connect, scripted, upstream_name):
     script = Script(failures=[UNAVAILABLE, UNAVAILABLE])
     address = await scripted(script)
-    response = await get_product(address, upstream_name)
+    response = await get_product(connect, address, upstream_name)
     assert response.product.id == "p-1"
     assert script.calls == 3
 
 
-async def test_resource_exhausted_is_retried_too(scripted, upstream_name):
+async def test_resource_exhausted_is_retried_too(connect, scripted, upstream_name):
     script = Script(failures=[grpc.StatusCode.RESOURCE_EXHAUSTED])
     address = await scripted(script)
-    await get_product(address, upstream_name)
+    await get_product(connect, address, upstream_name)
     assert script.calls == 2
 
 
@@ -41,55 +44,55 @@ async def test_resource_exhausted_is_retried_too(scripted, upstream_name):
     "code",
     [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INTERNAL],
 )
-async def test_non_transient_errors_are_not_retried(scripted, upstream_name, code):
+async def test_non_transient_errors_are_not_retried(connect, scripted, upstream_name, code):
     script = Script(failures=[code])
     address = await scripted(script)
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await get_product(address, upstream_name)
+    with pytest.raises(grpc.RpcError) as error:
+        await get_product(connect, address, upstream_name)
     assert error.value.code() == code
     assert script.calls == 1
 
 
-async def charge(address, name, request_id):
-    async with mesh.aio_connect(name, config=config_for(address, name)) as channel:
+async def charge(connect, address, name, request_id):
+    async with connect(name, config=config_for(address, name)) as stub:
         request = payment.messages.ChargeRequest(order_id="o-1", request_id=request_id)
-        return await payment.stub(channel).Charge(request)
+        return await stub(payment).Charge(request)
 
 
-async def test_mutation_without_request_id_is_not_retried(scripted, upstream_name):
+async def test_mutation_without_request_id_is_not_retried(connect, scripted, upstream_name):
     script = Script(failures=[UNAVAILABLE])
     address = await scripted(script)
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await charge(address, upstream_name, request_id="")
+    with pytest.raises(grpc.RpcError) as error:
+        await charge(connect, address, upstream_name, request_id="")
     assert error.value.code() == UNAVAILABLE
     assert script.calls == 1
 
 
-async def test_mutation_with_request_id_is_retried(scripted, upstream_name):
+async def test_mutation_with_request_id_is_retried(connect, scripted, upstream_name):
     script = Script(failures=[UNAVAILABLE])
     address = await scripted(script)
-    response = await charge(address, upstream_name, request_id="req-1")
+    response = await charge(connect, address, upstream_name, request_id="req-1")
     assert response.payment.order_id == "o-1"
     assert script.calls == 2
 
 
-async def test_app_retries_switched_off_for_a_hop_a_proxy_retries(scripted, upstream_name):
+async def test_app_retries_switched_off_for_a_hop_a_proxy_retries(connect, scripted, upstream_name):
     script = Script(failures=[UNAVAILABLE])
     address = await scripted(script)
     config = config_for(address, upstream_name, app_retries=False)
-    async with mesh.aio_connect(upstream_name, config=config) as channel:
-        with pytest.raises(grpc.aio.AioRpcError):
-            await catalog.stub(channel).GetProduct(catalog.messages.GetProductRequest(id="p"))
+    async with connect(upstream_name, config=config) as stub:
+        with pytest.raises(grpc.RpcError):
+            await stub(catalog).GetProduct(catalog.messages.GetProductRequest(id="p"))
     assert script.calls == 1
 
 
-async def test_retries_stop_at_the_deadline(scripted, upstream_name):
+async def test_retries_stop_at_the_deadline(connect, scripted, upstream_name):
     script = Script(always=UNAVAILABLE, delay=0.05)
     address = await scripted(script)
     patient = RetryPolicy(max_attempts=100, base_backoff=0.05, max_backoff=0.1)
     started = time.monotonic()
-    with pytest.raises(grpc.aio.AioRpcError) as error:
-        await get_product(address, upstream_name, retry=patient, deadline_s=0.4)
+    with pytest.raises(grpc.RpcError) as error:
+        await get_product(connect, address, upstream_name, retry=patient, deadline_s=0.4)
     elapsed = time.monotonic() - started
     assert error.value.code() in {UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
     assert 1 < script.calls < 100
@@ -97,7 +100,9 @@ async def test_retries_stop_at_the_deadline(scripted, upstream_name):
     assert elapsed < 0.4 + 0.25
 
 
-async def test_retry_budget_caps_extra_attempts_in_an_outage(scripted, upstream_name, monkeypatch):
+async def test_retry_budget_caps_extra_attempts_in_an_outage(
+    connect, scripted, upstream_name, monkeypatch
+):
     script = Script(always=UNAVAILABLE)
     address = await scripted(script)
     budget = RetryBudget(ratio=0.2, min_retries=5, window=60)
@@ -106,11 +111,10 @@ async def test_retry_budget_caps_extra_attempts_in_an_outage(scripted, upstream_
     quick = RetryPolicy(max_attempts=3, base_backoff=0.001, max_backoff=0.002)
     calls = 50
     config = config_for(address, upstream_name)
-    async with mesh.aio_connect(upstream_name, config=config, retry=quick) as channel:
-        stub = catalog.stub(channel)
+    async with connect(upstream_name, config=config, retry=quick) as stub:
         for _ in range(calls):
-            with pytest.raises(grpc.aio.AioRpcError):
-                await stub.GetProduct(catalog.messages.GetProductRequest(id="p"))
+            with pytest.raises(grpc.RpcError):
+                await stub(catalog).GetProduct(catalog.messages.GetProductRequest(id="p"))
     # Without a budget an outage would see calls * max_attempts = 150 attempts.
     extra = script.calls - calls
     assert 0 < extra <= 5 + 0.2 * calls
