@@ -24,6 +24,7 @@ def reserve(**fields):
 
 CASES = [
     ("GetStock", m.GetStockRequest(), {"sku"}),
+    ("GetStock", m.GetStockRequest(sku="S" * 129), {"sku"}),
     ("BatchGetStock", m.BatchGetStockRequest(), {"skus"}),
     ("BatchGetStock", m.BatchGetStockRequest(skus=["A"] * 101), {"skus"}),
     ("BatchGetStock", m.BatchGetStockRequest(skus=["A", ""]), {"skus[1]"}),

@@ -66,6 +66,16 @@ PLACE_CASES = {
         0, ""
     ),
     "shipping_address.recipients": lambda r: r.shipping_address.ClearField("recipients"),
+    "shipping_address.recipients[1] blank": lambda r: r.shipping_address.recipients.append(" "),
+    "shipping_address.address_lines too many": lambda r: r.shipping_address.address_lines.extend(
+        f"{n} Side St" for n in range(5)
+    ),
+    "shipping_address.postal_code too long": _set("shipping_address.postal_code", "9" * 101),
+    "shipping_address.locality too long": _set("shipping_address.locality", "l" * 101),
+    "shipping_address.administrative_area too long": _set(
+        "shipping_address.administrative_area", "a" * 101
+    ),
+    "shipping_address.organization too long": _set("shipping_address.organization", "o" * 101),
     "payment_method": lambda r: r.ClearField("payment_method"),
     "payment_method.card.token": _set("payment_method.card.token", ""),
     "payment_method.card.token card number": _set("payment_method.card.token", "4111111111111111"),
@@ -80,6 +90,8 @@ PLACE_CASES = {
     ),
     "request_id": _set("request_id", ""),
     "request_id not a uuid": _set("request_id", "retry-1"),
+    # A UUID (hyphens are ignored when parsing) that is 66 characters long: only the length fails.
+    "request_id too long": _set("request_id", "-" * 30 + "6c0d7a4e-3f4b-4b8e-9a51-2f7d0e3c1a90"),
 }
 
 OTHER_CASES = {
@@ -124,6 +136,11 @@ OTHER_CASES = {
         "reason",
     ),
     "CancelOrder request_id": ("CancelOrder", order_pb2.CancelOrderRequest(id="o"), "request_id"),
+    "CancelOrder request_id not a uuid": (
+        "CancelOrder",
+        order_pb2.CancelOrderRequest(id="o", request_id="retry-1"),
+        "request_id",
+    ),
 }
 
 
