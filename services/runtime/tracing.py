@@ -22,7 +22,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 __all__ = ["DEFAULT_SAMPLE_RATIO", "configure_tracing"]
 
@@ -32,15 +32,29 @@ _ENDPOINTS = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT
 
 def configure_tracing(service: str) -> TracerProvider:
     """Installs the process's tracer provider; call provider.shutdown() to flush at exit."""
-    # Explicit sampler only when the environment names none: the SDK reads it otherwise.
-    sampler = (
-        None
-        if "OTEL_TRACES_SAMPLER" in os.environ
-        else ParentBased(TraceIdRatioBased(DEFAULT_SAMPLE_RATIO))
-    )
-    attributes = {} if "OTEL_SERVICE_NAME" in os.environ else {SERVICE_NAME: service}
-    provider = TracerProvider(sampler=sampler, resource=Resource.create(attributes))
+    provider = TracerProvider(sampler=_sampler(), resource=Resource.create(_attributes(service)))
     if any(os.environ.get(name) for name in _ENDPOINTS):
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     return provider
+
+
+def _sampler() -> Sampler | None:
+    if "OTEL_TRACES_SAMPLER" in os.environ:
+        return None  # the SDK reads the sampler and its argument itself
+    ratio = os.environ.get("OTEL_TRACES_SAMPLER_ARG", "")
+    try:
+        return ParentBased(TraceIdRatioBased(float(ratio) if ratio else DEFAULT_SAMPLE_RATIO))
+    except ValueError:
+        raise ValueError(
+            f"OTEL_TRACES_SAMPLER_ARG must be a ratio between 0 and 1, not {ratio!r}"
+        ) from None
+
+
+def _attributes(service: str) -> dict[str, str]:
+    """The service name, unless the environment names the service itself."""
+    given = os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    named = "OTEL_SERVICE_NAME" in os.environ or any(
+        pair.strip().startswith(f"{SERVICE_NAME}=") for pair in given.split(",")
+    )
+    return {} if named else {SERVICE_NAME: service}

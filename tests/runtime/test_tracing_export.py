@@ -12,8 +12,11 @@ from concurrent import futures
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
 
 from mesh import contracts
+from services.runtime import tracing
 from services.runtime.testing import spawn
 
 catalog = contracts.service("catalog")
@@ -84,3 +87,37 @@ def test_a_service_exports_the_spans_its_sampler_keeps(tmp_path, collector):
         assert kept.wait_for(SAMPLED) == [("catalog", GET_PRODUCT, SAMPLED)]
     # Both calls were served before the process flushed its spans on SIGTERM.
     assert kept.wait_for(NOT_SAMPLED, timeout=0.5) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "sampler", "name"),
+    [
+        ({}, "ParentBased{root:TraceIdRatioBased{0.01}", "catalog"),
+        ({"OTEL_TRACES_SAMPLER_ARG": "0.5"}, "ParentBased{root:TraceIdRatioBased{0.5}", "catalog"),
+        ({"OTEL_TRACES_SAMPLER": "always_on"}, "AlwaysOnSampler", "catalog"),
+        (
+            {"OTEL_SERVICE_NAME": "shop-catalog"},
+            "ParentBased{root:TraceIdRatioBased",
+            "shop-catalog",
+        ),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "team=shop, service.name=cat"}, "ParentBased", "cat"),
+    ],
+)
+def test_sampling_and_service_name_follow_the_standard_environment(monkeypatch, env, sampler, name):
+    for variable in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_SERVICE_NAME",
+                     "OTEL_RESOURCE_ATTRIBUTES"):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    provider = TracerProvider(
+        sampler=tracing._sampler(), resource=Resource.create(tracing._attributes("catalog"))
+    )
+    assert provider.sampler.get_description().startswith(sampler)
+    assert provider.resource.attributes["service.name"] == name
+
+
+def test_a_sampling_ratio_that_is_not_a_number_is_refused_at_startup(monkeypatch):
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "often")
+    with pytest.raises(ValueError, match="OTEL_TRACES_SAMPLER_ARG must be a ratio"):
+        tracing._sampler()
