@@ -29,8 +29,14 @@ class PauseAfter:
         if not value:
             return None
         step, _, seconds = value.partition(":")
+        # PRICE runs before the order is stored (Orders.place), outside the saga's
+        # step loop where the pause happens: a pause after it would never fire.
+        pausable = [s for s in Step if s is not Step.PRICE]
         try:
-            return cls(Step(step.upper()), float(seconds))
+            pause = cls(Step(step.upper()), float(seconds))
         except ValueError:
-            steps = ", ".join(s.lower() for s in Step)
-            raise ValueError(f"{ENV} must be <step>:<seconds> with step one of {steps}") from None
+            pause = None
+        if pause is None or pause.step not in pausable:
+            steps = ", ".join(s.lower() for s in pausable)
+            raise ValueError(f"{ENV} must be <step>:<seconds> with step one of {steps}")
+        return pause

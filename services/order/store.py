@@ -165,7 +165,8 @@ class SqliteOrderStore(DatabaseStore):
         existing = _find(db, saga.request.request_id)
         if existing is not None:
             return existing, False
-        saga.owner, saga.lease_expires = owner, self._lease_until()
+        if saga.step is not None:  # a saga final at creation (failed pricing) needs no runner
+            saga.owner, saga.lease_expires = owner, self._lease_until()
         db.execute(
             f"INSERT INTO orders ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
             (

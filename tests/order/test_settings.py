@@ -30,6 +30,8 @@ def test_pause_knob_names_a_step_and_seconds():
     [
         {"SHOPMESH_ORDER_PAUSE_AFTER": "checkout:3"},
         {"SHOPMESH_ORDER_PAUSE_AFTER": "charge:soon"},
+        # Pricing runs before the order is stored, outside the steps a pause follows.
+        {"SHOPMESH_ORDER_PAUSE_AFTER": "price:3"},
         {"SHOPMESH_ORDER_LEASE_SECONDS": "0"},
         {"SHOPMESH_ORDER_RECOVERY_SECONDS": "often"},
     ],
