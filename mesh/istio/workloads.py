@@ -128,8 +128,8 @@ def _container(service: str, image: str) -> dict[str, Any]:
         # Startup covers opening and seeding the database; readiness follows the
         # service's own status (NOT_SERVING while draining or when its store fails).
         # Liveness asks for the runtime's LIVENESS name, SERVING while the process
-        # answers, through store failures and drains: a restart cures neither, and
-        # the overall status "" goes NOT_SERVING with the service's on both.
+        # answers, whatever its store does: a restart does not cure a database, and
+        # the overall status "" goes NOT_SERVING with the service's when it fails.
         "startupProbe": _probe(health, period=2, failures=30),
         "readinessProbe": _probe(health, period=5, failures=2),
         "livenessProbe": _probe(LIVENESS, period=10, failures=3),

@@ -6,10 +6,12 @@ overall status ("") and each served service name move together. Draining sets
 them NOT_SERVING for good, so load balancers stop sending new calls.
 
 One more name, LIVENESS ("liveness"), answers whether the process is alive and
-its server answers, nothing more: it is SERVING from start to exit, through
-store failures and through draining, and a Check for it never waits on the store
-probe. Restart-on-failure checks (the Kubernetes liveness probe) ask for it; a
-restart cures neither a broken database nor a drain, it only kills the pod.
+its server answers, nothing more: it never follows the store, and a Check for it
+never waits on the store probe. Restart-on-failure checks (the Kubernetes
+liveness probe) ask for it; a restart does not cure a broken database, it only
+kills the pod. (Once a drain starts the server refuses new calls altogether, so
+no probe gets an answer then; Kubernetes' liveness tolerance of 3 x 10 s outlasts
+the drain.)
 """
 
 from __future__ import annotations
@@ -116,10 +118,10 @@ class HealthReporter:
         return healthy
 
     async def drain(self) -> None:
-        """NOT_SERVING from now on, whatever the probe says; LIVENESS stays SERVING.
+        """NOT_SERVING from now on, whatever the probe says.
 
-        Not the servicer's enter_graceful_shutdown: that would take LIVENESS down
-        too, and a liveness check would kill the pod in the middle of its drain.
+        LIVENESS is left as it is (not the servicer's enter_graceful_shutdown,
+        which sets every name): a drain is not a failure of the process.
         """
         self._draining = True
         await self.stop()

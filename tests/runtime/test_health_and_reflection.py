@@ -96,7 +96,7 @@ async def test_liveness_answers_at_once_while_the_store_probe_hangs():
             await asyncio.sleep(0.05)
             started = time.monotonic()
             assert await _status(health, LIVENESS) == SERVING
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 1.5  # the hanging probe takes 2 s
             assert not readiness.done()  # still waiting on the hanging probe
             assert await readiness == NOT_SERVING
     finally:
