@@ -12,7 +12,7 @@ from mesh.cli import build_parser
 
 # Each short form takes 10-30 s here (about 100 s for all five); the bound leaves
 # room for a slower machine without letting a hung scenario eat the CI budget.
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario_short_form(name, tmp_path):
     module = SCENARIOS[name].module
