@@ -130,10 +130,12 @@ def write() -> int:
         copy_googleapis(ROOT / GOOGLEAPIS)
         try:
             generate(scratch)
-        except subprocess.CalledProcessError:
+        except BaseException as failure:  # buf's error, no buf at all, or Ctrl-C
             shutil.rmtree(ROOT / GOOGLEAPIS)
             if previous.exists():
                 shutil.copytree(previous, ROOT / GOOGLEAPIS)
+            if not isinstance(failure, subprocess.CalledProcessError):
+                raise
             print("codegen: buf failed; committed generated code left as it was", file=sys.stderr)
             return 1
         for name in GENERATED:

@@ -34,6 +34,8 @@ def _loopback(target: str) -> str:
     The host is resolved rather than matched by prefix, so a name such as
     `127.0.0.1.example.com` passes only if every address it resolves to is
     loopback (127.0.0.0/8 or ::1); a name that does not resolve is refused.
+    It guards against a mistaken target, not a hostile resolver: the load
+    connects by the name again, so use an address to pin it.
     """
     refuse = "load is only sent to loopback addresses"
     try:

@@ -14,6 +14,7 @@ from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from mesh import contracts, topology
+from mesh.istio.cluster import INGRESS_TARGET_PORTS
 from mesh.server.health import LIVENESS
 
 __all__ = [
@@ -33,9 +34,6 @@ INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-servi
 # Retrying any of these could repeat work the server did, or retry client errors.
 SAFE_RETRY_CONDITIONS = {"connect-failure", "refused-stream", "reset", "unavailable"}
 HEALTH_PATHS = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
-# `istioctl install`'s istio-ingressgateway Service: service port -> the pod port its
-# Envoy listener binds, which an EnvoyFilter's GATEWAY listener.portNumber matches.
-INGRESS_TARGET_PORTS = {80: 8080, 443: 8443}
 Documents = list[dict[str, Any]]
 
 
