@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import grpc
 
 from mesh import contracts
+from mesh.local.supervisor import terminate
 
 catalog = contracts.service("catalog")
 PRODUCT = catalog.messages.Product(id="bench", name="Benchmark product", sku="BENCH-1")
@@ -44,12 +45,7 @@ def spawned() -> Iterator[tuple[int, int]]:
     try:
         yield process.pid, int(process.stdout.readline())
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, grace=10)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-__all__ = ["Process", "stop_all"]
+__all__ = ["Process", "stop_all", "terminate"]
 
 log = logging.getLogger("shopmesh.local")
 
@@ -101,6 +101,18 @@ class Process:
         if self._popen is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._popen.pid, signal.SIGKILL)
+
+
+def terminate(process: subprocess.Popen, grace: float) -> None:
+    """Stops one plain child: SIGTERM, then SIGKILL if it is still running after `grace` s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def stop_all(processes: Iterable[Process], grace: float) -> None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
+from mesh.local.supervisor import terminate
 from services.runtime.config import ServerConfig
 from services.runtime.server import Server, create_server
 from services.runtime.service import Service
@@ -160,13 +161,7 @@ def spawn(
         port = _wait_for_port(process, log_path, timeout)
         yield SpawnedServer(process, port, log_path)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process, grace=15)
 
 
 def _wait_for_port(process: subprocess.Popen, log_path: pathlib.Path, timeout: float) -> int:

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from istio_consistency import find
 
+from mesh.local.supervisor import terminate
+
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
 
 
@@ -180,12 +182,7 @@ def _serve_and_get(transcoder: dict[str, Any], tmp_path: pathlib.Path, path: str
         address = listeners.split("ingress::", 1)[1].split()[0]
         return _get(f"http://{address}{path}")
     finally:
-        envoy.terminate()
-        try:
-            envoy.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            envoy.kill()
-            envoy.wait()
+        terminate(envoy, grace=10)
         envoy.stderr.close()
 
 
