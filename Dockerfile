@@ -7,7 +7,8 @@ ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
-# What the package is made of (see .dockerignore): generated stubs, mesh/, services/.
+# What the services run (see .dockerignore): generated stubs, mesh/, services/; the
+# operator tooling (shopmesh/) and its `cli` extra stay out of the image.
 COPY pyproject.toml README.md ./
 COPY gen/python gen/python
 COPY mesh mesh

@@ -14,7 +14,7 @@ install: $(INSTALLED)
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[cli,dev]'
 	touch $@
 
 # clients/node's npm packages (the TypeScript generator buf runs, gRPC for Node),
@@ -23,23 +23,24 @@ $(NODE_DEPS): $(NODE_CLIENT)/package-lock.json
 	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund
 	touch $@
 
-## gen: regenerate gen/ (Python and TypeScript stubs, Envoy descriptor) and istio/ from proto/
+## gen: regenerate gen/ (Python and TypeScript stubs, descriptor set), istio/ and envoy/examples/
 gen: $(INSTALLED) $(NODE_DEPS)
 	$(BIN)/buf format -w proto
 	$(BIN)/python tools/codegen.py write
-	$(BIN)/python -m mesh.istio write
+	$(BIN)/shopmesh generate
 
-## check-gen: fail when the committed generated code or istio/ does not match its sources
+## check-gen: fail when the committed generated code, istio/ or envoy/examples/ is stale
 check-gen: $(INSTALLED) $(NODE_DEPS)
 	$(BIN)/python tools/codegen.py check
-	$(BIN)/python -m mesh.istio check
+	$(BIN)/shopmesh generate --check
 
-## lint: buf lint + format check on the contracts, ruff on the Python
+## lint: buf lint + format check on the contracts, ruff and the import layers on the Python
 lint: $(INSTALLED)
 	$(BIN)/buf lint
 	$(BIN)/buf format -d --exit-code proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 ## format: apply buf and ruff formatting
 format: $(INSTALLED)

@@ -1,21 +1,20 @@
 """Deadlines: every call gets one, and a server passes what is left of its own downstream.
 
-A server handling a request records its deadline in a context variable (the
-`InboundDeadline` server interceptor); client calls made while handling it are
-never given more time than that. asyncio copies context variables into tasks, so
-work the handler spawns inherits the deadline too.
+A server handling a request records its deadline in a context variable
+(`serving_until`, which the services' runtime enters for every request); client
+calls made while handling it are never given more time than that. asyncio
+copies context variables into tasks, so work the handler spawns inherits the
+deadline too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import time
+from collections.abc import Iterator
 
-import grpc
-
-from mesh.server.unary import Behavior, UnaryWrappingInterceptor
-
-__all__ = ["InboundDeadline", "effective_timeout", "inbound_deadline", "remaining"]
+__all__ = ["effective_timeout", "inbound_deadline", "remaining", "serving_until"]
 
 # Absolute time.monotonic() by which the request being served must be answered.
 _inbound: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -40,18 +39,12 @@ def effective_timeout(requested: float | None, default: float) -> float:
     return timeout if left is None else min(timeout, left)
 
 
-class InboundDeadline(UnaryWrappingInterceptor):
-    """Server interceptor: records the incoming call's deadline for downstream calls."""
-
-    def wrap(self, behavior: Behavior, method: str) -> Behavior:
-        async def with_deadline(request, context: grpc.aio.ServicerContext):
-            left = context.time_remaining()
-            # gRPC reports "no deadline" as a very large number of seconds.
-            deadline = time.monotonic() + left if left is not None and left < 1e8 else None
-            token = _inbound.set(deadline)
-            try:
-                return await behavior(request, context)
-            finally:
-                _inbound.reset(token)
-
-        return with_deadline
+@contextlib.contextmanager
+def serving_until(deadline: float | None) -> Iterator[None]:
+    """Within this block, downstream calls get at most until `deadline` (absolute
+    time.monotonic(); None: the request being served has no deadline)."""
+    token = _inbound.set(deadline)
+    try:
+        yield
+    finally:
+        _inbound.reset(token)

@@ -8,7 +8,8 @@ Derived from the contracts and committed:
 - gen/ts/            TypeScript messages and service descriptors (protobuf-es,
   buf.gen.yaml), plus the googleapis types they import and the google.rpc
   error types clients decode error details with (ERROR_TYPES)
-- gen/descriptor/    the FileDescriptorSet Envoy's gRPC-JSON transcoder loads
+- gen/descriptor/    the contracts as one FileDescriptorSet, comments included, for tools
+  that read a descriptor file (grpcurl -protoset, buf)
 - third_party/googleapis/  the googleapis .proto files proto/ imports, copied
   from the installed googleapis-common-protos wheel (the same release whose
   Python modules the generated code imports), so `buf breaking` can build any

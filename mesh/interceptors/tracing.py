@@ -1,7 +1,7 @@
 """Client tracing: OpenTelemetry's gRPC instrumentation.
 
 The client interceptor starts a span per call and injects the W3C `traceparent`
-header; the server side (mesh.server.interceptors) continues the trace from it,
+header; the server side (services.runtime.interceptors) continues the trace from it,
 so one checkout is one trace across order, catalog, inventory and payment. Where
 spans go (exporter, sampling) is the process's choice via the global provider.
 """

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from mesh import contracts
-from mesh.server.errors import NotFound
 from services.catalog.index import Catalog, query_words
 from services.catalog.store import CatalogStore
 from services.runtime import ServerConfig
+from services.runtime.errors import NotFound
 from services.runtime.paging import decode_offset, encode_page_token
 from services.runtime.validation import Violations
 

@@ -12,8 +12,8 @@ import json
 import sqlite3
 
 from services.catalog.index import Catalog, ProductRecord
-from services.catalog.seed import SEED_CATEGORIES, SEED_PRODUCTS
 from services.runtime import Database, DatabaseStore, ServerConfig
+from services.seed import SEED_CATEGORIES, SEED_PRODUCTS
 
 __all__ = ["CatalogStore"]
 

@@ -1,6 +1,6 @@
 """The inventory service: stock per SKU and all-or-nothing reservations that never oversell.
 
-Stock is seeded from the catalog's seed data (services.catalog.seed), 100
+Stock is seeded from the catalog's seed data (services.seed), 100
 units per SKU, on first start. Reservations expire after their TTL (default
 15 min); the sweeper releases them every SHOPMESH_INVENTORY_SWEEP_SECONDS
 (default 1). Fault knob for chaos tests: create `<data dir>/inventory.sqlite3.fault`

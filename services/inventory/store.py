@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mesh.server.errors import FailedPrecondition, NotFound, PreconditionViolation
-from services.catalog.seed import SEED_PRODUCTS
 from services.runtime import Database, DatabaseStore, ServerConfig
+from services.runtime.errors import FailedPrecondition, NotFound, PreconditionViolation
+from services.seed import SEED_PRODUCTS
 
 __all__ = ["ACTIVE", "COMMITTED", "EXPIRED", "RELEASED", "InventoryStore", "Reservation", "Stock"]
 

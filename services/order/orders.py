@@ -16,13 +16,13 @@ import uuid
 
 from shop.order.v1 import order_pb2
 
-from mesh.server.errors import FailedPrecondition, NotFound, Unavailable
 from services.order.model import Saga, fingerprint, new_saga
 from services.order.saga import PRODUCT_NOT_FOUND, Interrupted, SagaRunner
 from services.order.settings import OrderSettings
 from services.order.store import LeaseLost, OrderStore, SqliteOrderStore
 from services.order.upstreams import Upstreams
 from services.runtime import ServerConfig
+from services.runtime.errors import FailedPrecondition, NotFound, Unavailable
 
 __all__ = ["Orders"]
 

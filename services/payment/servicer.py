@@ -8,7 +8,6 @@ import logging
 from google.protobuf import timestamp_pb2
 
 from mesh import contracts
-from mesh.server.errors import Unavailable
 from services.payment.gateway import GatewayError, IdempotencyKeyReused
 from services.payment.store import (
     NewCharge,
@@ -18,6 +17,7 @@ from services.payment.store import (
     request_id_reused,
 )
 from services.runtime import ServerConfig
+from services.runtime.errors import Unavailable
 from services.runtime.money import from_nanos, to_nanos
 from services.runtime.validation import Violations
 

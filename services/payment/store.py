@@ -23,9 +23,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from mesh.server.errors import FailedPrecondition, NotFound, Unavailable
 from services.payment.gateway import PaymentGateway, SimulatedGateway
 from services.runtime import Database, DatabaseStore, ServerConfig
+from services.runtime.errors import FailedPrecondition, NotFound, Unavailable
 
 __all__ = ["NewCharge", "Payment", "PaymentStore", "Refund", "request_id_reused"]
 

@@ -17,11 +17,11 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from mesh import contracts
-from mesh.server.health import HealthReporter
-from mesh.server.interceptors import server_interceptors
-from mesh.server.metrics import MetricsServer, start_metrics_server
 from services.runtime.config import ServerConfig
+from services.runtime.health import HealthReporter
+from services.runtime.interceptors import server_interceptors
 from services.runtime.logs import configure_logging
+from services.runtime.metrics import MetricsServer, start_metrics_server
 from services.runtime.service import Service, Store, lookup
 from services.runtime.tracing import configure_tracing
 from services.runtime.workers import serve_workers

@@ -23,7 +23,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from mesh.server.errors import Unavailable
+from services.runtime.errors import Unavailable
 
 __all__ = ["Database", "DatabaseStore", "StoreUnavailable"]
 

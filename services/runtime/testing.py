@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 import grpc
 from google.rpc import error_details_pb2, status_pb2
 
-from mesh.local.supervisor import terminate
 from services.runtime.config import ServerConfig
 from services.runtime.server import Server, create_server
 from services.runtime.service import Service
@@ -32,8 +31,21 @@ __all__ = [
     "error_details",
     "serving",
     "spawn",
+    "terminate",
     "test_config",
 ]
+
+
+def terminate(process: subprocess.Popen, grace: float) -> None:
+    """Stops one plain child: SIGTERM, then SIGKILL if it is still running after `grace` s."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def test_config(name: str, data_dir, env: Mapping[str, str] | None = None, **overrides):

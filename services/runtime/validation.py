@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from google.type import money_pb2
 
-from mesh.server.errors import FieldViolation, InvalidArgument
+from services.runtime.errors import FieldViolation, InvalidArgument
 from services.runtime.money import NANOS_PER_UNIT, SUPPORTED_CURRENCIES, to_nanos
 
 __all__ = ["MAX_ID_LENGTH", "MAX_PAYMENT_TOKEN_LENGTH", "Violations"]

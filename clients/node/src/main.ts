@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       deadlines_ms: Object.fromEntries(methods.map((m) => [grpcPath(m), defaultTimeoutMs(m)])),
       grpc,
       rest,
-      // mesh/topology.yaml lets storefront-node call no inventory RPC: its sidecar must refuse.
+      // shopmesh/topology.yaml lets storefront-node call no inventory RPC: its sidecar must refuse.
       not_allowed: await failure(inventory.client.getStock({ sku: grpc.order?.lines[0]?.sku })),
       // And the client knows the sidecars by theirs: catalog's is not order's.
       wrong_peer: await failure(impostor.client.listProducts({})),

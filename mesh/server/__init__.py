@@ -1,1 +1,0 @@
-"""Server-side mesh pieces every service shares: error mapping, metrics, health, interceptors."""

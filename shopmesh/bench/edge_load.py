@@ -1,0 +1,69 @@
+"""Shoppers through the local mesh's edge (REST/JSON) at a fixed rate, for the benchmarks.
+
+The edge's checkout rate limit (10/s sustained,
+shopmesh/envoy/fragments/edge/checkout_rate_limit.yaml) protects the shop in a
+flash sale; a benchmark of checkout latency or of capacity measures the shop
+behind it, so it switches enforcement off through Envoy's runtime (admin API),
+as an operator would.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+
+from shopmesh.bench.proc import cpu_seconds
+from shopmesh.load import generator
+from shopmesh.load.recorder import Recorder
+from shopmesh.load.shoppers import Knowledge, RestShopper
+from shopmesh.local.mesh import LocalMesh
+
+__all__ = ["Step", "at_rate", "disable_checkout_limit"]
+
+_seeds = itertools.count(1000)
+
+
+def disable_checkout_limit(mesh: LocalMesh) -> None:
+    url = f"{mesh.edge_admin.url}/runtime_modify?checkout_rate_limit.enforced=0"
+    with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5):
+        pass
+
+
+@dataclass(frozen=True)
+class Step:
+    rate: float  # offered arrivals per second
+    recorder: Recorder
+    seconds: float  # from the first arrival to the last answer
+    client_vcpu: float  # the load generator's own CPU (it shares the machine)
+
+    @property
+    def latencies(self) -> list[float]:
+        return self.recorder.all_latencies()
+
+    @property
+    def error_share(self) -> float:
+        total = self.recorder.completed + self.recorder.dropped
+        return (self.recorder.errors + self.recorder.dropped) / max(total, 1)
+
+
+async def at_rate(
+    session: aiohttp.ClientSession,
+    mesh: LocalMesh,
+    rate: float,
+    seconds: float,
+    mix: Mapping[str, float],
+    shop: Knowledge,
+) -> Step:
+    # A seed of its own per step: the shoppers' request_ids come from it, and a step
+    # repeating another's ids would be answered from the order service's dedupe.
+    plan = generator.LoadPlan(rate, seconds, dict(mix), seed=next(_seeds))
+    cpu_before, started = cpu_seconds(os.getpid()), time.monotonic()
+    recorder = await generator.run(RestShopper(mesh.edge_url, session), plan, shop, progress=None)
+    elapsed = time.monotonic() - started
+    return Step(rate, recorder, elapsed, (cpu_seconds(os.getpid()) - cpu_before) / elapsed)

@@ -1,0 +1,114 @@
+"""`shopmesh up` (`make up`): the whole shop on this machine, behind real Envoy.
+
+Creates a local CA and SPIFFE certificates, renders every Envoy config from
+shopmesh/topology.yaml and the contracts, starts the replicas of each service
+(`python -m services <name>`) with their sidecars and the edge proxy, waits
+until every health check is SERVING, prints where everything is, and runs until
+Ctrl-C or SIGTERM. Then it stops every process it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import signal
+import sys
+import threading
+
+from shopmesh.envoy.edge import EdgeSettings
+from shopmesh.local.layout import DEFAULT_RUN_DIR
+from shopmesh.local.mesh import LocalMesh, MeshError
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "up",
+        help="run the local mesh until Ctrl-C (edge, sidecars, 2 replicas of each service)",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "--run-dir",
+        type=pathlib.Path,
+        default=DEFAULT_RUN_DIR,
+        help=f"certificates, configs, data and logs (default {DEFAULT_RUN_DIR})",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8080, help="the edge's port on 127.0.0.1 (0: any free port)"
+    )
+    parser.set_defaults(func=_up)
+
+
+def _say(message: str) -> None:
+    print(f"shopmesh up: {message}", flush=True)
+
+
+def _banner(mesh: LocalMesh) -> str:
+    url = mesh.edge_url
+    lines = [
+        "",
+        f"REST/JSON   {url}       (e.g. {url}/v1/products)",
+        f"gRPC        {mesh.edge_address}   (plaintext h2c; the same port)",
+        f"edge admin  {mesh.edge_admin.url}",
+        "",
+        "replicas (app: plaintext on loopback; sidecar: mTLS, the mesh CA's certs only)",
+    ]
+    for replicas in mesh.replicas.values():
+        for r in replicas:
+            assert r.sidecar.admin
+            lines.append(
+                f"  {r.name:<12} app {r.app_address:<17} sidecar {r.inbound_address:<17}"
+                f" admin {r.sidecar.admin.url}"
+            )
+    lines += [
+        "",
+        "try:",
+        f"  curl -s {url}/v1/products?pageSize=3",
+        f"  curl -s {url}/v1/products/kitchen-espresso-cup",
+        f"  curl -s -X POST {url}/v1/orders -H 'content-type: application/json' -d '"
+        '{"customerId": "ada", "items": [{"productId": "kitchen-espresso-cup", "quantity": 1}],'
+        ' "shippingAddress": {"regionCode": "US", "addressLines": ["1 Main St"],'
+        ' "recipients": ["Ada Lovelace"]}, "paymentMethod": {"card": {"token": "tok_visa"}},'
+        " \"requestId\": \"'$(python3 -c 'import uuid; print(uuid.uuid4())')'\"}'",
+        f"  shopmesh status --run-dir {mesh.layout.root}",
+        "",
+        f"logs: {mesh.layout.logs}    Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)
+
+
+def _up(args: argparse.Namespace) -> int:
+    stop = threading.Event()
+
+    def request_stop(signum, _frame) -> None:
+        _say(f"{signal.Signals(signum).name}: stopping")
+        stop.set()
+        # A second Ctrl-C while starting aborts the start (and stops what runs).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    mesh = LocalMesh(args.run_dir, edge_settings=EdgeSettings(port=args.port), progress=_say)
+    # SIGHUP: the terminal closed; stop as for Ctrl-C rather than orphan everything.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, request_stop)
+    try:
+        mesh.start()
+    except MeshError as error:
+        print(f"shopmesh up: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    try:
+        if not stop.is_set():
+            print(_banner(mesh), flush=True)
+        reported: set[str] = set()
+        while not stop.wait(1.0):
+            for process in mesh.processes():
+                if not process.alive and process.name not in reported:
+                    reported.add(process.name)
+                    _say(f"{process.name} exited ({process.returncode}); see {process.log_path}")
+    finally:
+        _say("stopping every process")
+        mesh.stop()
+        _say("stopped")
+    return 0

@@ -1,0 +1,122 @@
+"""The edge proxy's Envoy bootstrap: REST/JSON and gRPC in, mTLS to the replicas."""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from mesh import contracts
+from shopmesh.envoy import common, json_guard
+from shopmesh.envoy.templates import fill
+from shopmesh.identity.certs import WorkloadCert
+from shopmesh.topology import Topology
+
+__all__ = ["CHECKOUT", "EDGE", "EdgeSettings", "render"]
+
+EDGE = "edge"  # the edge's workload name in shopmesh/topology.yaml
+# The RPC the flash-sale rate limit guards (REST: POST /v1/orders).
+CHECKOUT = ("order", "PlaceOrder")
+RATE_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
+# Browser origins allowed by CORS: pages served from this machine, any port.
+LOCAL_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?"
+
+# gRPC code of each HTTP status the edge itself answers with (malformed
+# requests, limits, no route), the inverse of the transcoder's mapping.
+_LOCAL_REPLY_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    403: grpc.StatusCode.PERMISSION_DENIED,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    500: grpc.StatusCode.INTERNAL,
+    502: grpc.StatusCode.UNAVAILABLE,
+    503: grpc.StatusCode.UNAVAILABLE,
+    504: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """What a developer may want to change about the edge."""
+
+    address: str = common.LOOPBACK
+    port: int = 8080  # 0: any free port (read back from the admin API)
+    checkout_burst: int = 20  # checkouts accepted at once
+    checkout_per_second: int = 10  # sustained checkouts per second
+    max_request_bytes: int = 64 * 1024
+    origins: str = LOCAL_ORIGINS  # CORS: a regex over the Origin header
+
+
+def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
+    return {
+        RATE_LIMIT_FILTER: fill(
+            "edge/checkout_rate_limit",
+            burst=settings.checkout_burst,
+            per_second=settings.checkout_per_second,
+        )
+    }
+
+
+def _routes(topology: Topology, settings: EdgeSettings) -> list[dict[str, Any]]:
+    """A route per RPC the edge may call (shopmesh/topology.yaml); nothing else is reachable."""
+    checkout = contracts.service(CHECKOUT[0]).methods[CHECKOUT[1]].path
+    routes = []
+    for service in topology.upstreams(EDGE):
+        for path in topology.callers(service)[EDGE]:
+            limit = _checkout_limit(settings) if path == checkout else None
+            routes.append(common.method_route(contracts.method_policy(path), service, limit))
+    return [*routes, fill("edge/not_found_route")]
+
+
+def _transcoded_services(topology: Topology) -> list[contracts.ServiceContract]:
+    """The services the edge calls that have REST mappings."""
+    return [
+        contracts.service(name)
+        for name in topology.upstreams(EDGE)
+        if any(m.http is not None for m in contracts.service(name).methods.values())
+    ]
+
+
+def _json_errors() -> dict[str, Any]:
+    mappers = [
+        fill("edge/json_error_mapper", http_status=status, grpc_code=code.value[0])
+        for status, code in _LOCAL_REPLY_CODES.items()
+    ]
+    return fill("edge/json_errors", mappers=mappers)
+
+
+def render(
+    topology: Topology,
+    identity: WorkloadCert,
+    files: common.MeshFiles,
+    descriptor: pathlib.Path,
+    settings: EdgeSettings | None = None,
+    health: common.HealthChecking | None = None,
+) -> dict[str, Any]:
+    """The edge's bootstrap. `descriptor` is the transcoder's descriptor set."""
+    settings = settings or EdgeSettings()
+    health = health or common.HealthChecking()
+    listener = fill(
+        "edge/listener",
+        address=settings.address,
+        port=settings.port,
+        access_log=common.access_log(EDGE),
+        json_errors=_json_errors(),
+        body_limit=fill("edge/body_limit", max_request_bytes=settings.max_request_bytes),
+        transcoder=fill(
+            "edge/transcoder",
+            descriptor=str(descriptor),
+            services=[s.full_name for s in _transcoded_services(topology)],
+        ),
+        json_guard=json_guard.render(_transcoded_services(topology)),
+        cors=fill("edge/cors", allowed_origins=[{"safe_regex": {"regex": settings.origins}}]),
+        routes=_routes(topology, settings),
+    )
+    clusters = [
+        common.upstream_cluster(service, topology, identity, files, health, proxy=EDGE)
+        for service in topology.upstreams(EDGE)
+    ]
+    return common.bootstrap(EDGE, EDGE, [listener], clusters)

@@ -1,0 +1,95 @@
+"""A service replica's sidecar: mTLS + RBAC inbound, balanced mTLS outbound."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mesh import contracts
+from shopmesh.envoy import common
+from shopmesh.envoy.templates import fill
+from shopmesh.identity.certs import WorkloadCert
+from shopmesh.topology import Topology
+
+__all__ = ["HEALTH_METHODS", "proxy_name", "render"]
+
+# Every mesh identity may ask any replica whether it is healthy: callers'
+# proxies do so all the time, operators' tools too.
+HEALTH_METHODS = ("/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch")
+
+
+def proxy_name(service: str, replica: int) -> str:
+    return f"{service}-{replica}"
+
+
+def _principal(topology: Topology, workload: str) -> dict[str, Any]:
+    return {"authenticated": {"principal_name": {"exact": topology.spiffe_id(workload)}}}
+
+
+def _policy(topology: Topology, workloads: list[str], paths: tuple[str, ...]) -> dict[str, Any]:
+    return fill(
+        "sidecar/rbac_policy",
+        permissions=[{"url_path": {"path": {"exact": path}}} for path in paths],
+        principals=[_principal(topology, w) for w in workloads],
+    )
+
+
+def _rbac_policies(topology: Topology, service: str) -> dict[str, Any]:
+    """One policy per caller in shopmesh/topology.yaml, plus health checks for all."""
+    policies = {
+        f"{caller}-calls": _policy(topology, [caller], paths)
+        for caller, paths in sorted(topology.callers(service).items())
+    }
+    policies["health-checks"] = _policy(topology, list(topology.workloads), HEALTH_METHODS)
+    return policies
+
+
+def render(
+    service: str,
+    replica: int,
+    topology: Topology,
+    identity: WorkloadCert,
+    files: common.MeshFiles,
+    app_port: int,
+    inbound_port: int = 0,
+    outbound_ports: Mapping[str, int] | None = None,
+    health: common.HealthChecking | None = None,
+) -> dict[str, Any]:
+    """The bootstrap of replica `replica` of `service`, whose app listens on `app_port`.
+
+    Ports left 0 are picked by the OS when Envoy binds; the runner reads them
+    back from the admin API (listener names: "inbound", "outbound_<service>").
+    """
+    proxy = proxy_name(service, replica)
+    health = health or common.HealthChecking()
+    log = common.access_log(proxy)
+    listeners = [
+        fill(
+            "sidecar/inbound",
+            address=common.LOOPBACK,
+            port=inbound_port,
+            cert=str(identity.cert),
+            key=str(identity.key),
+            ca=str(files.ca),
+            access_log=log,
+            policies=_rbac_policies(topology, service),
+        )
+    ]
+    clusters = [fill("sidecar/local_app", address=common.LOOPBACK, port=app_port)]
+    for upstream in topology.upstreams(service):
+        routes = [
+            common.method_route(contracts.method_policy(path), upstream)
+            for path in topology.callers(upstream)[service]
+        ]
+        listeners.append(
+            fill(
+                "sidecar/outbound",
+                upstream=upstream,
+                address=common.LOOPBACK,
+                port=(outbound_ports or {}).get(upstream, 0),
+                access_log=log,
+                routes=routes,
+            )
+        )
+        clusters.append(common.upstream_cluster(upstream, topology, identity, files, health, proxy))
+    return common.bootstrap(proxy, service, listeners, clusters)

@@ -1,0 +1,81 @@
+"""Where shopmesh lives in a Kubernetes cluster: namespace, hosts, ports, identities.
+
+One place for the facts every manifest shares with the services' runtime (ports,
+env, drain) and with Istio (principals, the ingress gateway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shopmesh import topology
+
+__all__ = [
+    "CLUSTER_DOMAIN",
+    "DRAIN_SECONDS",
+    "EDGE_PRINCIPAL",
+    "EDGE_WORKLOAD",
+    "GRPC_PORT",
+    "IMAGE",
+    "INGRESS_NAMESPACE",
+    "INGRESS_SELECTOR",
+    "INGRESS_TARGET_PORTS",
+    "METRICS_PORT",
+    "PART_OF",
+    "host",
+    "labels",
+    "metadata",
+    "namespace",
+    "principal",
+]
+
+# Shared with services/ (SHOPMESH_LISTEN / SHOPMESH_METRICS_LISTEN defaults).
+GRPC_PORT = 50051
+METRICS_PORT = 9464
+# The server's SIGTERM grace (SHOPMESH_DRAIN_SECONDS); pod timings are built on it.
+DRAIN_SECONDS = 10
+# One image for all four services; the Deployment picks the service by argument.
+IMAGE = "shopmesh:0.1.0"
+
+CLUSTER_DOMAIN = "cluster.local"
+# The ingress gateway `istioctl install` creates (default profile).
+INGRESS_NAMESPACE = "istio-system"
+INGRESS_SELECTOR = {"istio": "ingressgateway"}
+# Its Service maps port 80 to the pod's 8080 and 443 to 8443 (the gateway runs
+# non-root). A Gateway server's port number is the Service port; the Envoy
+# listener it becomes (0.0.0.0_8443) binds the target port, and that is what an
+# EnvoyFilter's listener.portNumber matches in the GATEWAY context. A gateway
+# installed with another mapping needs this changed (and istio/ regenerated).
+INGRESS_TARGET_PORTS = {80: 8080, 443: 8443}
+# topology's `edge` workload is the ingress gateway, so it carries the gateway's identity.
+EDGE_WORKLOAD = "edge"
+EDGE_PRINCIPAL = f"{CLUSTER_DOMAIN}/ns/{INGRESS_NAMESPACE}/sa/istio-ingressgateway-service-account"
+PART_OF = {"app.kubernetes.io/part-of": "shopmesh"}
+
+
+def namespace() -> str:
+    return topology.load().namespace
+
+
+def host(service: str) -> str:
+    """The service's fully qualified Kubernetes Service name, as Istio hosts spell it."""
+    return f"{service}.{namespace()}.svc.{CLUSTER_DOMAIN}"
+
+
+def principal(workload: str) -> str:
+    """The identity a workload's requests carry, as AuthorizationPolicy spells it."""
+    if workload == EDGE_WORKLOAD:
+        return EDGE_PRINCIPAL
+    return topology.load().principal(workload)
+
+
+def labels(service: str, version: str | None = None) -> dict[str, str]:
+    """Pod labels: `app` and `version` are the ones Istio telemetry and subsets use."""
+    found = {"app": service}
+    if version:
+        found["version"] = version
+    return found
+
+
+def metadata(name: str, *, ns: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": ns or namespace(), **extra}

@@ -1,0 +1,259 @@
+"""Kubernetes objects that run one service: identity, storage, pods, Service, scaling.
+
+The pods follow the contract shared with services/: `python -m services <name>`,
+gRPC on GRPC_PORT with the standard health service, /metrics on METRICS_PORT,
+SQLite under SHOPMESH_DATA_DIR, SIGTERM drain of DRAIN_SECONDS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mesh import contracts
+from services.runtime.health import LIVENESS
+from shopmesh import topology
+from shopmesh.istio.cluster import (
+    DRAIN_SECONDS,
+    GRPC_PORT,
+    IMAGE,
+    METRICS_PORT,
+    PART_OF,
+    labels,
+    metadata,
+)
+
+__all__ = [
+    "deployment",
+    "horizontal_pod_autoscaler",
+    "kubernetes_service",
+    "persistent_volume_claim",
+    "pod_disruption_budget",
+    "service_account",
+]
+
+DATA_DIR = "/var/lib/shopmesh"
+# The image's non-root user (Dockerfile: USER 10001).
+RUN_AS = 10001
+# Kubernetes needs at least two pods for a rollout or a node drain to keep serving.
+MIN_REPLICAS = 2
+MAX_REPLICAS = 6
+# Let the endpoint removal reach every sidecar before the server stops accepting.
+PRE_STOP_SECONDS = 5
+# SIGKILL only after pre-stop plus the server's own drain, with room to spare.
+TERMINATION_GRACE_SECONDS = 2 * (PRE_STOP_SECONDS + DRAIN_SECONDS)
+# The sidecar must outlive the app's drain: order still calls upstreams meanwhile.
+PROXY_DRAIN_SECONDS = PRE_STOP_SECONDS + DRAIN_SECONDS + 2
+
+
+def service_account(workload: str) -> dict[str, Any]:
+    """The workload's identity: Istio issues spiffe://cluster.local/ns/shop/sa/<workload>."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(workload, labels={**labels(workload), **PART_OF}),
+        # The pods never call the Kubernetes API; the sidecar mounts its own token.
+        "automountServiceAccountToken": False,
+    }
+
+
+def persistent_volume_claim(service: str) -> dict[str, Any]:
+    """The service's SQLite database: one volume per service, shared by its pods."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": metadata(f"{service}-data", labels={**labels(service), **PART_OF}),
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+
+
+def _env(service: str) -> list[dict[str, str]]:
+    env = {
+        "SHOPMESH_LISTEN": f"0.0.0.0:{GRPC_PORT}",
+        "SHOPMESH_METRICS_LISTEN": f"0.0.0.0:{METRICS_PORT}",
+        "SHOPMESH_DATA_DIR": DATA_DIR,
+        "SHOPMESH_DRAIN_SECONDS": str(DRAIN_SECONDS),
+        "SHOPMESH_LOG_LEVEL": "INFO",
+    }
+    upstreams = topology.load().upstreams(service)
+    for upstream in upstreams:
+        env[f"SHOPMESH_UPSTREAM_{upstream.upper()}"] = f"{upstream}:{GRPC_PORT}"
+    if upstreams:
+        # The sidecar retries these hops (VirtualService); one retry layer per hop.
+        env["SHOPMESH_APP_RETRIES"] = "0"
+    return [{"name": name, "value": value} for name, value in env.items()]
+
+
+def _probe(health_service: str | None, period: int, failures: int) -> dict[str, Any]:
+    # Native gRPC probes on grpc.health.v1; Istio rewrites them to go through its
+    # agent, so they keep working under STRICT mTLS and are not subject to AuthZ.
+    grpc: dict[str, Any] = {"port": GRPC_PORT}
+    if health_service:
+        grpc["service"] = health_service
+    return {"grpc": grpc, "periodSeconds": period, "failureThreshold": failures}
+
+
+def _same_node_as_peers(service: str) -> dict[str, Any]:
+    # A ReadWriteOnce volume attaches to one node, and SQLite's WAL needs every
+    # writer on one kernel: the service's pods share a node (PostgreSQL lifts this).
+    return {
+        "podAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "labelSelector": {"matchLabels": labels(service)},
+                    "topologyKey": "kubernetes.io/hostname",
+                }
+            ]
+        }
+    }
+
+
+def _container(service: str, image: str) -> dict[str, Any]:
+    health = contracts.service(service).full_name
+    return {
+        "name": service,
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": [service],
+        "ports": [
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+            {"name": "http-metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
+        ],
+        "env": _env(service),
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        # Startup covers opening and seeding the database; readiness follows the
+        # service's own status (NOT_SERVING while draining or when its store fails).
+        # Liveness asks for the runtime's LIVENESS name, SERVING while the process
+        # answers, whatever its store does: a restart does not cure a database, and
+        # the overall status "" goes NOT_SERVING with the service's when it fails.
+        "startupProbe": _probe(health, period=2, failures=30),
+        "readinessProbe": _probe(health, period=5, failures=2),
+        "livenessProbe": _probe(LIVENESS, period=10, failures=3),
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def deployment(
+    service: str, *, version: str = "v1", image: str = IMAGE, name: str | None = None
+) -> dict[str, Any]:
+    """The service's pods; a canary release is a second Deployment with another version."""
+    pod_labels = labels(service, version)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(name or service, labels={**pod_labels, **PART_OF}),
+        "spec": {
+            "replicas": max(MIN_REPLICAS, topology.load().replicas[service]),
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": pod_labels},
+            # Never below the current capacity while a new pod starts.
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        # Istio merges these app metrics into the sidecar's scrape endpoint.
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(METRICS_PORT),
+                        "prometheus.io/path": "/metrics",
+                        "sidecar.istio.io/rewriteAppHTTPProbers": "true",
+                        "proxy.istio.io/config": (
+                            "holdApplicationUntilProxyStarts: true\n"
+                            f"terminationDrainDuration: {PROXY_DRAIN_SECONDS}s\n"
+                        ),
+                    },
+                },
+                "spec": {
+                    "serviceAccountName": service,
+                    "automountServiceAccountToken": False,
+                    "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": RUN_AS,
+                        "runAsGroup": RUN_AS,
+                        "fsGroup": RUN_AS,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "affinity": _same_node_as_peers(service),
+                    "containers": [_container(service, image)],
+                    "volumes": [
+                        {"name": "data", "persistentVolumeClaim": {"claimName": f"{service}-data"}},
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+                    ],
+                },
+            },
+        },
+    }
+
+
+def kubernetes_service(service: str) -> dict[str, Any]:
+    """The Service: port named grpc with appProtocol grpc, so Istio balances per request."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(service, labels={**labels(service), **PART_OF}),
+        "spec": {
+            # Every version of the service: subsets split traffic, not Services.
+            "selector": labels(service),
+            "ports": [
+                {
+                    "name": "grpc",
+                    "port": GRPC_PORT,
+                    "targetPort": "grpc",
+                    "protocol": "TCP",
+                    "appProtocol": "grpc",
+                }
+            ],
+        },
+    }
+
+
+def horizontal_pod_autoscaler(service: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(service, labels={**labels(service), **PART_OF}),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service},
+            "minReplicas": max(MIN_REPLICAS, topology.load().replicas[service]),
+            "maxReplicas": MAX_REPLICAS,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 70},
+                    },
+                }
+            ],
+            # Scale down slowly: a short lull should not drop warm caches.
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}},
+        },
+    }
+
+
+def pod_disruption_budget(service: str) -> dict[str, Any]:
+    """Voluntary evictions (node drains, upgrades) always leave one pod serving."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(service, labels={**labels(service), **PART_OF}),
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": labels(service)}},
+    }

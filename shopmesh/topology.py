@@ -1,0 +1,94 @@
+"""The mesh topology (shopmesh/topology.yaml) joined with the contracts.
+
+`allowed_calls()` is the one call graph: Envoy RBAC and Istio AuthorizationPolicy
+are generated from or compared with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+from dataclasses import dataclass
+
+import yaml
+
+from mesh import contracts
+
+__all__ = ["Topology", "load"]
+
+TOPOLOGY_FILE = pathlib.Path(__file__).with_name("topology.yaml")
+PUBLIC = "public"
+
+
+@dataclass(frozen=True)
+class Topology:
+    trust_domain: str
+    namespace: str
+    clients: tuple[str, ...]
+    replicas: dict[str, int]
+    # service -> caller -> sorted gRPC method paths the caller may call
+    allowed: dict[str, dict[str, tuple[str, ...]]]
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return tuple(self.replicas)
+
+    @property
+    def workloads(self) -> tuple[str, ...]:
+        return self.clients + self.services
+
+    def spiffe_id(self, workload: str) -> str:
+        return f"spiffe://{self.trust_domain}/ns/{self.namespace}/sa/{workload}"
+
+    def principal(self, workload: str) -> str:
+        """The workload's identity as Istio's AuthorizationPolicy spells it."""
+        return f"{self.trust_domain}/ns/{self.namespace}/sa/{workload}"
+
+    def callers(self, service: str) -> dict[str, tuple[str, ...]]:
+        return self.allowed[service]
+
+    def upstreams(self, workload: str) -> tuple[str, ...]:
+        """Services the workload calls."""
+        return tuple(s for s, callers in self.allowed.items() if workload in callers)
+
+
+def _resolve(service: str, methods: str | list[str]) -> tuple[str, ...]:
+    contract = contracts.service(service)
+    if methods == PUBLIC:
+        return tuple(sorted(m.path for m in contract.methods.values() if not m.internal))
+    if not isinstance(methods, list) or not methods:
+        raise ValueError(f"topology: {service}: allow entries are `public` or a list of RPCs")
+    unknown = sorted(set(methods) - set(contract.methods))
+    if unknown:
+        raise ValueError(f"topology: {service} has no RPC {', '.join(unknown)}")
+    return tuple(sorted(contract.methods[m].path for m in methods))
+
+
+def parse(document: dict) -> Topology:
+    services = document["services"]
+    declared = set(contracts.services())
+    if set(services) != declared:
+        raise ValueError(
+            f"topology: services {sorted(services)} differ from proto/ services {sorted(declared)}"
+        )
+    clients = tuple(document.get("clients") or {})
+    workloads = set(clients) | set(services)
+    allowed: dict[str, dict[str, tuple[str, ...]]] = {}
+    for name, spec in services.items():
+        allowed[name] = {}
+        for caller, methods in (spec.get("allow") or {}).items():
+            if caller not in workloads:
+                raise ValueError(f"topology: {name} allows unknown workload {caller!r}")
+            allowed[name][caller] = _resolve(name, methods)
+    return Topology(
+        trust_domain=document["trust_domain"],
+        namespace=document["namespace"],
+        clients=clients,
+        replicas={name: int(spec.get("replicas", 1)) for name, spec in services.items()},
+        allowed=allowed,
+    )
+
+
+@functools.cache
+def load(path: pathlib.Path = TOPOLOGY_FILE) -> Topology:
+    return parse(yaml.safe_load(path.read_text()))

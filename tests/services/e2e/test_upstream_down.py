@@ -1,0 +1,129 @@
+"""An upstream that is down: the order fails fast when nothing is held, and otherwise
+gives the stock back at once and is finished by background recovery once it returns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import grpc
+import pytest
+from shop.order.v1 import order_pb2
+from shop.payment.v1 import payment_pb2
+
+from services.runtime import create_server
+from services.runtime.testing import error_details, serving, test_config
+from tests.services.order.checkout import place_request
+
+from .shop import UPSTREAMS, Shop, upstreams
+
+CUP = "kitchen-espresso-cup"
+
+
+@contextlib.asynccontextmanager
+async def stoppable_shop(data_dir):
+    """The four services in this process; `servers[name].stop(0)` takes an upstream down."""
+    servers = {}
+    for name in UPSTREAMS:
+        servers[name], _ = await create_server(test_config(name, data_dir / name))
+    shop = Shop(data_dir=data_dir, ports={name: s.port for name, s in servers.items()})
+    try:
+        async with serving("order", data_dir / "order", shop.order_env()) as order:
+            shop.ports["order"] = order.port
+            yield shop, servers
+    finally:
+        await shop.close()
+        for server in servers.values():
+            await server.stop(0)
+
+
+async def _restart(servers, shop, name: str) -> None:
+    """The same service, data and port again (as after a pod restart)."""
+    config = test_config(name, shop.data_dir / name, listen=f"127.0.0.1:{shop.ports[name]}")
+    servers[name], _ = await create_server(config)
+
+
+async def test_catalog_down_fails_the_order_at_once(tmp_path):
+    async with stoppable_shop(tmp_path) as (shop, servers):
+        await servers["catalog"].stop(0)
+        order = (await shop.order.PlaceOrder(place_request((CUP, 1)), timeout=10)).order
+    assert order.status == order_pb2.ORDER_STATUS_FAILED
+    assert order.failure_reason == "CATALOG_UNAVAILABLE"
+    assert not order.reservation_id and not order.payment_id
+
+
+async def test_payment_down_releases_stock_and_recovery_finishes_the_order(tmp_path):
+    async with stoppable_shop(tmp_path) as (shop, servers):
+        before = await shop.stock(CUP)
+        await servers["payment"].stop(0)
+        request = place_request((CUP, 2))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await shop.order.PlaceOrder(request, timeout=10)
+        details = error_details(caught.value)
+        assert (details.code, details.reason) == (
+            grpc.StatusCode.UNAVAILABLE,
+            "ORDER_IN_PROGRESS",
+        )
+        order_id = details.metadata["order_id"]
+
+        # The charge's outcome is unknown, so the order cannot end yet; its stock is back.
+        level = await shop.stock(CUP)
+        assert (level.available, level.reserved) == (before.available, 0)
+        pending = (await shop.order.GetOrder(order_pb2.GetOrderRequest(id=order_id))).order
+        assert pending.status == order_pb2.ORDER_STATUS_PENDING
+
+        await _restart(servers, shop, "payment")
+        order = await _final(shop, order_id, within=20)
+        assert (order.status, order.failure_reason) == (
+            order_pb2.ORDER_STATUS_FAILED,
+            "PAYMENT_UNAVAILABLE",
+        )
+        # Recovery learned the charge's outcome by repeating it, and gave the money back.
+        payment = await shop.payment_of(order)
+        assert payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED
+        assert payment.refunded_amount == payment.amount
+        assert (await shop.order.PlaceOrder(request, timeout=10)).order == order
+        level = await shop.stock(CUP)
+        assert (level.available, level.reserved, level.sold) == (
+            before.available,
+            0,
+            before.sold,
+        )
+
+
+async def _final(shop, order_id: str, within: float, stub=None) -> order_pb2.Order:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        request = order_pb2.GetOrderRequest(id=order_id)
+        order = (await (stub or shop.order).GetOrder(request)).order
+        if order.status != order_pb2.ORDER_STATUS_PENDING:
+            return order
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"order {order_id} still pending after {within}s")
+
+
+async def test_a_charge_that_never_resolves_ends_failed_and_flagged(tmp_path):
+    """A gateway that never answers for a token: the order cannot know whether it was
+    charged. It keeps asking for a while, then ends FAILED, flagged for reconciliation."""
+    hanging_gateway = {"SHOPMESH_GATEWAY_TIMEOUT_MS": "100"}
+    async with upstreams(tmp_path, hanging_gateway) as shop:
+        before = await shop.stock(CUP)
+        env = shop.order_env(SHOPMESH_ORDER_UNKNOWN_CHARGE_SECONDS="2")
+        async with serving("order", tmp_path / "order", env) as order_server:
+            stub = shop.connect("order", order_server.port)
+            request = place_request((CUP, 1), token="tok_timeout")
+            try:
+                order = (await stub.PlaceOrder(request, timeout=10)).order
+            except grpc.aio.AioRpcError as error:
+                # The usual case: the request gives up first, recovery ends the order.
+                details = error_details(error)
+                assert details.reason == "ORDER_IN_PROGRESS", details
+                order = await _final(shop, details.metadata["order_id"], within=15, stub=stub)
+        assert (order.status, order.failure_reason) == (
+            order_pb2.ORDER_STATUS_FAILED,
+            "PAYMENT_UNAVAILABLE",
+        )
+        assert "reconciliation" in order.failure_message and not order.payment_id
+        level = await shop.stock(CUP)
+        assert (level.available, level.reserved) == (before.available, 0)

@@ -1,0 +1,185 @@
+"""The rendered configs say what shopmesh/topology.yaml and the contracts say, nothing more."""
+
+import dataclasses
+
+import pytest
+
+from mesh import contracts
+from shopmesh.envoy import common, edge, sidecar
+
+SERVICES = ["catalog", "inventory", "payment", "order"]
+
+
+def listeners(config: dict) -> dict[str, dict]:
+    return {item["name"]: item for item in config["static_resources"]["listeners"]}
+
+
+def clusters(config: dict) -> dict[str, dict]:
+    return {item["name"]: item for item in config["static_resources"]["clusters"]}
+
+
+def http_manager(listener: dict) -> dict:
+    return listener["filter_chains"][0]["filters"][0]["typed_config"]
+
+
+def routes(listener: dict) -> list[dict]:
+    return http_manager(listener)["route_config"]["virtual_hosts"][0]["routes"]
+
+
+def http_filter(listener: dict, name: str) -> dict:
+    return next(f for f in http_manager(listener)["http_filters"] if f["name"] == name)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_inbound_rbac_allows_exactly_the_declared_callers(service, configs, topology):
+    rbac = http_filter(listeners(configs[f"{service}-0"])["inbound"], "envoy.filters.http.rbac")
+    rules = rbac["typed_config"]["rules"]
+    assert rules["action"] == "ALLOW"
+    allowed: dict[str, set[str]] = {}
+    for policy in rules["policies"].values():
+        paths = {
+            p["url_path"]["path"]["exact"] for p in policy["permissions"][0]["or_rules"]["rules"]
+        }
+        for principal in policy["principals"][0]["or_ids"]["ids"]:
+            name = principal["authenticated"]["principal_name"]["exact"]
+            allowed.setdefault(name, set()).update(paths)
+    health = set(sidecar.HEALTH_METHODS)
+    expected = {topology.spiffe_id(w): set(health) for w in topology.workloads}
+    for caller, paths in topology.callers(service).items():
+        expected[topology.spiffe_id(caller)] |= set(paths)
+    assert allowed == expected
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_inbound_requires_a_client_certificate_from_the_mesh_ca(service, configs, mesh_files):
+    _, files, _ = mesh_files
+    inbound = listeners(configs[f"{service}-0"])["inbound"]
+    tls = inbound["filter_chains"][0]["transport_socket"]["typed_config"]
+    assert tls["require_client_certificate"] is True
+    assert tls["common_tls_context"]["validation_context"]["trusted_ca"]["filename"] == str(
+        files.ca
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_outbound_listeners_route_only_allowed_methods_with_contract_policy(
+    service, configs, topology
+):
+    found = listeners(configs[f"{service}-0"])
+    assert set(found) == {"inbound"} | {f"outbound_{u}" for u in topology.upstreams(service)}
+    for upstream in topology.upstreams(service):
+        rendered = routes(found[f"outbound_{upstream}"])
+        assert {r["match"]["path"] for r in rendered} == set(topology.callers(upstream)[service])
+        for route in rendered:
+            policy = contracts.method_policy(route["match"]["path"])
+            assert route["route"]["cluster"] == upstream
+            assert route["route"]["timeout"] == common.duration(policy.timeout)
+            assert ("retry_policy" in route["route"]) == common.proxy_may_retry(policy)
+
+
+@pytest.mark.parametrize("proxy", ["edge", "order-0"])
+def test_upstream_clusters_balance_per_request_and_check_health(proxy, configs, topology):
+    workload = "edge" if proxy == "edge" else "order"
+    upstream = clusters(configs[proxy])
+    assert set(upstream) - {"local_app"} == set(topology.upstreams(workload))
+    for name in topology.upstreams(workload):
+        cluster = upstream[name]
+        assert cluster["lb_policy"] == "LEAST_REQUEST"
+        assert cluster["type"] == "EDS"
+        check = cluster["health_checks"][0]
+        assert check["grpc_health_check"]["service_name"] == contracts.service(name).full_name
+        assert float(check["no_traffic_interval"].rstrip("s")) < 1
+        tls = cluster["transport_socket"]["typed_config"]["common_tls_context"]
+        assert tls["tls_certificates"][0]["certificate_chain"]["filename"].endswith(
+            f"/{workload}.pem"
+        )
+        san = tls["validation_context"]["match_typed_subject_alt_names"][0]
+        assert san == {"san_type": "URI", "matcher": {"exact": topology.spiffe_id(name)}}
+        assert "outlier_detection" in cluster
+
+
+def test_edge_routes_exactly_what_the_edge_may_call(configs, topology):
+    rendered = routes(listeners(configs["edge"])["edge"])
+    *methods, fallback = rendered
+    expected = {p for s in topology.upstreams("edge") for p in topology.callers(s)["edge"]}
+    assert {r["match"]["path"] for r in methods} == expected
+    assert fallback["match"] == {"prefix": "/"}
+    assert fallback["route"]["cluster_not_found_response_code"] == "NOT_FOUND"
+    internal = [p for s in contracts.services().values() for p in s.methods.values() if p.internal]
+    assert not {p.path for p in internal} & expected
+
+
+def test_only_checkout_is_rate_limited_at_the_edge(configs):
+    checkout = contracts.service("order").methods["PlaceOrder"].path
+    limited = [
+        r["match"]["path"]
+        for r in routes(listeners(configs["edge"])["edge"])
+        if "envoy.filters.http.local_ratelimit" in r.get("typed_per_filter_config", {})
+    ]
+    assert limited == [checkout]
+
+
+def test_edge_transcodes_the_public_services_strictly(configs):
+    listener = listeners(configs["edge"])["edge"]
+    transcoder = http_filter(listener, "envoy.filters.http.grpc_json_transcoder")["typed_config"]
+    assert set(transcoder["services"]) == {
+        "shop.catalog.v1.CatalogService",
+        "shop.order.v1.OrderService",
+    }
+    assert transcoder["convert_grpc_status"] is True
+    assert transcoder["ignore_unknown_query_parameters"] is False
+    assert transcoder["request_validation_options"]["reject_unknown_query_parameters"] is True
+    order = [f["name"] for f in http_manager(listener)["http_filters"]]
+    assert order == [
+        "envoy.filters.http.cors",
+        "envoy.filters.http.buffer",
+        "envoy.filters.http.lua",
+        "envoy.filters.http.grpc_json_transcoder",
+        "envoy.filters.http.local_ratelimit",
+        "envoy.filters.http.router",
+    ]
+
+
+def test_edge_settings_change_the_rendered_edge(mesh_files, topology, tmp_path):
+    _, files, issued = mesh_files
+    settings = edge.EdgeSettings(port=18080, checkout_burst=3, max_request_bytes=1234)
+    config = edge.render(topology, issued["edge"], files, tmp_path / "d.binpb", settings)
+    listener = listeners(config)["edge"]
+    assert listener["address"]["socket_address"]["port_value"] == 18080
+    body_limit = http_filter(listener, "envoy.filters.http.buffer")["typed_config"]
+    assert body_limit["max_request_bytes"] == 1234
+    (checkout,) = [
+        r["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"]
+        for r in routes(listener)
+        if "typed_per_filter_config" in r
+    ]
+    assert checkout["token_bucket"]["max_tokens"] == 3
+    assert checkout["rate_limited_as_resource_exhausted"] is True
+
+
+def test_every_contract_method_is_retry_safe_at_the_proxy():
+    """Reads, and mutations deduplicated on a required request_id."""
+    for service in contracts.services().values():
+        for policy in service.methods.values():
+            assert common.proxy_may_retry(policy), policy.path
+
+
+def test_a_method_with_no_idempotency_promise_gets_no_retries():
+    policy = contracts.method_policy("/shop.catalog.v1.CatalogService/GetProduct")
+    unsafe = dataclasses.replace(policy, idempotency=contracts.Idempotency.UNKNOWN)
+    assert not common.proxy_may_retry(unsafe)
+    route = common.method_route(unsafe, "catalog")
+    assert "retry_policy" not in route["route"]
+    assert route["route"]["timeout"] == common.duration(policy.timeout)
+
+
+def test_retries_happen_only_on_failures_where_the_call_can_be_repeated():
+    policy = contracts.method_policy("/shop.order.v1.OrderService/PlaceOrder")
+    retry = common.method_route(policy, "order")["route"]["retry_policy"]
+    assert retry["retry_on"].split(",") == [
+        "unavailable",
+        "reset",
+        "connect-failure",
+        "refused-stream",
+    ]
+    assert retry["retry_host_predicate"][0]["name"] == "envoy.retry_host_predicates.previous_hosts"

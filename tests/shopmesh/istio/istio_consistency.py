@@ -1,0 +1,444 @@
+"""Rendered istio/ against its sources: proto/ (mesh.contracts) and shopmesh/topology.yaml.
+
+Every check states the rule in its own terms, reading the rendered YAML, not the
+renderer, and returns the problems it found (empty when consistent).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from typing import Any
+
+from google.api import annotations_pb2, field_behavior_pb2
+from google.protobuf import descriptor_pb2, descriptor_pool
+
+from mesh import contracts
+from services.runtime.health import LIVENESS
+from shopmesh import topology
+from shopmesh.istio.cluster import INGRESS_TARGET_PORTS
+
+__all__ = [
+    "authorization_problems",
+    "canary_problems",
+    "coverage_problems",
+    "destination_rule_problems",
+    "find",
+    "granted",
+    "pod_problems",
+    "route_problems",
+    "transcoder_problems",
+]
+
+NAMESPACE = "shop"
+INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+# Retrying any of these could repeat work the server did, or retry client errors.
+SAFE_RETRY_CONDITIONS = {"connect-failure", "refused-stream", "reset", "unavailable"}
+HEALTH_PATHS = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
+Documents = list[dict[str, Any]]
+
+
+def find(documents: Documents, kind: str, name: str | None = None) -> Documents:
+    return [
+        d
+        for d in documents
+        if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
+
+
+def _host(service: str) -> str:
+    return f"{service}.{NAMESPACE}.svc.cluster.local"
+
+
+def _principal(workload: str) -> str:
+    return INGRESS_PRINCIPAL if workload == "edge" else topology.load().principal(workload)
+
+
+def _selects(document: dict[str, Any], service: str) -> bool:
+    selector = (document.get("spec") or {}).get("selector") or {}
+    return selector.get("matchLabels", selector) == {"app": service}
+
+
+def coverage_problems(documents: Documents) -> list[str]:
+    """Every service in proto/ has the objects it needs to run in the mesh."""
+    problems = []
+    for service in contracts.services():
+        wanted = {
+            "ServiceAccount": find(documents, "ServiceAccount", service),
+            "Deployment": find(documents, "Deployment", service),
+            "Service": find(documents, "Service", service),
+            "HorizontalPodAutoscaler": find(documents, "HorizontalPodAutoscaler", service),
+            "PodDisruptionBudget": find(documents, "PodDisruptionBudget", service),
+            "DestinationRule": [
+                d for d in find(documents, "DestinationRule") if d["spec"]["host"] == _host(service)
+            ],
+            "VirtualService": [
+                d
+                for d in find(documents, "VirtualService")
+                if d["spec"]["hosts"] == [_host(service)]
+            ],
+            "AuthorizationPolicy": [
+                d for d in find(documents, "AuthorizationPolicy") if _selects(d, service)
+            ],
+        }
+        problems += [
+            f"{service}: {len(found)} {kind} (want 1)"
+            for kind, found in wanted.items()
+            if len(found) != 1
+        ]
+    return problems
+
+
+def granted(policy: dict[str, Any]) -> dict[str, set[str]]:
+    """principal -> gRPC paths an ALLOW AuthorizationPolicy lets it call."""
+    grants: dict[str, set[str]] = {}
+    for rule in policy["spec"].get("rules", []):
+        principals = [p for f in rule.get("from", []) for p in f["source"].get("principals", [])]
+        operations = [t["operation"] for t in rule.get("to", [])]
+        paths = {p for op in operations for p in op.get("paths", [])}
+        if not principals or not paths or any(op.get("methods") != ["POST"] for op in operations):
+            continue  # every rule must name callers, paths and POST; else it grants nothing here
+        for principal in principals:
+            grants.setdefault(principal, set()).update(paths)
+    return grants
+
+
+def authorization_problems(documents: Documents) -> list[str]:
+    """mTLS STRICT, deny by default, and per service exactly the topology's call graph."""
+    problems = []
+    mesh_topology = topology.load()
+    strict = [
+        d
+        for d in find(documents, "PeerAuthentication")
+        if d["metadata"]["namespace"] == NAMESPACE
+        and "selector" not in d["spec"]
+        and d["spec"].get("mtls", {}).get("mode") == "STRICT"
+    ]
+    if len(strict) != 1:
+        problems.append("namespace shop: no namespace-wide PeerAuthentication STRICT")
+    policies = find(documents, "AuthorizationPolicy")
+    if not [d for d in policies if d["spec"] == {}]:
+        problems.append("namespace shop: no deny-by-default (empty) AuthorizationPolicy")
+    for policy in policies:
+        spec = policy["spec"]
+        if spec and "selector" not in spec:
+            problems.append(f"{policy['metadata']['name']}: applies to the whole namespace")
+        if spec.get("action", "ALLOW") != "ALLOW":
+            problems.append(f"{policy['metadata']['name']}: action {spec['action']}")
+    accounts = {d["metadata"]["name"] for d in find(documents, "ServiceAccount")}
+    named = {p for policy in policies for p in granted(policy)}
+    for principal in sorted(named - {INGRESS_PRINCIPAL}):
+        if principal.rpartition("/sa/")[2] not in accounts:
+            problems.append(f"{principal}: no ServiceAccount in namespace shop")
+    for service in mesh_topology.services:
+        expected = {
+            _principal(caller): set(paths)
+            for caller, paths in mesh_topology.callers(service).items()
+        }
+        # Health checks: any workload of the mesh, as envoy/'s sidecar RBAC allows.
+        for workload in mesh_topology.workloads:
+            expected.setdefault(_principal(workload), set()).update(HEALTH_PATHS)
+        grants: dict[str, set[str]] = {}
+        for policy in (p for p in policies if _selects(p, service)):
+            for principal, paths in granted(policy).items():
+                grants.setdefault(principal, set()).update(paths)
+        for principal in sorted(set(expected) | set(grants)):
+            missing = expected.get(principal, set()) - grants.get(principal, set())
+            extra = grants.get(principal, set()) - expected.get(principal, set())
+            if missing:
+                problems.append(f"{service}: {principal} may not call {sorted(missing)}")
+            if extra:
+                problems.append(f"{service}: {principal} may also call {sorted(extra)}")
+    return problems
+
+
+def _mesh_may_retry(policy: contracts.MethodPolicy) -> bool:
+    """Reads; mutations whose every accepted call carries a request_id the server
+    deduplicates on (REQUIRED); IDEMPOTENT mutations that have no request_id."""
+    if policy.is_read:
+        return True
+    if policy.has_request_id:
+        field = policy.descriptor.input_type.fields_by_name["request_id"]
+        behaviors = field.GetOptions().Extensions[field_behavior_pb2.field_behavior]
+        return field_behavior_pb2.REQUIRED in behaviors
+    return policy.idempotency is contracts.Idempotency.IDEMPOTENT
+
+
+def _seconds(duration: str) -> float:
+    return float(duration.removesuffix("s")) if duration.endswith("s") else -1.0
+
+
+def _route_problems(route: dict[str, Any], service: str, where: str) -> Iterator[str]:
+    matches = route.get("match", [])
+    path = matches[0]["uri"].get("exact") if len(matches) == 1 else None
+    if path is None:
+        yield f"{where}: route {route.get('name')} does not match one exact gRPC path"
+        return
+    policy = contracts.method_policy(path)
+    if policy.service != service:
+        yield f"{where}: {path} routed to {service}"
+    if _seconds(route.get("timeout", "")) != policy.timeout:
+        yield f"{where}: {path} timeout {route.get('timeout')} != contract {policy.timeout}s"
+    retries = route.get("retries") or {}
+    conditions = set(filter(None, retries.get("retryOn", "").split(",")))
+    if "attempts" not in retries:
+        yield f"{where}: {path} leaves retries to Istio's default (set attempts)"
+    elif _mesh_may_retry(policy):
+        if retries["attempts"] < 1 or "unavailable" not in conditions:
+            yield f"{where}: {path} is retry-safe but not retried on unavailable"
+    elif retries["attempts"] != 0:
+        yield f"{where}: {path} is not retry-safe but has {retries['attempts']} retries"
+    if conditions - SAFE_RETRY_CONDITIONS:
+        yield f"{where}: {path} retries on {sorted(conditions - SAFE_RETRY_CONDITIONS)}"
+    for destination in route.get("route", []):
+        if destination["destination"]["host"] != _host(service):
+            yield f"{where}: {path} goes to {destination['destination']['host']}"
+
+
+def route_problems(documents: Documents) -> list[str]:
+    """Per-RPC routes of the mesh and the gateway carry the contract's timeout and retries."""
+    problems = []
+    mesh_topology = topology.load()
+    for service, contract in contracts.services().items():
+        for vs in find(documents, "VirtualService"):
+            if vs["spec"]["hosts"] != [_host(service)]:
+                continue
+            where = f"VirtualService {vs['metadata']['name']}"
+            routed = set()
+            for route in vs["spec"]["http"]:
+                if not route.get("match"):
+                    continue  # the catch-all, checked below
+                routed.add(route["match"][0]["uri"].get("exact"))
+                problems += _route_problems(route, service, where)
+            missing = {p.path for p in contract.methods.values()} - routed
+            problems += [f"{where}: no route for {path}" for path in sorted(missing)]
+            last = vs["spec"]["http"][-1]
+            if last.get("match") or last.get("retries", {}).get("attempts") != 0:
+                problems.append(f"{where}: last route must be a catch-all without retries")
+    edge_paths = {
+        path: service
+        for service in mesh_topology.services
+        for path in mesh_topology.callers(service).get("edge", ())
+    }
+    for vs in find(documents, "VirtualService", "ingress"):
+        where = "VirtualService ingress"
+        routed = {}
+        for route in vs["spec"]["http"]:
+            host = route["route"][0]["destination"]["host"]
+            service = host.split(".")[0]
+            routed[(route.get("match") or [{}])[0].get("uri", {}).get("exact")] = service
+            problems += _route_problems(route, service, where)
+        if routed != edge_paths:
+            problems.append(
+                f"{where}: routes {sorted(routed, key=str)} != edge's {sorted(edge_paths)}"
+            )
+    return problems
+
+
+def destination_rule_problems(documents: Documents) -> list[str]:
+    problems = []
+    for rule in find(documents, "DestinationRule"):
+        where = f"DestinationRule {rule['metadata']['name']}"
+        policy = rule["spec"].get("trafficPolicy", {})
+        if policy.get("loadBalancer", {}).get("simple") != "LEAST_REQUEST":
+            problems.append(f"{where}: load balancer is not LEAST_REQUEST")
+        if policy.get("tls", {}).get("mode") != "ISTIO_MUTUAL":
+            problems.append(f"{where}: tls mode is not ISTIO_MUTUAL")
+        if not policy.get("outlierDetection"):
+            problems.append(f"{where}: no outlierDetection")
+        http = policy.get("connectionPool", {}).get("http", {})
+        for field in ("http2MaxRequests", "maxRequestsPerConnection"):
+            if not http.get(field):
+                problems.append(f"{where}: connectionPool.http.{field} unset")
+    return problems
+
+
+def _container_port(deployment: dict[str, Any], target: int | str) -> int | None:
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        for port in container.get("ports", []):
+            if target in (port["containerPort"], port.get("name")):
+                return port["containerPort"]
+    return None
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def pod_problems(documents: Documents) -> list[str]:
+    """Pods: probes on the port the Service exposes, health names, hardening, drain, env."""
+    problems = []
+    mesh_topology = topology.load()
+    for deployment in find(documents, "Deployment"):
+        where = f"Deployment {deployment['metadata']['name']}"
+        service = deployment["spec"]["selector"]["matchLabels"]["app"]
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        services = [
+            s for s in find(documents, "Service") if s["spec"]["selector"] == {"app": service}
+        ]
+        if len(services) != 1:
+            problems.append(f"{where}: {len(services)} Services select it")
+            continue
+        (port,) = services[0]["spec"]["ports"]
+        if (port.get("name"), port.get("appProtocol")) != ("grpc", "grpc"):
+            problems.append(f"{where}: Service port is not named grpc with appProtocol grpc")
+        exposed = _container_port(deployment, port["targetPort"])
+        for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+            probe = container.get(kind, {}).get("grpc")
+            if probe is None:
+                problems.append(f"{where}: no gRPC {kind}")
+            elif probe["port"] != exposed:
+                problems.append(f"{where}: {kind} port {probe['port']} != Service's {exposed}")
+        readiness = container.get("readinessProbe", {}).get("grpc", {})
+        if readiness.get("service") != contracts.service(service).full_name:
+            problems.append(f"{where}: readiness does not ask for {service}'s health")
+        # Liveness asks for the runtime's LIVENESS name, which survives store failures
+        # and drains; "" or the service's name would restart every pod in an outage.
+        liveness = container.get("livenessProbe", {}).get("grpc", {})
+        if liveness.get("service") != LIVENESS:
+            problems.append(
+                f"{where}: liveness asks for {liveness.get('service')!r}, not {LIVENESS!r}"
+            )
+        for kind in ("startupProbe", "readinessProbe"):
+            if container.get(kind, {}).get("grpc", {}).get("service") == LIVENESS:
+                problems.append(f"{where}: {kind} asks for {LIVENESS!r}, which ignores the store")
+        if container.get("args") != [service]:
+            problems.append(f"{where}: runs {container.get('args')}, not {service}")
+        if deployment["spec"].get("replicas", 1) < 2:
+            problems.append(f"{where}: fewer than 2 replicas")
+        if not (
+            container.get("resources", {}).get("requests") and container["resources"].get("limits")
+        ):
+            problems.append(f"{where}: resource requests/limits missing")
+        security = container.get("securityContext", {})
+        if not (
+            pod.get("securityContext", {}).get("runAsNonRoot")
+            and security.get("readOnlyRootFilesystem")
+        ):
+            problems.append(f"{where}: not non-root with a read-only root filesystem")
+        env = _env(container)
+        drain = float(env.get("SHOPMESH_DRAIN_SECONDS", "10"))
+        pre_stop = (
+            container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+        )
+        if pod.get("terminationGracePeriodSeconds", 30) <= drain + pre_stop:
+            problems.append(f"{where}: grace period does not exceed pre-stop + drain")
+        upstreams = mesh_topology.upstreams(service)
+        wanted = {f"SHOPMESH_UPSTREAM_{u.upper()}": f"{u}:{exposed}" for u in upstreams}
+        given = {k: v for k, v in env.items() if k.startswith("SHOPMESH_UPSTREAM_")}
+        if given != wanted:
+            problems.append(f"{where}: upstreams {given} != {wanted}")
+        if upstreams and env.get("SHOPMESH_APP_RETRIES") != "0":
+            problems.append(f"{where}: app retries on while the sidecar retries")
+    return problems
+
+
+def _rest_services() -> list[str]:
+    return sorted(
+        c.full_name
+        for c in contracts.services().values()
+        if any(
+            m.descriptor.GetOptions().HasExtension(annotations_pb2.http) for m in c.methods.values()
+        )
+    )
+
+
+def transcoder_problems(documents: Documents) -> list[str]:
+    """The gateway's transcoder serves exactly the REST-annotated services of proto/."""
+    filters = [
+        patch["patch"]["value"]["typed_config"]
+        for envoy_filter in find(documents, "EnvoyFilter")
+        for patch in envoy_filter["spec"]["configPatches"]
+        if patch["patch"]["value"].get("name") == "envoy.filters.http.grpc_json_transcoder"
+    ]
+    if len(filters) != 1:
+        return [f"{len(filters)} gRPC-JSON transcoders at the gateway (want 1)"]
+    config = filters[0]
+    problems = _shared_gateway_problems(documents, config)
+    if sorted(config["services"]) != _rest_services():
+        problems.append(
+            f"transcoder services {config['services']} != REST services {_rest_services()}"
+        )
+    descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(
+        base64.b64decode(config["proto_descriptor_bin"])
+    )
+    pool = descriptor_pool.DescriptorPool()
+    for file in descriptor_set.file:
+        pool.Add(file)
+    for name in config["services"]:
+        try:
+            served = pool.FindServiceByName(name)
+        except KeyError:
+            problems.append(f"transcoder descriptor lacks {name}")
+            continue
+        contract = next(c for c in contracts.services().values() if c.full_name == name)
+        for method in contract.methods.values():
+            options = served.methods_by_name[method.name].GetOptions()
+            if method.http is not None and options.Extensions[annotations_pb2.http] != method.http:
+                problems.append(f"transcoder: {method.path} HTTP rule differs from proto/")
+    return problems
+
+
+def _shared_gateway_problems(documents: Documents, config: dict[str, Any]) -> list[str]:
+    """The ingress gateway is shared with other apps: the transcoder must not answer for them.
+
+    It lets requests it cannot map pass (the routes decide), and it sits only on the
+    listener of the shop Gateway's HTTPS server, not on every listener of the gateway.
+    """
+    problems = []
+    validation = config.get("request_validation_options", {})
+    if validation.get("reject_unknown_method", False):
+        problems.append(
+            "transcoder rejects unknown methods: other apps on the shared gateway get 404"
+        )
+    https_ports = {
+        INGRESS_TARGET_PORTS.get(server["port"]["number"])
+        for gateway in find(documents, "Gateway")
+        for server in gateway["spec"]["servers"]
+        if server["port"]["protocol"] == "HTTPS"
+    }
+    for envoy_filter in find(documents, "EnvoyFilter"):
+        for patch in envoy_filter["spec"]["configPatches"]:
+            if patch["patch"]["value"].get("name") != "envoy.filters.http.grpc_json_transcoder":
+                continue
+            match = patch.get("match", {})
+            port = match.get("listener", {}).get("portNumber")
+            if match.get("context") != "GATEWAY":
+                problems.append(f"transcoder patch context {match.get('context')!r}, not GATEWAY")
+            if port is None:
+                problems.append("transcoder patch matches every listener of the shared gateway")
+            elif port not in https_ports:
+                problems.append(
+                    f"transcoder on listener port {port}; the shop Gateway's HTTPS listener"
+                    f" ports are {sorted(p for p in https_ports if p)}"
+                )
+    return problems
+
+
+def canary_problems(documents: Documents, plan: tuple[tuple[int, int], ...]) -> list[str]:
+    """Subsets match the pods' version labels; every route splits by the annotated step."""
+    problems = []
+    versions = {
+        (
+            d["spec"]["selector"]["matchLabels"]["app"],
+            d["spec"]["selector"]["matchLabels"]["version"],
+        )
+        for d in find(documents, "Deployment")
+    }
+    for rule in find(documents, "DestinationRule"):
+        service = rule["spec"]["host"].split(".")[0]
+        for subset in rule["spec"].get("subsets", []):
+            if (service, subset["labels"].get("version")) not in versions:
+                problems.append(f"{service}: subset {subset['name']} selects no Deployment's pods")
+    for vs in find(documents, "VirtualService"):
+        step = int(vs["metadata"].get("annotations", {}).get("shopmesh/canary-step", -1))
+        for route in vs["spec"]["http"]:
+            weights = tuple(d.get("weight", 0) for d in route["route"])
+            subsets = [d["destination"].get("subset") for d in route["route"]]
+            if step < 0:
+                continue
+            if subsets != ["v1", "v2"] or weights != plan[step]:
+                name = f"{vs['metadata']['name']}: {route['name']}"
+                problems.append(f"{name} splits {weights}; step {step} is {plan[step]}")
+    return problems

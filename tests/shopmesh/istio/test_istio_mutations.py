@@ -1,0 +1,306 @@
+"""Deliberately broken copies of the rendered manifests are caught by the checks.
+
+Each mutation breaks one thing in a copy of an overlay (typo'd field, wrong enum,
+missing AuthZ rule, drifted policy...) and names the checks that must object.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from shopmesh.istio import canary
+
+from .istio_consistency import (
+    authorization_problems,
+    canary_problems,
+    coverage_problems,
+    destination_rule_problems,
+    find,
+    pod_problems,
+    route_problems,
+    transcoder_problems,
+)
+from .istio_validation import (
+    KUBERNETES_VERSION,
+    is_istio,
+    kubernetes_problems,
+    model_problems,
+    schema_problems,
+)
+
+Documents = list[dict[str, Any]]
+
+
+def _one(documents: Documents, kind: str, name: str) -> dict[str, Any]:
+    (found,) = find(documents, kind, name)
+    return found
+
+
+def _route(documents: Documents, service: str, method: str) -> dict[str, Any]:
+    vs = _one(documents, "VirtualService", service)
+    (found,) = [r for r in vs["spec"]["http"] if r.get("name") == method]
+    return found
+
+
+def _container(documents: Documents, name: str) -> dict[str, Any]:
+    return _one(documents, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+
+
+def _rename(mapping: dict[str, Any], old: str, new: str) -> None:
+    mapping[new] = mapping.pop(old)
+
+
+def _rules(documents: Documents, service: str) -> list[dict[str, Any]]:
+    return _one(documents, "AuthorizationPolicy", f"{service}-callers")["spec"]["rules"]
+
+
+def _drop_order_rule(documents: Documents) -> None:
+    rules = _rules(documents, "inventory")
+    rules[:] = [r for r in rules if "sa/order" not in str(r["from"])]
+
+
+def _grant_restock_to_order(documents: Documents) -> None:
+    rule = next(r for r in _rules(documents, "inventory") if "sa/order" in str(r["from"]))
+    rule["to"][0]["operation"]["paths"].append("/shop.inventory.v1.InventoryService/Restock")
+
+
+def _drop_order_from_transcoder(documents: Documents) -> None:
+    config = _one(documents, "EnvoyFilter", "grpc-json-transcoder")["spec"]["configPatches"][0]
+    config["patch"]["value"]["typed_config"]["services"].remove("shop.order.v1.OrderService")
+
+
+def _transcoder_patch(documents: Documents) -> dict[str, Any]:
+    return _one(documents, "EnvoyFilter", "grpc-json-transcoder")["spec"]["configPatches"][0]
+
+
+def _transcoder_config(documents: Documents) -> dict[str, Any]:
+    return _transcoder_patch(documents)["patch"]["value"]["typed_config"]
+
+
+def _transcoder_match(documents: Documents) -> dict[str, Any]:
+    return _transcoder_patch(documents)["match"]
+
+
+def _drop_document(kind: str, name: str) -> Callable[[Documents], None]:
+    def mutate(documents: Documents) -> None:
+        documents.remove(_one(documents, kind, name))
+
+    return mutate
+
+
+# (what is broken, how, the checks that must report it)
+MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
+    (
+        "typo'd DestinationRule field",
+        lambda d: _rename(
+            _one(d, "DestinationRule", "catalog")["spec"]["trafficPolicy"],
+            "outlierDetection",
+            "outlierDetecton",
+        ),
+        ("schema", "model"),
+    ),
+    (
+        "typo'd retry field",
+        lambda d: _rename(_route(d, "catalog", "GetProduct")["retries"], "retryOn", "retryon"),
+        ("schema", "model", "consistency"),
+    ),
+    (
+        "typo'd top-level key",
+        lambda d: _rename(_one(d, "AuthorizationPolicy", "order-callers"), "spec", "spce"),
+        ("schema", "model"),
+    ),
+    (
+        "wrong load balancer enum",
+        lambda d: _one(d, "DestinationRule", "order")["spec"]["trafficPolicy"][
+            "loadBalancer"
+        ].update(simple="LEAST_REQUESTS"),
+        ("schema", "model", "consistency"),
+    ),
+    (
+        "wrong mTLS mode enum",
+        lambda d: _one(d, "PeerAuthentication", "default")["spec"]["mtls"].update(mode="STRICTT"),
+        ("schema", "model", "consistency"),
+    ),
+    (
+        "wrong EnvoyFilter applyTo enum",
+        lambda d: _one(d, "EnvoyFilter", "grpc-json-transcoder")["spec"]["configPatches"][0].update(
+            applyTo="HTTP_FILTERS"
+        ),
+        ("schema", "model"),
+    ),
+    (
+        "retry attempts of the wrong type",
+        lambda d: _route(d, "payment", "Charge")["retries"].update(attempts="two"),
+        ("schema", "model"),
+    ),
+    (
+        "timeout without a unit",
+        lambda d: _route(d, "order", "GetOrder").update(timeout="500"),
+        ("schema", "consistency"),
+    ),
+    ("missing AuthZ rule", _drop_order_rule, ("consistency",)),
+    ("AuthZ grants an RPC the topology does not", _grant_restock_to_order, ("consistency",)),
+    (
+        "a caller's identity does not exist",
+        _drop_document("ServiceAccount", "ops"),
+        ("consistency",),
+    ),
+    (
+        "no deny-by-default policy",
+        _drop_document("AuthorizationPolicy", "deny-all"),
+        ("consistency",),
+    ),
+    (
+        "a service without DestinationRule",
+        _drop_document("DestinationRule", "payment"),
+        ("consistency",),
+    ),
+    (
+        "timeout drifted from the contract",
+        lambda d: _route(d, "catalog", "GetProduct").update(timeout="5s"),
+        ("consistency",),
+    ),
+    (
+        "a read that is not retried",
+        lambda d: _route(d, "inventory", "GetStock").update(retries={"attempts": 0}),
+        ("consistency",),
+    ),
+    (
+        "retries on errors that may have acted",
+        lambda d: _route(d, "payment", "Charge")["retries"].update(retryOn="unavailable,5xx"),
+        ("consistency",),
+    ),
+    ("transcoder misses a REST service", _drop_order_from_transcoder, ("consistency",)),
+    (
+        "transcoder 404s other apps' paths on the shared gateway",
+        lambda d: _transcoder_config(d)["request_validation_options"].update(
+            reject_unknown_method=True
+        ),
+        ("consistency",),
+    ),
+    (
+        "transcoder on every listener of the shared gateway",
+        lambda d: _transcoder_match(d)["listener"].pop("portNumber"),
+        ("consistency",),
+    ),
+    (
+        # 443 is the Service port; the gateway's Envoy listens on 8443 for it.
+        "transcoder on the Service port instead of the listener's",
+        lambda d: _transcoder_match(d)["listener"].update(portNumber=443),
+        ("consistency",),
+    ),
+    (
+        "transcoder on the HTTP listener, which only redirects",
+        lambda d: _transcoder_match(d)["listener"].update(portNumber=8080),
+        ("consistency",),
+    ),
+    (
+        "typo'd Deployment field",
+        lambda d: _rename(_container(d, "catalog"), "readinessProbe", "readinesProbe"),
+        ("kubernetes", "consistency"),
+    ),
+    (
+        # Kubernetes' schemas carry no enums for these fields; a wrong type is caught.
+        "Service port of the wrong type",
+        lambda d: _one(d, "Service", "order")["spec"]["ports"][0].update(port="grpc"),
+        ("kubernetes",),
+    ),
+    (
+        "probe on a port the Service does not expose",
+        lambda d: _container(d, "inventory")["livenessProbe"]["grpc"].update(port=9464),
+        ("consistency",),
+    ),
+    (
+        # The overall status goes NOT_SERVING with the store: an outage restarts every pod.
+        "liveness probe on the overall status",
+        lambda d: _container(d, "catalog")["livenessProbe"]["grpc"].pop("service"),
+        ("consistency",),
+    ),
+    (
+        "liveness probe on the service's status",
+        lambda d: _container(d, "order")["livenessProbe"]["grpc"].update(
+            service="shop.order.v1.OrderService"
+        ),
+        ("consistency",),
+    ),
+    (
+        "readiness probe on the liveness name",
+        lambda d: _container(d, "payment")["readinessProbe"]["grpc"].update(service="liveness"),
+        ("consistency",),
+    ),
+    (
+        "Service port without appProtocol grpc",
+        lambda d: _one(d, "Service", "payment")["spec"]["ports"][0].pop("appProtocol"),
+        ("consistency",),
+    ),
+    (
+        "grace period shorter than the drain",
+        lambda d: _one(d, "Deployment", "order")["spec"]["template"]["spec"].update(
+            terminationGracePeriodSeconds=10
+        ),
+        ("consistency",),
+    ),
+    (
+        "canary weights off the plan",
+        lambda d: _route(d, "catalog", "GetProduct")["route"][1].update(weight=7),
+        ("canary",),
+    ),
+]
+
+
+def _problems(check: str, documents: Documents, schema_dir: pathlib.Path) -> list[str]:
+    if check == "schema":
+        return [p for d in documents if is_istio(d) for p in schema_problems(d, schema_dir)]
+    if check == "model":
+        return [p for d in documents if is_istio(d) for p in model_problems(d)]
+    if check == "kubernetes":
+        return [p for d in documents if not is_istio(d) for p in kubernetes_problems(d)]
+    if check == "canary":
+        return canary_problems(documents, canary.PLAN)
+    consistency = (
+        coverage_problems,
+        authorization_problems,
+        route_problems,
+        destination_rule_problems,
+        pod_problems,
+        transcoder_problems,
+    )
+    found = []
+    for function in consistency:
+        try:
+            found += function(documents)
+        except (KeyError, ValueError) as error:  # a check that cannot even read it objects too
+            found.append(f"{function.__name__}: {error!r}")
+    return found
+
+
+@pytest.mark.parametrize(("broken", "mutate", "checks"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
+def test_broken_copy_is_caught(rendered, schema_dir, broken, mutate, checks) -> None:
+    # Unbroken, the same overlay passes every check (test_istio_validation/_consistency).
+    documents = rendered["overlays/canary"]
+    mutate(documents)
+    for check in checks:
+        assert _problems(check, documents, schema_dir), f"{check} missed: {broken}"
+
+
+def test_kubernetes_validate_command_rejects_a_typo(rendered, tmp_path) -> None:
+    documents = rendered["base"]
+    _rename(_container(documents, "catalog"), "livenessProbe", "livenesProbe")
+    stream = tmp_path / "broken.yaml"
+    stream.write_text(yaml.safe_dump_all([d for d in documents if not is_istio(d)]))
+    command = [str(pathlib.Path(sys.executable).parent / "kubernetes-validate"), "--strict"]
+    result = subprocess.run(
+        [*command, "--quiet", "--kubernetes-version", KUBERNETES_VERSION, str(stream)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "livenesProbe" in result.stdout + result.stderr

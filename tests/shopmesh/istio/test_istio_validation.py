@@ -1,0 +1,93 @@
+"""Every manifest of istio/ parses, is up to date, and validates strictly."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from shopmesh.istio import manifests
+from shopmesh.istio.manifests import ISTIO_DIR
+
+from .istio_validation import (
+    KUBERNETES_VERSION,
+    is_istio,
+    kubernetes_problems,
+    model_problems,
+    require_schema_dir,
+    schema_problems,
+)
+
+
+def test_every_yaml_file_parses_into_named_objects() -> None:
+    files = sorted(ISTIO_DIR.rglob("*.yaml"))
+    assert len(files) > 40
+    for path in files:
+        for document in yaml.safe_load_all(path.read_text()):
+            assert document["apiVersion"] and document["kind"], path
+            if document["kind"] != "Kustomization":
+                assert document["metadata"]["name"], path
+
+
+def test_generated_files_match_their_sources() -> None:
+    assert manifests.check() == [], "run `make gen` and commit istio/"
+
+
+def test_drift_is_detected(tmp_path: pathlib.Path) -> None:
+    manifests.write(tmp_path)
+    assert manifests.check(tmp_path) == []
+    service = tmp_path / "base/catalog/service.yaml"
+    service.write_text(service.read_text().replace("50051", "50052"))
+    (tmp_path / "base/leftover.yaml").write_text("kind: ConfigMap\n")
+    assert manifests.check(tmp_path) == ["base/catalog/service.yaml", "base/leftover.yaml"]
+
+
+def test_istio_resources_match_the_json_schemas(rendered, schema_dir) -> None:
+    for overlay, documents in rendered.items():
+        istio = [d for d in documents if is_istio(d)]
+        assert len(istio) >= 15, overlay
+        problems = [p for d in istio for p in schema_problems(d, schema_dir)]
+        assert problems == [], overlay
+
+
+def test_istio_resources_parse_into_typed_models_without_losing_keys(rendered) -> None:
+    for overlay, documents in rendered.items():
+        problems = [p for d in documents if is_istio(d) for p in model_problems(d)]
+        assert problems == [], overlay
+
+
+def test_kubernetes_objects_pass_strict_validation(rendered) -> None:
+    for overlay, documents in rendered.items():
+        kubernetes = [d for d in documents if not is_istio(d)]
+        kinds = {d["kind"] for d in kubernetes}
+        assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds, overlay
+        problems = [p for d in kubernetes for p in kubernetes_problems(d)]
+        assert problems == [], overlay
+
+
+def test_kubernetes_validate_command_accepts_the_canary_overlay(rendered, tmp_path) -> None:
+    """The same check through the command a platform team would run in their CI."""
+    stream = tmp_path / "kubernetes.yaml"
+    documents = [d for d in rendered["overlays/canary"] if not is_istio(d)]
+    stream.write_text(yaml.safe_dump_all(documents))
+    command = [str(pathlib.Path(sys.executable).parent / "kubernetes-validate"), "--strict"]
+    result = subprocess.run(
+        [*command, "--quiet", "--kubernetes-version", KUBERNETES_VERSION, str(stream)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_missing_schemas_skip_locally_but_fail_in_ci(tmp_path: pathlib.Path) -> None:
+    checkout = tmp_path / "main"
+    with pytest.raises(pytest.skip.Exception, match="schemas not found"):
+        require_schema_dir(checkout, {})
+    with pytest.raises(pytest.fail.Exception, match=r"CI must have \.\./shared"):
+        require_schema_dir(checkout, {"CI": "true"})
+    (tmp_path / "shared/schemas/istio").mkdir(parents=True)
+    assert require_schema_dir(checkout, {"CI": "true"}) == tmp_path / "shared/schemas/istio"
