@@ -1,79 +1,62 @@
-"""The catalog's storage: products and categories in SQLite, seeded on first start.
+"""The catalog's storage: products and categories in PostgreSQL, seeded on first start.
 
 Handlers never see SQL: they get an in-memory `Catalog` (index.py) the store
 builds once at start. The catalog does not change while a server runs, so
-this cache is correct across replicas; a PostgreSQL store would only need to
-provide the same `open`/`load`/`probe`/`close`.
+this cache is correct across replicas.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-
 from services.catalog.index import Catalog, ProductRecord
 from services.runtime import Database, DatabaseStore, ServerConfig
+from services.runtime.migrations import Migrations
+from services.runtime.postgres import Connection
 from services.seed import SEED_CATEGORIES, SEED_PRODUCTS
 
 __all__ = ["CatalogStore"]
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS categories (
-    id TEXT PRIMARY KEY,
-    display_name TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS products (
-    id TEXT PRIMARY KEY,
-    sku TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL,
-    category TEXT NOT NULL REFERENCES categories (id),
-    image_urls TEXT NOT NULL,          -- JSON array, main picture first
-    price_currency TEXT NOT NULL,
-    price_nanos INTEGER NOT NULL       -- price in nanos of the currency: no floats
-);
-CREATE INDEX IF NOT EXISTS products_by_category ON products (category, id)
-"""
+MIGRATIONS = Migrations.of_package("services.catalog")
 
 
-def _seed_if_empty(connection: sqlite3.Connection) -> None:
-    if connection.execute("SELECT 1 FROM products LIMIT 1").fetchone():
+async def _seed_if_empty(connection: Connection) -> None:
+    if await (await connection.execute("SELECT 1 FROM products LIMIT 1")).fetchone():
         return
-    connection.executemany(
-        "INSERT OR IGNORE INTO categories (id, display_name) VALUES (?, ?)",
-        SEED_CATEGORIES.items(),
-    )
-    connection.executemany(
-        "INSERT OR IGNORE INTO products VALUES (?, ?, ?, ?, ?, ?, 'USD', ?)",
-        [
-            (
-                p.id,
-                p.sku,
-                p.name,
-                p.description,
-                p.category,
-                json.dumps(p.image_urls),
-                p.price_nanos,
-            )
-            for p in SEED_PRODUCTS
-        ],
-    )
+    async with connection.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO categories (id, display_name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            list(SEED_CATEGORIES.items()),
+        )
+        await cursor.executemany(
+            "INSERT INTO products VALUES (%s, %s, %s, %s, %s, %s, 'USD', %s)"
+            " ON CONFLICT DO NOTHING",
+            [
+                (p.id, p.sku, p.name, p.description, p.category, list(p.image_urls), p.price_nanos)
+                for p in SEED_PRODUCTS
+            ],
+        )
 
 
-def _load(connection: sqlite3.Connection) -> tuple[list[ProductRecord], dict[str, str]]:
-    categories = dict(connection.execute("SELECT id, display_name FROM categories ORDER BY id"))
+async def _load(connection: Connection) -> tuple[list[ProductRecord], dict[str, str]]:
+    cursor = await connection.execute("SELECT id, display_name FROM categories ORDER BY id")
+    categories = dict(await cursor.fetchall())
+    cursor = await connection.execute(
+        "SELECT id, sku, name, description, category, image_urls, price_currency, price_nanos"
+        " FROM products ORDER BY id"
+    )
     products = [
         ProductRecord(
-            id=row["id"],
-            sku=row["sku"],
-            name=row["name"],
-            description=row["description"],
-            category=row["category"],
-            image_urls=tuple(json.loads(row["image_urls"])),
-            currency=row["price_currency"],
-            price_nanos=row["price_nanos"],
+            id=id_,
+            sku=sku,
+            name=name,
+            description=description,
+            category=category,
+            image_urls=tuple(image_urls),
+            currency=currency,
+            price_nanos=price_nanos,
         )
-        for row in connection.execute("SELECT * FROM products ORDER BY id")
+        for id_, sku, name, description, category, image_urls, currency, price_nanos in (
+            await cursor.fetchall()
+        )
     ]
     return products, categories
 
@@ -85,7 +68,7 @@ class CatalogStore(DatabaseStore):
 
     @classmethod
     async def open(cls, config: ServerConfig) -> CatalogStore:
-        database = await Database.open(config.database_path(), SCHEMA)
+        database = await Database.open(config.database_url, MIGRATIONS, name="catalog")
         store = cls(database)
         try:
             await database.write(_seed_if_empty)

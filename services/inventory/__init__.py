@@ -3,8 +3,8 @@
 Stock is seeded from the catalog's seed data (services.seed), 100
 units per SKU, on first start. Reservations expire after their TTL (default
 15 min); the sweeper releases them every SHOPMESH_INVENTORY_SWEEP_SECONDS
-(default 1). Fault knob for chaos tests: create `<data dir>/inventory.sqlite3.fault`
-to make the store unusable (health NOT_SERVING, RPCs UNAVAILABLE); delete it to recover.
+(default 1). When its database is unreachable, health is NOT_SERVING and RPCs
+answer UNAVAILABLE until it is back.
 """
 
 from services.inventory.servicer import InventoryServicer

@@ -1,11 +1,13 @@
-"""Inventory storage: stock per SKU and reservations, in SQLite.
+"""Inventory storage: stock per SKU and reservations, in PostgreSQL.
 
 Invariants, per SKU: on_hand = available + reserved, 0 <= reserved <= on_hand
 (a CHECK constraint, so even a bug cannot oversell), and the reserved units
 equal the sum of the SKU's ACTIVE reservations. Every mutation is one
-BEGIN IMMEDIATE transaction that first expires due reservations, then reads,
-checks and writes, so concurrent callers in any process see each other's
-effects in a single order and never both take the last unit.
+SERIALIZABLE transaction that first expires due reservations, then reads,
+checks and writes; the stock rows it changes are locked in SKU order before
+they are read, so concurrent reservations of one SKU queue on its row instead of
+colliding, and callers in any process see each other's effects in one order and
+never both take the last unit.
 
 Retries: each mutating request_id is recorded with the method, a fingerprint
 of the request and the reservation/SKU it touched. A repeat returns the
@@ -16,7 +18,6 @@ REQUEST_ID_REUSED. One order has at most one reservation (UNIQUE order_id).
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
@@ -24,45 +25,27 @@ from dataclasses import dataclass
 
 from services.runtime import Database, DatabaseStore, ServerConfig
 from services.runtime.errors import FailedPrecondition, NotFound, PreconditionViolation
+from services.runtime.migrations import Migrations
+from services.runtime.postgres import Connection, execute_many, fetch_all, fetch_one
 from services.seed import SEED_PRODUCTS
 
-__all__ = ["ACTIVE", "COMMITTED", "EXPIRED", "RELEASED", "InventoryStore", "Reservation", "Stock"]
+__all__ = [
+    "ACTIVE",
+    "COMMITTED",
+    "EXPIRED",
+    "MIGRATIONS",
+    "RELEASED",
+    "InventoryStore",
+    "Reservation",
+    "Stock",
+]
 
 # Values of shop.inventory.v1.ReservationState, stored as integers.
 ACTIVE, COMMITTED, RELEASED, EXPIRED = 1, 2, 3, 4
 SEED_QUANTITY = 100
 MAX_STOCK = 2**31 - 1  # StockLevel fields are int32
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS stock (
-    sku TEXT PRIMARY KEY,
-    on_hand INTEGER NOT NULL,
-    reserved INTEGER NOT NULL DEFAULT 0,
-    sold INTEGER NOT NULL DEFAULT 0,
-    CHECK (reserved >= 0 AND reserved <= on_hand AND on_hand <= 2147483647 AND sold >= 0)
-);
-CREATE TABLE IF NOT EXISTS reservations (
-    id TEXT PRIMARY KEY,
-    order_id TEXT NOT NULL UNIQUE,
-    state INTEGER NOT NULL,
-    create_us INTEGER NOT NULL,
-    expire_us INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS reservations_due ON reservations (state, expire_us);
-CREATE TABLE IF NOT EXISTS reservation_items (
-    reservation_id TEXT NOT NULL REFERENCES reservations (id),
-    position INTEGER NOT NULL,
-    sku TEXT NOT NULL REFERENCES stock (sku),
-    quantity INTEGER NOT NULL CHECK (quantity > 0),
-    PRIMARY KEY (reservation_id, position)
-);
-CREATE TABLE IF NOT EXISTS requests (
-    request_id TEXT PRIMARY KEY,
-    method TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    target TEXT NOT NULL
-)
-"""
+MIGRATIONS = Migrations.of_package("services.inventory")
 
 
 @dataclass(frozen=True)
@@ -95,74 +78,91 @@ def _now_us() -> int:
     return time.time_ns() // 1000
 
 
-def _stock(connection: sqlite3.Connection, sku: str) -> Stock | None:
-    row = connection.execute(
-        "SELECT sku, on_hand, reserved, sold FROM stock WHERE sku = ?", (sku,)
-    ).fetchone()
+async def _stock(connection: Connection, sku: str) -> Stock | None:
+    row = await fetch_one(
+        connection, "SELECT sku, on_hand, reserved, sold FROM stock WHERE sku = %s", (sku,)
+    )
     return Stock(*row) if row else None
 
 
-def _reservation(connection: sqlite3.Connection, reservation_id: str) -> Reservation | None:
-    row = connection.execute(
-        "SELECT id, order_id, state, create_us, expire_us FROM reservations WHERE id = ?",
+async def _lock_stock(connection: Connection, skus) -> None:
+    """Lock the SKUs' rows in one fixed order (sorted), so two transactions that
+    touch the same SKUs wait for each other instead of deadlocking."""
+    await connection.execute(
+        "SELECT 1 FROM stock WHERE sku = ANY(%s) ORDER BY sku FOR UPDATE", (sorted(set(skus)),)
+    )
+
+
+async def _reservation(connection: Connection, reservation_id: str) -> Reservation | None:
+    row = await fetch_one(
+        connection,
+        "SELECT id, order_id, state, create_us, expire_us FROM reservations WHERE id = %s",
         (reservation_id,),
-    ).fetchone()
+    )
     if row is None:
         return None
     items = tuple(
-        (sku, quantity)
-        for sku, quantity in connection.execute(
-            "SELECT sku, quantity FROM reservation_items WHERE reservation_id = ? "
-            "ORDER BY position",
+        await fetch_all(
+            connection,
+            "SELECT sku, quantity FROM reservation_items WHERE reservation_id = %s"
+            " ORDER BY position",
             (reservation_id,),
         )
     )
-    return Reservation(row[0], row[1], items, row[2], row[3], row[4])
+    return Reservation(row[0], row[1], tuple(tuple(i) for i in items), row[2], row[3], row[4])
 
 
-def _adjust(connection: sqlite3.Connection, items, on_hand: int, reserved: int, sold: int) -> None:
+async def _adjust(connection: Connection, items, on_hand: int, reserved: int, sold: int) -> None:
     """Add the given multiples of each item's quantity to its SKU's counters."""
-    connection.executemany(
-        "UPDATE stock SET on_hand = on_hand + ?, reserved = reserved + ?, sold = sold + ? "
-        "WHERE sku = ?",
+    await _lock_stock(connection, [sku for sku, _ in items])
+    await execute_many(
+        connection,
+        "UPDATE stock SET on_hand = on_hand + %s, reserved = reserved + %s,"
+        " sold = sold + %s WHERE sku = %s",
         [(on_hand * q, reserved * q, sold * q, sku) for sku, q in items],
     )
 
 
-def _set_state(connection: sqlite3.Connection, reservation_id: str, state: int) -> None:
-    connection.execute("UPDATE reservations SET state = ? WHERE id = ?", (state, reservation_id))
-
-
-def expire_due(connection: sqlite3.Connection, now_us: int | None = None) -> int:
-    """Release every ACTIVE reservation past its expiry; how many were released."""
-    now_us = _now_us() if now_us is None else now_us
-    due = [
-        reservation_id
-        for (reservation_id,) in connection.execute(
-            "SELECT id FROM reservations WHERE state = ? AND expire_us <= ?", (ACTIVE, now_us)
-        )
-    ]
-    for reservation_id in due:
-        reservation = _reservation(connection, reservation_id)
-        _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
-        _set_state(connection, reservation_id, EXPIRED)
-    return len(due)
-
-
-def _any_due(connection: sqlite3.Connection) -> bool:
-    return bool(
-        connection.execute(
-            "SELECT 1 FROM reservations WHERE state = ? AND expire_us <= ? LIMIT 1",
-            (ACTIVE, _now_us()),
-        ).fetchone()
+async def _set_state(connection: Connection, reservation_id: str, state: int) -> None:
+    await connection.execute(
+        "UPDATE reservations SET state = %s WHERE id = %s", (state, reservation_id)
     )
 
 
-def _replayed(connection, request_id: str, method: str, print_: str) -> str | None:
+async def expire_due(connection: Connection, now_us: int | None = None) -> int:
+    """Release every ACTIVE reservation past its expiry; how many were released."""
+    now_us = _now_us() if now_us is None else now_us
+    due = await fetch_all(
+        connection,
+        "SELECT id FROM reservations WHERE state = %s AND expire_us <= %s ORDER BY id",
+        (ACTIVE, now_us),
+    )
+    for (reservation_id,) in due:
+        reservation = await _reservation(connection, reservation_id)
+        await _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
+        await _set_state(connection, reservation_id, EXPIRED)
+    return len(due)
+
+
+async def _any_due(connection: Connection) -> bool:
+    return bool(
+        await fetch_one(
+            connection,
+            "SELECT 1 FROM reservations WHERE state = %s AND expire_us <= %s LIMIT 1",
+            (ACTIVE, _now_us()),
+        )
+    )
+
+
+async def _replayed(
+    connection: Connection, request_id: str, method: str, print_: str
+) -> str | None:
     """The target of an earlier request with this id, or None if the id is new."""
-    row = connection.execute(
-        "SELECT method, fingerprint, target FROM requests WHERE request_id = ?", (request_id,)
-    ).fetchone()
+    row = await fetch_one(
+        connection,
+        "SELECT method, fingerprint, target FROM requests WHERE request_id = %s",
+        (request_id,),
+    )
     if row is None:
         return None
     if (row[0], row[1]) != (method, print_):
@@ -174,19 +174,24 @@ def _replayed(connection, request_id: str, method: str, print_: str) -> str | No
     return row[2]
 
 
-def _remember(connection, request_id: str, method: str, print_: str, target: str) -> None:
-    connection.execute(
-        "INSERT INTO requests (request_id, method, fingerprint, target) VALUES (?, ?, ?, ?)",
+async def _remember(
+    connection: Connection, request_id: str, method: str, print_: str, target: str
+) -> None:
+    await connection.execute(
+        "INSERT INTO requests (request_id, method, fingerprint, target) VALUES (%s, %s, %s, %s)",
         (request_id, method, print_, target),
     )
 
 
-def _unknown_skus(connection, skus: Sequence[str]) -> None:
-    missing = [
+async def _unknown_skus(connection: Connection, skus: Sequence[str]) -> None:
+    wanted = list(dict.fromkeys(skus))
+    known = {
         sku
-        for sku in dict.fromkeys(skus)
-        if not connection.execute("SELECT 1 FROM stock WHERE sku = ?", (sku,)).fetchone()
-    ]
+        for (sku,) in await fetch_all(
+            connection, "SELECT sku FROM stock WHERE sku = ANY(%s)", (wanted,)
+        )
+    }
+    missing = [sku for sku in wanted if sku not in known]
     if missing:
         raise NotFound(
             f"unknown SKUs: {', '.join(missing)}",
@@ -195,11 +200,12 @@ def _unknown_skus(connection, skus: Sequence[str]) -> None:
         )
 
 
-def _seed_if_empty(connection: sqlite3.Connection) -> None:
-    if connection.execute("SELECT 1 FROM stock LIMIT 1").fetchone():
+async def _seed_if_empty(connection: Connection) -> None:
+    if await fetch_one(connection, "SELECT 1 FROM stock LIMIT 1"):
         return
-    connection.executemany(
-        "INSERT OR IGNORE INTO stock (sku, on_hand) VALUES (?, ?)",
+    await execute_many(
+        connection,
+        "INSERT INTO stock (sku, on_hand) VALUES (%s, %s) ON CONFLICT DO NOTHING",
         [(p.sku, SEED_QUANTITY) for p in SEED_PRODUCTS],
     )
 
@@ -207,7 +213,7 @@ def _seed_if_empty(connection: sqlite3.Connection) -> None:
 class InventoryStore(DatabaseStore):
     @classmethod
     async def open(cls, config: ServerConfig) -> InventoryStore:
-        database = await Database.open(config.database_path(), SCHEMA)
+        database = await Database.open(config.database_url, MIGRATIONS, name="inventory")
         try:
             await database.write(_seed_if_empty)
         except BaseException:
@@ -225,9 +231,9 @@ class InventoryStore(DatabaseStore):
         return await self.database.read(self._stock, list(skus))
 
     @staticmethod
-    def _stock(connection, skus: list[str]) -> list[Stock]:
-        _unknown_skus(connection, skus)
-        return [_stock(connection, sku) for sku in skus]
+    async def _stock(connection, skus: list[str]) -> list[Stock]:
+        await _unknown_skus(connection, skus)
+        return [await _stock(connection, sku) for sku in skus]
 
     async def reservation(self, reservation_id: str) -> Reservation | None:
         return await self.database.read(_reservation, reservation_id)
@@ -245,21 +251,22 @@ class InventoryStore(DatabaseStore):
         )
 
     @staticmethod
-    def _reserve(connection, order_id, items, ttl_us, request_id, print_) -> Reservation:
+    async def _reserve(connection, order_id, items, ttl_us, request_id, print_) -> Reservation:
         now = _now_us()
-        expire_due(connection, now)
-        if target := _replayed(connection, request_id, "ReserveStock", print_):
-            return _reservation(connection, target)
-        existing = connection.execute(
-            "SELECT id FROM reservations WHERE order_id = ?", (order_id,)
-        ).fetchone()
+        await expire_due(connection, now)
+        if target := await _replayed(connection, request_id, "ReserveStock", print_):
+            return await _reservation(connection, target)
+        existing = await fetch_one(
+            connection, "SELECT id FROM reservations WHERE order_id = %s", (order_id,)
+        )
         if existing:  # one reservation per order: a second ask gets the first one
-            _remember(connection, request_id, "ReserveStock", print_, existing[0])
-            return _reservation(connection, existing[0])
-        _unknown_skus(connection, [sku for sku, _ in items])
+            await _remember(connection, request_id, "ReserveStock", print_, existing[0])
+            return await _reservation(connection, existing[0])
+        await _unknown_skus(connection, [sku for sku, _ in items])
+        await _lock_stock(connection, [sku for sku, _ in items])
         short = []
         for sku, quantity in items:
-            available = _stock(connection, sku).available
+            available = (await _stock(connection, sku)).available
             if available < quantity:
                 short.append(
                     PreconditionViolation(
@@ -274,32 +281,33 @@ class InventoryStore(DatabaseStore):
                 metadata={"skus": ",".join(v.subject for v in short)},
             )
         reservation_id = f"res_{uuid.uuid4().hex}"
-        connection.execute(
+        await connection.execute(
             "INSERT INTO reservations (id, order_id, state, create_us, expire_us) "
-            "VALUES (?, ?, ?, ?, ?)",
+            "VALUES (%s, %s, %s, %s, %s)",
             (reservation_id, order_id, ACTIVE, now, now + ttl_us),
         )
-        connection.executemany(
+        await execute_many(
+            connection,
             "INSERT INTO reservation_items (reservation_id, position, sku, quantity) "
-            "VALUES (?, ?, ?, ?)",
+            "VALUES (%s, %s, %s, %s)",
             [(reservation_id, i, sku, q) for i, (sku, q) in enumerate(items)],
         )
-        _adjust(connection, items, on_hand=0, reserved=1, sold=0)
-        _remember(connection, request_id, "ReserveStock", print_, reservation_id)
-        return _reservation(connection, reservation_id)
+        await _adjust(connection, items, on_hand=0, reserved=1, sold=0)
+        await _remember(connection, request_id, "ReserveStock", print_, reservation_id)
+        return await _reservation(connection, reservation_id)
 
     async def commit(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
         return await self.database.write(self._commit, reservation_id, request_id, print_)
 
     @staticmethod
-    def _commit(connection, reservation_id, request_id, print_) -> Reservation:
-        expire_due(connection)
-        if target := _replayed(connection, request_id, "CommitReservation", print_):
-            return _reservation(connection, target)
-        reservation = _existing(connection, reservation_id)
+    async def _commit(connection, reservation_id, request_id, print_) -> Reservation:
+        await expire_due(connection)
+        if target := await _replayed(connection, request_id, "CommitReservation", print_):
+            return await _reservation(connection, target)
+        reservation = await _existing(connection, reservation_id)
         if reservation.state == ACTIVE:
-            _adjust(connection, reservation.items, on_hand=-1, reserved=-1, sold=1)
-            _set_state(connection, reservation_id, COMMITTED)
+            await _adjust(connection, reservation.items, on_hand=-1, reserved=-1, sold=1)
+            await _set_state(connection, reservation_id, COMMITTED)
         elif reservation.state != COMMITTED:
             ended = "expired" if reservation.state == EXPIRED else "released"
             raise FailedPrecondition(
@@ -307,53 +315,53 @@ class InventoryStore(DatabaseStore):
                 f"reservation {reservation_id} was {ended} and cannot be committed",
                 [PreconditionViolation("RESERVATION", reservation_id, f"is {ended}")],
             )
-        _remember(connection, request_id, "CommitReservation", print_, reservation_id)
-        return _reservation(connection, reservation_id)
+        await _remember(connection, request_id, "CommitReservation", print_, reservation_id)
+        return await _reservation(connection, reservation_id)
 
     async def release(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
         return await self.database.write(self._release, reservation_id, request_id, print_)
 
     @staticmethod
-    def _release(connection, reservation_id, request_id, print_) -> Reservation:
-        expire_due(connection)
-        if target := _replayed(connection, request_id, "ReleaseReservation", print_):
-            return _reservation(connection, target)
-        reservation = _existing(connection, reservation_id)
+    async def _release(connection, reservation_id, request_id, print_) -> Reservation:
+        await expire_due(connection)
+        if target := await _replayed(connection, request_id, "ReleaseReservation", print_):
+            return await _reservation(connection, target)
+        reservation = await _existing(connection, reservation_id)
         if reservation.state == ACTIVE:
-            _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
-            _set_state(connection, reservation_id, RELEASED)
+            await _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
+            await _set_state(connection, reservation_id, RELEASED)
         elif reservation.state == COMMITTED:
             # An order cancelled after checkout: its sold units go back on the shelf.
-            _adjust(connection, reservation.items, on_hand=1, reserved=0, sold=-1)
-            _set_state(connection, reservation_id, RELEASED)
-        _remember(connection, request_id, "ReleaseReservation", print_, reservation_id)
-        return _reservation(connection, reservation_id)
+            await _adjust(connection, reservation.items, on_hand=1, reserved=0, sold=-1)
+            await _set_state(connection, reservation_id, RELEASED)
+        await _remember(connection, request_id, "ReleaseReservation", print_, reservation_id)
+        return await _reservation(connection, reservation_id)
 
     async def restock(self, sku: str, quantity: int, request_id: str, print_: str) -> Stock:
         return await self.database.write(self._restock, sku, quantity, request_id, print_)
 
     @staticmethod
-    def _restock(connection, sku, quantity, request_id, print_) -> Stock:
-        if _replayed(connection, request_id, "Restock", print_):
-            return _stock(connection, sku)
-        current = _stock(connection, sku)
+    async def _restock(connection, sku, quantity, request_id, print_) -> Stock:
+        if await _replayed(connection, request_id, "Restock", print_):
+            return await _stock(connection, sku)
+        current = await _stock(connection, sku)
         if current and current.on_hand + quantity > MAX_STOCK:
             raise FailedPrecondition(
                 "STOCK_LIMIT",
                 f"{sku} would exceed {MAX_STOCK} units on hand",
                 [PreconditionViolation("STOCK", sku, "on_hand would overflow")],
             )
-        connection.execute(
-            "INSERT INTO stock (sku, on_hand) VALUES (?, ?) "
-            "ON CONFLICT (sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
+        await connection.execute(
+            "INSERT INTO stock (sku, on_hand) VALUES (%s, %s) "
+            "ON CONFLICT (sku) DO UPDATE SET on_hand = stock.on_hand + excluded.on_hand",
             (sku, quantity),
         )
-        _remember(connection, request_id, "Restock", print_, sku)
-        return _stock(connection, sku)
+        await _remember(connection, request_id, "Restock", print_, sku)
+        return await _stock(connection, sku)
 
 
-def _existing(connection, reservation_id: str) -> Reservation:
-    reservation = _reservation(connection, reservation_id)
+async def _existing(connection: Connection, reservation_id: str) -> Reservation:
+    reservation = await _reservation(connection, reservation_id)
     if reservation is None:
         raise NotFound(
             f"no reservation {reservation_id!r}",

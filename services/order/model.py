@@ -96,6 +96,8 @@ class Saga:
     # Set by the store: who runs the saga and until when (epoch seconds).
     owner: str | None = field(default=None, compare=False)
     lease_expires: float | None = field(default=None, compare=False)
+    # The fencing token of the owner's claim (see store.py): its writes must name it.
+    lease_token: int = field(default=0, compare=False)
 
     @property
     def id(self) -> str:

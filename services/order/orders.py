@@ -19,7 +19,7 @@ from shop.order.v1 import order_pb2
 from services.order.model import Saga, fingerprint, new_saga
 from services.order.saga import PRODUCT_NOT_FOUND, Interrupted, SagaRunner
 from services.order.settings import OrderSettings
-from services.order.store import LeaseLost, OrderStore, SqliteOrderStore
+from services.order.store import LeaseLost, OrderStore, PostgresOrderStore
 from services.order.upstreams import Upstreams
 from services.runtime import ServerConfig
 from services.runtime.errors import FailedPrecondition, NotFound, Unavailable
@@ -56,8 +56,8 @@ class Orders:
     @classmethod
     async def open(cls, config: ServerConfig) -> Orders:
         settings = OrderSettings.from_env(config.env)
-        store = await SqliteOrderStore.open(
-            config.database_path(), lease_seconds=settings.lease_seconds
+        store = await PostgresOrderStore.open(
+            config.database_url, lease_seconds=settings.lease_seconds
         )
         return cls(store, Upstreams(config.env), settings)
 

@@ -35,7 +35,7 @@ async def keep_leases(config: ServerConfig, orders: Orders) -> None:
     while True:
         await asyncio.sleep(orders.settings.lease_seconds / 3)
         try:
-            await orders.store.renew(orders.owner)
+            await orders.store.renew(orders.owner, orders.runner.running())
         except Exception:
             log.exception("renewing saga leases failed")
 

@@ -103,9 +103,10 @@ class SagaRunner:
         self.upstreams = upstreams
         self.owner = owner
         self.settings = settings or OrderSettings()
-        # Sagas running in this process. A lease names the process, not the run, so
-        # this is what keeps two runs here (a request and recovery) off one saga.
-        self._running: set[str] = set()
+        # Sagas running in this process, by id. A lease names the process, not the run,
+        # so this is what keeps two runs here (a request and recovery) off one saga;
+        # it is also the set whose leases the process renews (and no other).
+        self._running: dict[str, Saga] = {}
         self._steps = {
             Step.PRICE: self.price,
             Step.RESERVE: self._reserve,
@@ -124,7 +125,7 @@ class SagaRunner:
         """
         if saga.id in self._running:
             raise LeaseLost(f"order {saga.id} is already running in this process")
-        self._running.add(saga.id)
+        self._running[saga.id] = saga
         try:
             while saga.step is not None:
                 done = saga.step
@@ -146,14 +147,18 @@ class SagaRunner:
             # Hand the saga back at once rather than when the lease runs out (which
             # is what happens anyway if even this fails, e.g. while shutting down).
             with contextlib.suppress(Exception):
-                await asyncio.shield(self.store.release(saga.id, self.owner))
+                await asyncio.shield(self.store.release(saga, self.owner))
             raise
         finally:
-            self._running.discard(saga.id)
+            self._running.pop(saga.id, None)
         # Final now: by its last step here, or already when stored (failed at pricing).
         status = order_pb2.OrderStatus.Name(saga.order.status)
         ORDERS_FINISHED.labels(status, saga.order.failure_reason).inc()
         return saga
+
+    def running(self) -> list[Saga]:
+        """The sagas this process is running now."""
+        return list(self._running.values())
 
     async def _call(self, service: str, method: str, request, deadline: float | None):
         if deadline is not None and deadline <= time.monotonic():

@@ -1,32 +1,36 @@
-"""Durable saga state: the order repository and its SQLite (WAL) implementation.
+"""Durable saga state: the order repository and its PostgreSQL implementation.
 
-Handlers and the saga use only `OrderStore`, so another database (PostgreSQL on
-Kubernetes) can replace SQLite without touching them.
+Handlers and the saga use only `OrderStore`.
 
-Several order processes may share one database (two replicas on one data dir).
-Every saga in flight has an owner and a lease: only the owner writes it, and
-`claim` takes a saga over only when its lease has expired, in one conditional
-UPDATE inside BEGIN IMMEDIATE, so two processes can never both win. Every write
-by an owner is conditional on still being the owner (`LeaseLost` otherwise).
+Several order processes share one database (every replica). Every saga in
+flight has an owner and a lease, timed by the database's clock (so replicas on
+machines whose clocks disagree still agree on who holds what): only the owner
+writes it, and `claim` takes a saga over only when its lease has expired, in one
+conditional UPDATE, so two processes can never both win. Each claim also takes
+the saga's next fencing token, and every write by an owner names the token it
+claimed with: a process that stalled past its lease while another took over is
+refused (`LeaseLost`), even if it still believes it is the owner. A process
+renews only the leases of the sagas it is running, so a saga it gave up on (an
+upstream or the database failed mid-step) is free for recovery once its lease
+runs out, whatever else the process keeps doing.
 """
 
 from __future__ import annotations
 
-import pathlib
-import sqlite3
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
 from shop.order.v1 import order_pb2
 
 from services.order.model import Saga, Step
-from services.runtime.sqlite import Database, DatabaseStore
+from services.runtime.migrations import Migrations
+from services.runtime.postgres import Connection, Database, DatabaseStore, fetch_all, fetch_one
 
-__all__ = ["HistoryEntry", "LeaseLost", "OrderStore", "SqliteOrderStore"]
+__all__ = ["MIGRATIONS", "HistoryEntry", "LeaseLost", "OrderStore", "PostgresOrderStore"]
 
 DEFAULT_LEASE_SECONDS = 10.0
+MIGRATIONS = Migrations.of_package("services.order")
 
 
 class LeaseLost(Exception):
@@ -38,8 +42,8 @@ class HistoryEntry:
     """One line of a saga's journal: who wrote which step (or final status), when."""
 
     owner: str
-    event: str  # a Step, "CLAIM", or a final status name
-    at: float
+    event: str  # a Step, "CLAIM", "CANCEL", or a final status name
+    at: float  # epoch seconds, by the database's clock
 
 
 class OrderStore(Protocol):
@@ -61,7 +65,8 @@ class OrderStore(Protocol):
         ((create time in ns, id) of the last order of the previous page)."""
 
     async def save(self, saga: Saga, owner: str) -> None:
-        """Writes the saga and renews the lease; raises LeaseLost unless `owner` holds it."""
+        """Writes the saga and renews the lease; raises LeaseLost unless `owner` still
+        holds it with the saga's fencing token."""
 
     async def claim(self, order_id: str, owner: str) -> Saga | None:
         """Takes over a saga in flight whose lease has expired; None if not claimable."""
@@ -73,10 +78,11 @@ class OrderStore(Protocol):
         """Ids of sagas in flight whose lease has expired, oldest first, except those
         whose next step is in `skip`."""
 
-    async def renew(self, owner: str) -> int:
-        """Extends every lease `owner` holds; returns how many."""
+    async def renew(self, owner: str, sagas: Collection[Saga]) -> int:
+        """Extends the leases of these sagas, which `owner` is running; returns how many
+        it still held (with their fencing tokens)."""
 
-    async def release(self, order_id: str, owner: str) -> None:
+    async def release(self, saga: Saga, owner: str) -> None:
         """Gives up the lease on a saga so that recovery can resume it at once."""
 
     async def history(self, order_id: str) -> list[HistoryEntry]: ...
@@ -87,97 +93,65 @@ class OrderStore(Protocol):
     async def close(self) -> None: ...
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS orders (
-    id              TEXT PRIMARY KEY,
-    customer_id     TEXT NOT NULL,
-    request_id      TEXT NOT NULL UNIQUE,
-    fingerprint     TEXT NOT NULL,
-    status          INTEGER NOT NULL,       -- shop.order.v1.OrderStatus
-    step            TEXT,                   -- services.order.model.Step, NULL when idle
-    create_time     INTEGER NOT NULL,       -- ns since the epoch
-    order_pb        BLOB NOT NULL,          -- shop.order.v1.Order
-    request_pb      BLOB NOT NULL,          -- shop.order.v1.PlaceOrderRequest
-    failure_reason  TEXT NOT NULL DEFAULT '',
-    failure_message TEXT NOT NULL DEFAULT '',
-    cancel_reason   TEXT NOT NULL DEFAULT '',
-    refund_due      INTEGER NOT NULL DEFAULT 0,
-    owner           TEXT,
-    lease_expires   REAL                    -- epoch seconds
-);
-CREATE INDEX IF NOT EXISTS orders_by_customer ON orders (customer_id, create_time, id);
-CREATE INDEX IF NOT EXISTS orders_in_flight ON orders (lease_expires) WHERE step IS NOT NULL;
-CREATE TABLE IF NOT EXISTS saga_history (
-    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
-    order_id TEXT NOT NULL,
-    owner    TEXT NOT NULL,
-    event    TEXT NOT NULL,
-    at       REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS saga_history_by_order ON saga_history (order_id, seq);
-"""
-
 _COLUMNS = (
     "id, customer_id, request_id, fingerprint, status, step, create_time, order_pb,"
-    " request_pb, failure_reason, failure_message, cancel_reason, refund_due, owner, lease_expires"
+    " request_pb, failure_reason, failure_message, cancel_reason, refund_due, owner,"
+    " extract(epoch FROM lease_expires)::float8, lease_token"
 )
+_LEASE_UNTIL = "clock_timestamp() + make_interval(secs => %s)"
 
 
-class SqliteOrderStore(DatabaseStore):
-    """OrderStore on one SQLite file in WAL mode, safe to share between processes."""
+class PostgresOrderStore(DatabaseStore):
+    """OrderStore on PostgreSQL, shared by every order replica."""
 
-    def __init__(
-        self,
-        database: Database,
-        *,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
+    def __init__(self, database: Database, *, lease_seconds: float = DEFAULT_LEASE_SECONDS):
         super().__init__(database)
         self.lease_seconds = lease_seconds
-        self._clock = clock
 
     @classmethod
     async def open(
-        cls,
-        path: pathlib.Path,
-        *,
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
-        clock: Callable[[], float] = time.time,
-    ) -> SqliteOrderStore:
-        # FULL: a step recorded before an upstream call must survive a crash right after it.
-        database = await Database.open(path, _SCHEMA, synchronous="FULL")
-        return cls(database, lease_seconds=lease_seconds, clock=clock)
+        cls, url: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS
+    ) -> PostgresOrderStore:
+        database = await Database.open(url, MIGRATIONS, name="order")
+        return cls(database, lease_seconds=lease_seconds)
 
-    def _lease_until(self) -> float:
-        return self._clock() + self.lease_seconds
-
-    def _log(self, db: sqlite3.Connection, order_id: str, owner: str, event: str) -> None:
-        db.execute(
-            "INSERT INTO saga_history (order_id, owner, event, at) VALUES (?, ?, ?, ?)",
-            (order_id, owner, event, self._clock()),
+    @staticmethod
+    async def _log(db: Connection, order_id: str, owner: str, event: str) -> None:
+        await db.execute(
+            "INSERT INTO saga_history (order_id, owner, event) VALUES (%s, %s, %s)",
+            (order_id, owner, event),
         )
 
     async def create(self, saga: Saga, owner: str) -> tuple[Saga, bool]:
         return await self.database.write(self._create, saga, owner)
 
-    def _create(self, db: sqlite3.Connection, saga: Saga, owner: str) -> tuple[Saga, bool]:
-        existing = _find(db, saga.request.request_id)
+    async def _create(self, db: Connection, saga: Saga, owner: str) -> tuple[Saga, bool]:
+        existing = await _find(db, saga.request.request_id)
         if existing is not None:
             return existing, False
-        if saga.step is not None:  # a saga final at creation (failed pricing) needs no runner
-            saga.owner, saga.lease_expires = owner, self._lease_until()
-        db.execute(
-            f"INSERT INTO orders ({_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+        # A saga final at creation (failed pricing) needs no runner, so no owner or lease.
+        in_flight = saga.step is not None
+        row = await fetch_one(
+            db,
+            "INSERT INTO orders (id, customer_id, request_id, fingerprint, status, step,"
+            " create_time, order_pb, request_pb, failure_reason, failure_message,"
+            " cancel_reason, refund_due, owner, lease_expires, lease_token) VALUES"
+            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            f" CASE WHEN %s THEN {_LEASE_UNTIL} END, 1)"
+            " RETURNING extract(epoch FROM lease_expires)::float8, lease_token",
             (
                 saga.id,
                 saga.order.customer_id,
                 saga.request.request_id,
                 saga.fingerprint,
                 *_mutable(saga),
+                owner if in_flight else None,
+                in_flight,
+                self.lease_seconds,
             ),
         )
-        self._log(db, saga.id, owner, _event(saga))
+        saga.owner, saga.lease_expires, saga.lease_token = (owner if in_flight else None), *row
+        await self._log(db, saga.id, owner, _event(saga))
         return saga, True
 
     async def get(self, order_id: str) -> Saga | None:
@@ -192,127 +166,149 @@ class SqliteOrderStore(DatabaseStore):
         return await self.database.read(_list_orders, customer_id, before, limit)
 
     async def save(self, saga: Saga, owner: str) -> None:
-        in_flight = saga.step is not None
-        saga.owner = owner if in_flight else None
-        saga.lease_expires = self._lease_until() if in_flight else None
-        await self.database.write(self._save, saga, owner)
+        saga.lease_expires = await self.database.write(self._save, saga, owner)
+        saga.owner = owner if saga.step is not None else None
 
-    def _save(self, db: sqlite3.Connection, saga: Saga, owner: str) -> None:
-        cursor = db.execute(
-            "UPDATE orders SET status = ?, step = ?, create_time = ?, order_pb = ?,"
-            " request_pb = ?, failure_reason = ?, failure_message = ?, cancel_reason = ?,"
-            " refund_due = ?, owner = ?, lease_expires = ? WHERE id = ? AND owner = ?",
-            (*_mutable(saga), saga.id, owner),
+    async def _save(self, db: Connection, saga: Saga, owner: str) -> float | None:
+        in_flight = saga.step is not None
+        row = await fetch_one(
+            db,
+            "UPDATE orders SET status = %s, step = %s, create_time = %s, order_pb = %s,"
+            " request_pb = %s, failure_reason = %s, failure_message = %s, cancel_reason = %s,"
+            " refund_due = %s, owner = CASE WHEN %s THEN owner END,"
+            f" lease_expires = CASE WHEN %s THEN {_LEASE_UNTIL} END"
+            " WHERE id = %s AND owner = %s AND lease_token = %s"
+            " RETURNING extract(epoch FROM lease_expires)::float8",
+            (
+                *_mutable(saga),
+                in_flight,
+                in_flight,
+                self.lease_seconds,
+                saga.id,
+                owner,
+                saga.lease_token,
+            ),
         )
-        if cursor.rowcount != 1:
-            raise LeaseLost(f"order {saga.id} is not owned by {owner}")
-        self._log(db, saga.id, owner, _event(saga))
+        if row is None:
+            raise LeaseLost(f"order {saga.id} is not owned by {owner} (token {saga.lease_token})")
+        await self._log(db, saga.id, owner, _event(saga))
+        return row[0]
 
     async def claim(self, order_id: str, owner: str) -> Saga | None:
         return await self.database.write(self._claim, order_id, owner)
 
-    def _claim(self, db: sqlite3.Connection, order_id: str, owner: str) -> Saga | None:
-        cursor = db.execute(
-            "UPDATE orders SET owner = ?, lease_expires = ? WHERE id = ?"
-            " AND step IS NOT NULL AND (owner IS NULL OR lease_expires <= ?)",
-            (owner, self._lease_until(), order_id, self._clock()),
+    async def _claim(self, db: Connection, order_id: str, owner: str) -> Saga | None:
+        claimed = await fetch_one(
+            db,
+            f"UPDATE orders SET owner = %s, lease_expires = {_LEASE_UNTIL},"
+            " lease_token = lease_token + 1 WHERE id = %s"
+            " AND step IS NOT NULL AND (owner IS NULL OR lease_expires <= clock_timestamp())"
+            " RETURNING id",
+            (owner, self.lease_seconds, order_id),
         )
-        if cursor.rowcount != 1:
+        if claimed is None:
             return None
-        self._log(db, order_id, owner, "CLAIM")
-        return _get(db, order_id)
+        await self._log(db, order_id, owner, "CLAIM")
+        return await _get(db, order_id)
 
     async def begin_cancel(self, order_id: str, owner: str, reason: str) -> Saga | None:
         return await self.database.write(self._begin_cancel, order_id, owner, reason)
 
-    def _begin_cancel(
-        self, db: sqlite3.Connection, order_id: str, owner: str, reason: str
+    async def _begin_cancel(
+        self, db: Connection, order_id: str, owner: str, reason: str
     ) -> Saga | None:
-        cursor = db.execute(
-            "UPDATE orders SET step = ?, cancel_reason = ?, owner = ?, lease_expires = ?"
-            " WHERE id = ? AND step IS NULL AND status = ?",
+        started = await fetch_one(
+            db,
+            "UPDATE orders SET step = %s, cancel_reason = %s, owner = %s,"
+            f" lease_expires = {_LEASE_UNTIL}, lease_token = lease_token + 1"
+            " WHERE id = %s AND step IS NULL AND status = %s RETURNING id",
             (
                 Step.RELEASE.value,
                 reason,
                 owner,
-                self._lease_until(),
+                self.lease_seconds,
                 order_id,
                 order_pb2.ORDER_STATUS_CONFIRMED,
             ),
         )
-        if cursor.rowcount != 1:
+        if started is None:
             return None
-        self._log(db, order_id, owner, "CANCEL")
-        return _get(db, order_id)
+        await self._log(db, order_id, owner, "CANCEL")
+        return await _get(db, order_id)
 
     async def claimable(self, limit: int, skip: Collection[Step] = ()) -> list[str]:
         skipped = sorted(str(step) for step in skip)
-        not_skipped = f" AND step NOT IN ({', '.join('?' * len(skipped))})" if skipped else ""
         rows = await self.database.read(
-            lambda db: db.execute(
-                "SELECT id FROM orders WHERE step IS NOT NULL"
-                f" AND (owner IS NULL OR lease_expires <= ?){not_skipped}"
-                " ORDER BY create_time LIMIT ?",
-                (self._clock(), *skipped, limit),
-            ).fetchall()
+            fetch_all,
+            "SELECT id FROM orders WHERE step IS NOT NULL"
+            " AND (owner IS NULL OR lease_expires <= clock_timestamp())"
+            " AND NOT (step = ANY(%s)) ORDER BY create_time LIMIT %s",
+            (skipped, limit),
         )
-        return [row["id"] for row in rows]
+        return [row[0] for row in rows]
 
-    async def renew(self, owner: str) -> int:
-        return await self.database.write(
-            lambda db: (
-                db.execute(
-                    "UPDATE orders SET lease_expires = ? WHERE owner = ? AND step IS NOT NULL",
-                    (self._lease_until(), owner),
-                ).rowcount
-            )
+    async def renew(self, owner: str, sagas: Collection[Saga]) -> int:
+        if not sagas:
+            return 0
+        return await self.database.write(self._renew, owner, list(sagas))
+
+    async def _renew(self, db: Connection, owner: str, sagas: list[Saga]) -> int:
+        cursor = await db.execute(
+            f"UPDATE orders SET lease_expires = {_LEASE_UNTIL}"
+            " FROM unnest(%s::text[], %s::bigint[]) AS held (id, token)"
+            " WHERE orders.id = held.id AND orders.lease_token = held.token"
+            " AND orders.owner = %s AND orders.step IS NOT NULL",
+            (self.lease_seconds, [s.id for s in sagas], [s.lease_token for s in sagas], owner),
         )
+        return cursor.rowcount
 
-    async def release(self, order_id: str, owner: str) -> None:
+    async def release(self, saga: Saga, owner: str) -> None:
         await self.database.write(
-            lambda db: db.execute(
-                "UPDATE orders SET owner = NULL, lease_expires = NULL WHERE id = ? AND owner = ?",
-                (order_id, owner),
-            )
+            _execute,
+            "UPDATE orders SET owner = NULL, lease_expires = NULL"
+            " WHERE id = %s AND owner = %s AND lease_token = %s",
+            (saga.id, owner, saga.lease_token),
         )
 
     async def history(self, order_id: str) -> list[HistoryEntry]:
         rows = await self.database.read(
-            lambda db: db.execute(
-                "SELECT owner, event, at FROM saga_history WHERE order_id = ? ORDER BY seq",
-                (order_id,),
-            ).fetchall()
+            fetch_all,
+            "SELECT owner, event, extract(epoch FROM at)::float8 FROM saga_history"
+            " WHERE order_id = %s ORDER BY seq",
+            (order_id,),
         )
-        return [HistoryEntry(row["owner"], row["event"], row["at"]) for row in rows]
+        return [HistoryEntry(*row) for row in rows]
 
 
-def _get(db: sqlite3.Connection, order_id: str) -> Saga | None:
-    row = db.execute(f"SELECT {_COLUMNS} FROM orders WHERE id = ?", (order_id,)).fetchone()
+async def _execute(db: Connection, query: str, params: tuple) -> None:
+    await db.execute(query, params)
+
+
+async def _get(db: Connection, order_id: str) -> Saga | None:
+    row = await fetch_one(db, f"SELECT {_COLUMNS} FROM orders WHERE id = %s", (order_id,))
     return _saga(row) if row else None
 
 
-def _find(db: sqlite3.Connection, request_id: str) -> Saga | None:
-    row = db.execute(
-        f"SELECT {_COLUMNS} FROM orders WHERE request_id = ?", (request_id,)
-    ).fetchone()
+async def _find(db: Connection, request_id: str) -> Saga | None:
+    row = await fetch_one(db, f"SELECT {_COLUMNS} FROM orders WHERE request_id = %s", (request_id,))
     return _saga(row) if row else None
 
 
-def _list_orders(
-    db: sqlite3.Connection, customer_id: str, before: tuple[int, str] | None, limit: int
+async def _list_orders(
+    db: Connection, customer_id: str, before: tuple[int, str] | None, limit: int
 ) -> list[order_pb2.Order]:
-    query = "SELECT order_pb FROM orders WHERE customer_id = ?"
+    query = "SELECT order_pb FROM orders WHERE customer_id = %s"
     args: list = [customer_id]
     if before is not None:
-        query += " AND (create_time, id) < (?, ?)"
+        query += " AND (create_time, id) < (%s, %s)"
         args += list(before)
-    query += " ORDER BY create_time DESC, id DESC LIMIT ?"
-    rows = db.execute(query, [*args, limit]).fetchall()
-    return [order_pb2.Order.FromString(row["order_pb"]) for row in rows]
+    query += " ORDER BY create_time DESC, id DESC LIMIT %s"
+    rows = await fetch_all(db, query, [*args, limit])
+    return [order_pb2.Order.FromString(row[0]) for row in rows]
 
 
 def _mutable(saga: Saga) -> tuple:
-    """The columns a save rewrites, in _COLUMNS order from `status` on."""
+    """The columns a save rewrites, in _COLUMNS order from `status` to `refund_due`."""
     return (
         saga.order.status,
         saga.step.value if saga.step else None,
@@ -322,9 +318,7 @@ def _mutable(saga: Saga) -> tuple:
         saga.failure_reason,
         saga.failure_message,
         saga.cancel_reason,
-        int(saga.refund_due),
-        saga.owner,
-        saga.lease_expires,
+        saga.refund_due,
     )
 
 
@@ -332,16 +326,19 @@ def _event(saga: Saga) -> str:
     return saga.step.value if saga.step else order_pb2.OrderStatus.Name(saga.order.status)
 
 
-def _saga(row: sqlite3.Row) -> Saga:
+def _saga(row: tuple) -> Saga:
+    """A Saga from a row of _COLUMNS."""
+    step, order_pb, request_pb = row[5], row[7], row[8]
     return Saga(
-        order=order_pb2.Order.FromString(row["order_pb"]),
-        request=order_pb2.PlaceOrderRequest.FromString(row["request_pb"]),
-        fingerprint=row["fingerprint"],
-        step=Step(row["step"]) if row["step"] else None,
-        failure_reason=row["failure_reason"],
-        failure_message=row["failure_message"],
-        cancel_reason=row["cancel_reason"],
-        refund_due=bool(row["refund_due"]),
-        owner=row["owner"],
-        lease_expires=row["lease_expires"],
+        order=order_pb2.Order.FromString(order_pb),
+        request=order_pb2.PlaceOrderRequest.FromString(request_pb),
+        fingerprint=row[3],
+        step=Step(step) if step else None,
+        failure_reason=row[9],
+        failure_message=row[10],
+        cancel_reason=row[11],
+        refund_due=row[12],
+        owner=row[13],
+        lease_expires=row[14],
+        lease_token=row[15],
     )

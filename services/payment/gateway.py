@@ -18,9 +18,10 @@ SimulatedGateway behaves like a real card gateway, deterministically by token:
 
 Like real gateways it deduplicates on an idempotency key: a repeated key
 returns the recorded result and never captures twice, and a key reused for a
-different charge fails with IdempotencyKeyReused. Its records live in their
-own SQLite file (`payment-gateway.sqlite3` in the data dir), shared by all
-payment replicas, so a retry landing on another replica still captures once.
+different charge fails with IdempotencyKeyReused. Its records live in a
+PostgreSQL database of their own (SHOPMESH_GATEWAY_DATABASE_URL, apart from the
+payment service's), shared by all payment replicas, so a retry landing on
+another replica still captures once.
 
 Chaos knobs (environment): SHOPMESH_GATEWAY_LATENCY_MS (added to every call),
 SHOPMESH_GATEWAY_ERROR_RATE (0..1: share of calls that fail; half of them
@@ -32,18 +33,21 @@ tok_timeout hangs before GatewayTimeout; default 1000).
 from __future__ import annotations
 
 import asyncio
-import json
 import random
-import sqlite3
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from psycopg.types.json import Jsonb
+
 from services.runtime import Database
+from services.runtime.migrations import Migrations
+from services.runtime.postgres import Connection
 
 __all__ = [
+    "MIGRATIONS",
     "GatewayError",
     "GatewayResult",
     "GatewayTimeout",
@@ -69,14 +73,7 @@ CARD_TOKENS: dict[str, tuple[int, str, str]] = {
 }
 TIMEOUT_TOKEN = "tok_timeout"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS gateway_operations (
-    idempotency_key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,   -- sha256 of the call; never the token itself
-    result TEXT NOT NULL,        -- JSON of GatewayResult
-    create_us INTEGER NOT NULL
-)
-"""
+MIGRATIONS = Migrations.of_package("services.payment", "gateway_migrations")
 
 
 class GatewayError(Exception):
@@ -140,10 +137,11 @@ class SimulatedGateway:
         self._random = random.Random(seed)
 
     @classmethod
-    async def open(cls, path, env: Mapping[str, str]) -> SimulatedGateway:
+    async def open(cls, env: Mapping[str, str]) -> SimulatedGateway:
         seed = env.get("SHOPMESH_GATEWAY_SEED")
+        url = env.get("SHOPMESH_GATEWAY_DATABASE_URL", "")
         return cls(
-            await Database.open(path, SCHEMA, synchronous="FULL"),
+            await Database.open(url, MIGRATIONS, name="payment-gateway"),
             latency=float(env.get("SHOPMESH_GATEWAY_LATENCY_MS") or 0) / 1000,
             error_rate=float(env.get("SHOPMESH_GATEWAY_ERROR_RATE") or 0),
             timeout=float(env.get("SHOPMESH_GATEWAY_TIMEOUT_MS") or 1000) / 1000,
@@ -190,17 +188,18 @@ class SimulatedGateway:
         return result
 
 
-def _record_once(connection: sqlite3.Connection, key: str, fingerprint: str, decide):
-    row = connection.execute(
-        "SELECT fingerprint, result FROM gateway_operations WHERE idempotency_key = ?", (key,)
-    ).fetchone()
+async def _record_once(connection: Connection, key: str, fingerprint: str, decide):
+    cursor = await connection.execute(
+        "SELECT fingerprint, result FROM gateway_operations WHERE idempotency_key = %s", (key,)
+    )
+    row = await cursor.fetchone()
     if row is not None:
         if row[0] != fingerprint:
             raise IdempotencyKeyReused(key)
-        return GatewayResult(**json.loads(row[1]))
+        return GatewayResult(**row[1])
     result = decide()
-    connection.execute(
-        "INSERT INTO gateway_operations VALUES (?, ?, ?, ?)",
-        (key, fingerprint, json.dumps(asdict(result)), time.time_ns() // 1000),
+    await connection.execute(
+        "INSERT INTO gateway_operations VALUES (%s, %s, %s, %s)",
+        (key, fingerprint, Jsonb(asdict(result)), time.time_ns() // 1000),
     )
     return result

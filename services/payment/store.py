@@ -1,4 +1,4 @@
-"""Payment storage: payments and refunds in SQLite, deduplicated on request_id.
+"""Payment storage: payments and refunds in PostgreSQL, deduplicated on request_id.
 
 A charge is recorded after the gateway answers; the gateway's idempotency key
 is the charge's request_id, so a request repeated at any point (before the
@@ -6,7 +6,7 @@ record exists, on another replica, after a crash) captures at most once, and
 the UNIQUE request_id makes exactly one record win.
 
 A refund first *holds* its amount (a PENDING refund, counted in pending_nanos)
-in one BEGIN IMMEDIATE transaction that checks captured >= refunded + pending
+in one SERIALIZABLE transaction that checks captured >= refunded + pending
 + amount, then asks the gateway, then completes. Concurrent refunds of one
 payment, in any process, therefore never add up to more than the capture. If
 the gateway does not answer the hold is dropped and the caller may retry with
@@ -18,7 +18,6 @@ or a card number.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass
@@ -26,46 +25,23 @@ from dataclasses import dataclass
 from services.payment.gateway import PaymentGateway, SimulatedGateway
 from services.runtime import Database, DatabaseStore, ServerConfig
 from services.runtime.errors import FailedPrecondition, NotFound, Unavailable
+from services.runtime.migrations import Migrations
+from services.runtime.postgres import Connection, fetch_all, fetch_one
 
-__all__ = ["NewCharge", "Payment", "PaymentStore", "Refund", "request_id_reused"]
+__all__ = [
+    "MIGRATIONS",
+    "NewCharge",
+    "Payment",
+    "PaymentStore",
+    "Refund",
+    "request_id_reused",
+]
 
 # Values of shop.payment.v1.PaymentStatus.
 CAPTURED, DECLINED, PARTIALLY_REFUNDED, REFUNDED = 1, 2, 3, 4
 PENDING, DONE = "pending", "done"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS payments (
-    id TEXT PRIMARY KEY,
-    request_id TEXT NOT NULL UNIQUE,
-    fingerprint TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    currency TEXT NOT NULL,
-    amount_nanos INTEGER NOT NULL CHECK (amount_nanos > 0),
-    refunded_nanos INTEGER NOT NULL DEFAULT 0,
-    pending_nanos INTEGER NOT NULL DEFAULT 0,
-    status INTEGER NOT NULL,
-    decline_reason INTEGER NOT NULL DEFAULT 0,
-    method_kind TEXT NOT NULL,
-    method_brand TEXT NOT NULL,
-    last4 TEXT NOT NULL,
-    gateway_reference TEXT NOT NULL,
-    create_us INTEGER NOT NULL,
-    CHECK (refunded_nanos >= 0 AND pending_nanos >= 0),
-    CHECK (refunded_nanos + pending_nanos <= amount_nanos)
-);
-CREATE INDEX IF NOT EXISTS payments_by_order ON payments (order_id);
-CREATE TABLE IF NOT EXISTS refunds (
-    id TEXT PRIMARY KEY,
-    request_id TEXT NOT NULL UNIQUE,
-    fingerprint TEXT NOT NULL,
-    payment_id TEXT NOT NULL REFERENCES payments (id),
-    amount_nanos INTEGER NOT NULL CHECK (amount_nanos > 0),
-    reason TEXT NOT NULL,
-    state TEXT NOT NULL,
-    create_us INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS refunds_by_payment ON refunds (payment_id, create_us)
-"""
+MIGRATIONS = Migrations.of_package("services.payment")
 
 
 @dataclass(frozen=True)
@@ -115,30 +91,32 @@ def request_id_reused(request_id: str) -> FailedPrecondition:
     )
 
 
-def _payment(connection: sqlite3.Connection, payment_id: str) -> Payment | None:
-    row = connection.execute(
+async def _payment(connection: Connection, payment_id: str) -> Payment | None:
+    row = await fetch_one(
+        connection,
         "SELECT id, order_id, currency, amount_nanos, refunded_nanos, status, decline_reason, "
         "method_kind, method_brand, last4, gateway_reference, create_us "
-        "FROM payments WHERE id = ?",
+        "FROM payments WHERE id = %s",
         (payment_id,),
-    ).fetchone()
+    )
     if row is None:
         return None
     refunds = tuple(
         Refund(*r)
-        for r in connection.execute(
+        for r in await fetch_all(
+            connection,
             "SELECT id, payment_id, amount_nanos, reason, state, create_us FROM refunds "
-            "WHERE payment_id = ? AND state = ? ORDER BY create_us, id",
+            "WHERE payment_id = %s AND state = %s ORDER BY create_us, id",
             (payment_id, DONE),
         )
     )
     return Payment(*row, refunds=refunds)
 
 
-def _by_request(connection, table: str, request_id: str, fingerprint: str) -> str | None:
-    row = connection.execute(
-        f"SELECT id, fingerprint FROM {table} WHERE request_id = ?", (request_id,)
-    ).fetchone()
+async def _by_request(connection, table: str, request_id: str, fingerprint: str) -> str | None:
+    row = await fetch_one(
+        connection, f"SELECT id, fingerprint FROM {table} WHERE request_id = %s", (request_id,)
+    )
     if row is None:
         return None
     if row[1] != fingerprint:
@@ -146,8 +124,8 @@ def _by_request(connection, table: str, request_id: str, fingerprint: str) -> st
     return row[0]
 
 
-def _existing_payment(connection, payment_id: str) -> Payment:
-    payment = _payment(connection, payment_id)
+async def _existing_payment(connection, payment_id: str) -> Payment:
+    payment = await _payment(connection, payment_id)
     if payment is None:
         raise NotFound(
             f"no payment {payment_id!r}",
@@ -166,12 +144,9 @@ class PaymentStore(DatabaseStore):
 
     @classmethod
     async def open(cls, config: ServerConfig) -> PaymentStore:
-        # FULL: a recorded payment survives power loss, not only a process crash.
-        database = await Database.open(config.database_path(), SCHEMA, synchronous="FULL")
+        database = await Database.open(config.database_url, MIGRATIONS, name="payment")
         try:
-            gateway = await SimulatedGateway.open(
-                config.database_path("payment-gateway"), config.env
-            )
+            gateway = await SimulatedGateway.open(config.env)
         except BaseException:
             await database.close()
             raise
@@ -187,9 +162,9 @@ class PaymentStore(DatabaseStore):
     async def payment_for_request(self, request_id: str, fingerprint: str) -> Payment | None:
         """The payment an earlier charge with this request_id made, if any."""
 
-        def find(connection):
-            payment_id = _by_request(connection, "payments", request_id, fingerprint)
-            return _payment(connection, payment_id) if payment_id else None
+        async def find(connection):
+            payment_id = await _by_request(connection, "payments", request_id, fingerprint)
+            return await _payment(connection, payment_id) if payment_id else None
 
         return await self.database.read(find)
 
@@ -198,14 +173,15 @@ class PaymentStore(DatabaseStore):
     ) -> Payment:
         """Record the gateway's answer; if another call recorded it first, return that one."""
 
-        def record(connection):
-            if payment_id := _by_request(connection, "payments", request_id, fingerprint):
-                return _payment(connection, payment_id)
+        async def record(connection):
+            if payment_id := await _by_request(connection, "payments", request_id, fingerprint):
+                return await _payment(connection, payment_id)
             payment_id = f"pay_{uuid.uuid4().hex}"
-            connection.execute(
+            await connection.execute(
                 "INSERT INTO payments (id, request_id, fingerprint, order_id, currency, "
                 "amount_nanos, status, decline_reason, method_kind, method_brand, last4, "
-                "gateway_reference, create_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "gateway_reference, create_us) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     payment_id,
                     request_id,
@@ -222,7 +198,7 @@ class PaymentStore(DatabaseStore):
                     _now_us(),
                 ),
             )
-            return _payment(connection, payment_id)
+            return await _payment(connection, payment_id)
 
         return await self.database.write(record)
 
@@ -242,31 +218,32 @@ class PaymentStore(DatabaseStore):
         await self.database.write(_drop_refund, refund_id)
 
 
-def _refund(connection, refund_id: str) -> Refund:
-    row = connection.execute(
-        "SELECT id, payment_id, amount_nanos, reason, state, create_us FROM refunds WHERE id = ?",
+async def _refund(connection, refund_id: str) -> Refund:
+    row = await fetch_one(
+        connection,
+        "SELECT id, payment_id, amount_nanos, reason, state, create_us FROM refunds WHERE id = %s",
         (refund_id,),
-    ).fetchone()
+    )
     if row is None:
         # Dropped by a concurrent duplicate whose gateway call failed; a retry redoes it.
         raise Unavailable("the refund was interrupted; retry with the same request_id")
     return Refund(*row)
 
 
-def _hold_refund(connection, payment_id, amount_nanos, reason, request_id, print_):
-    if refund_id := _by_request(connection, "refunds", request_id, print_):
-        refund = _refund(connection, refund_id)
-        return refund, _payment(connection, refund.payment_id)
-    payment = _existing_payment(connection, payment_id)
+async def _hold_refund(connection, payment_id, amount_nanos, reason, request_id, print_):
+    if refund_id := await _by_request(connection, "refunds", request_id, print_):
+        refund = await _refund(connection, refund_id)
+        return refund, await _payment(connection, refund.payment_id)
+    payment = await _existing_payment(connection, payment_id)
     if payment.status == DECLINED:
         raise FailedPrecondition(
             "PAYMENT_NOT_CAPTURED",
             f"payment {payment_id} was declined; there is nothing to refund",
             metadata={"payment_id": payment_id},
         )
-    (pending,) = connection.execute(
-        "SELECT pending_nanos FROM payments WHERE id = ?", (payment_id,)
-    ).fetchone()
+    (pending,) = await fetch_one(
+        connection, "SELECT pending_nanos FROM payments WHERE id = %s", (payment_id,)
+    )
     refundable = payment.amount_nanos - payment.refunded_nanos - pending
     amount = refundable if amount_nanos is None else amount_nanos
     if amount <= 0 or amount > refundable:
@@ -276,25 +253,25 @@ def _hold_refund(connection, payment_id, amount_nanos, reason, request_id, print
             metadata={"payment_id": payment_id, "refundable_nanos": str(refundable)},
         )
     refund_id = f"ref_{uuid.uuid4().hex}"
-    connection.execute(
-        "INSERT INTO refunds VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    await connection.execute(
+        "INSERT INTO refunds VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
         (refund_id, request_id, print_, payment_id, amount, reason, PENDING, _now_us()),
     )
-    connection.execute(
-        "UPDATE payments SET pending_nanos = pending_nanos + ? WHERE id = ?", (amount, payment_id)
+    await connection.execute(
+        "UPDATE payments SET pending_nanos = pending_nanos + %s WHERE id = %s", (amount, payment_id)
     )
-    return _refund(connection, refund_id), _payment(connection, payment_id)
+    return await _refund(connection, refund_id), await _payment(connection, payment_id)
 
 
-def _complete_refund(connection, refund_id):
-    refund = _refund(connection, refund_id)
+async def _complete_refund(connection, refund_id):
+    refund = await _refund(connection, refund_id)
     if refund.state == PENDING:  # completing twice (two replicas, a retry) changes nothing
-        connection.execute("UPDATE refunds SET state = ? WHERE id = ?", (DONE, refund_id))
-        connection.execute(
-            "UPDATE payments SET pending_nanos = pending_nanos - ?, "
-            "refunded_nanos = refunded_nanos + ?, "
-            "status = CASE WHEN refunded_nanos + ? >= amount_nanos THEN ? ELSE ? END "
-            "WHERE id = ?",
+        await connection.execute("UPDATE refunds SET state = %s WHERE id = %s", (DONE, refund_id))
+        await connection.execute(
+            "UPDATE payments SET pending_nanos = pending_nanos - %s, "
+            "refunded_nanos = refunded_nanos + %s, "
+            "status = CASE WHEN refunded_nanos + %s >= amount_nanos THEN %s ELSE %s END "
+            "WHERE id = %s",
             (
                 refund.amount_nanos,
                 refund.amount_nanos,
@@ -304,15 +281,15 @@ def _complete_refund(connection, refund_id):
                 refund.payment_id,
             ),
         )
-    return _refund(connection, refund_id), _payment(connection, refund.payment_id)
+    return await _refund(connection, refund_id), await _payment(connection, refund.payment_id)
 
 
-def _drop_refund(connection, refund_id):
-    row = connection.execute("SELECT 1 FROM refunds WHERE id = ?", (refund_id,)).fetchone()
-    refund = _refund(connection, refund_id) if row else None
+async def _drop_refund(connection, refund_id):
+    row = await fetch_one(connection, "SELECT 1 FROM refunds WHERE id = %s", (refund_id,))
+    refund = await _refund(connection, refund_id) if row else None
     if refund and refund.state == PENDING:
-        connection.execute("DELETE FROM refunds WHERE id = ?", (refund_id,))
-        connection.execute(
-            "UPDATE payments SET pending_nanos = pending_nanos - ? WHERE id = ?",
+        await connection.execute("DELETE FROM refunds WHERE id = %s", (refund_id,))
+        await connection.execute(
+            "UPDATE payments SET pending_nanos = pending_nanos - %s WHERE id = %s",
             (refund.amount_nanos, refund.payment_id),
         )

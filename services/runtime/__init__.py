@@ -1,9 +1,9 @@
 """The server runtime every shopmesh service runs on (see server.py for the life cycle)."""
 
 from services.runtime.config import ServerConfig
+from services.runtime.postgres import Database, DatabaseStore, StoreUnavailable
 from services.runtime.server import Server, create_server, serve
 from services.runtime.service import Service, Store, lookup
-from services.runtime.sqlite import Database, DatabaseStore, StoreUnavailable
 
 __all__ = [
     "Database",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -25,7 +24,10 @@ class ServerConfig:
 
     service: str
     listen: str = DEFAULT_LISTEN
-    data_dir: pathlib.Path = pathlib.Path("var/data")
+    # The service's own PostgreSQL database: a libpq URL or key=value string. Empty:
+    # libpq reads PGHOST, PGDATABASE, PGUSER, PGPASSWORD, ... (how Kubernetes passes
+    # a Secret's fields without code of ours).
+    database_url: str = field(default="", repr=False)
     metrics_listen: str = DEFAULT_METRICS_LISTEN  # "" turns the /metrics endpoint off
     drain_seconds: float = 10.0
     log_level: str = "INFO"
@@ -50,7 +52,7 @@ class ServerConfig:
         return cls(
             service=service,
             listen=env.get("SHOPMESH_LISTEN") or DEFAULT_LISTEN,
-            data_dir=pathlib.Path(env.get("SHOPMESH_DATA_DIR") or "var/data"),
+            database_url=env.get("SHOPMESH_DATABASE_URL", ""),
             metrics_listen=env.get("SHOPMESH_METRICS_LISTEN", DEFAULT_METRICS_LISTEN),
             drain_seconds=drain_seconds,
             log_level=(env.get("SHOPMESH_LOG_LEVEL") or "INFO").upper(),
@@ -58,7 +60,3 @@ class ServerConfig:
             reuse_port=env.get("SHOPMESH_REUSE_PORT") == "1",
             env=dict(env),
         )
-
-    def database_path(self, name: str | None = None) -> pathlib.Path:
-        """The SQLite file of this service (or of one of its parts) in the data dir."""
-        return self.data_dir / f"{name or self.service}.sqlite3"

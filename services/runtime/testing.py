@@ -1,6 +1,6 @@
 """Helpers for tests that run real servers on loopback (used by every service's tests).
 
-async with serving("catalog", tmp_path) as server:
+async with serving("catalog", databases) as server:
     async with connect(server) as channel:
         stub = contracts.service("catalog").stub(channel)
 """
@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 from google.rpc import error_details_pb2, status_pb2
@@ -25,6 +26,7 @@ from services.runtime.server import Server, create_server
 from services.runtime.service import Service
 
 __all__ = [
+    "DatabaseSource",
     "ErrorDetails",
     "SpawnedServer",
     "connect",
@@ -48,14 +50,24 @@ def terminate(process: subprocess.Popen, grace: float) -> None:
         process.wait()
 
 
-def test_config(name: str, data_dir, env: Mapping[str, str] | None = None, **overrides):
+class DatabaseSource(Protocol):
+    """Where a test's servers keep their data: the environment that points a service at
+    its database(s) (SHOPMESH_DATABASE_URL, and the payment gateway's ledger)."""
+
+    def env(self, service: str) -> Mapping[str, str]: ...
+
+
+def test_config(
+    name: str, databases: DatabaseSource, env: Mapping[str, str] | None = None, **overrides
+):
     """A config for a loopback server on a free port, without a /metrics endpoint."""
+    environment = {**databases.env(name), **(env or {})}
     settings = {
         "listen": "127.0.0.1:0",
-        "data_dir": pathlib.Path(data_dir),
+        "database_url": environment.get("SHOPMESH_DATABASE_URL", ""),
         "metrics_listen": "",
         "drain_seconds": 0.0,
-        "env": dict(env or {}),
+        "env": environment,
         **overrides,
     }
     return ServerConfig(service=name, **settings)
@@ -67,7 +79,7 @@ test_config.__test__ = False  # not a test, whatever its name says
 @contextlib.asynccontextmanager
 async def serving(
     name: str,
-    data_dir,
+    databases: DatabaseSource,
     env: Mapping[str, str] | None = None,
     *,
     service: Service | None = None,
@@ -75,7 +87,7 @@ async def serving(
     **overrides,
 ) -> AsyncIterator[Server]:
     """A started server for the service `name`, stopped (without grace) on exit."""
-    config = test_config(name, data_dir, env, **overrides)
+    config = test_config(name, databases, env, **overrides)
     server, _ = await create_server(config, service, tracer_provider=tracer_provider)
     try:
         yield server
@@ -144,7 +156,8 @@ class SpawnedServer:
 @contextlib.contextmanager
 def spawn(
     name: str,
-    data_dir,
+    databases: DatabaseSource,
+    log_dir,
     env: Mapping[str, str] | None = None,
     *,
     command: list[str] | None = None,
@@ -157,12 +170,12 @@ def spawn(
     The port is read from the process's own "serving" log line. On exit the
     process is terminated (SIGTERM) and, if it does not stop, killed.
     """
-    log_path = pathlib.Path(data_dir) / f"{name}-{time.monotonic_ns()}.log"
+    log_path = pathlib.Path(log_dir) / f"{name}-{time.monotonic_ns()}.log"
     environment = {
         **os.environ,
         "SHOPMESH_LISTEN": "127.0.0.1:0",
-        "SHOPMESH_DATA_DIR": str(data_dir),
         "SHOPMESH_METRICS_LISTEN": "",
+        **databases.env(name),
         **(env or {}),
     }
     with open(log_path, "w") as log:

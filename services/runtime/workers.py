@@ -3,9 +3,9 @@
 A Python process uses one core; with SHOPMESH_WORKERS=N the service runs N copies
 of itself that all bind the same port with SO_REUSEPORT, and the kernel spreads
 incoming connections over them. The parent only reserves the port, forwards
-SIGTERM/SIGINT and restarts a worker that dies. Workers share the data dir, which
-every store supports (SQLite WAL, invariants kept in transactions). Worker i
-serves /metrics on the metrics port + i.
+SIGTERM/SIGINT and restarts a worker that dies. Workers share the service's
+database like replicas do (invariants kept in its transactions). Worker i serves
+/metrics on the metrics port + i.
 """
 
 from __future__ import annotations

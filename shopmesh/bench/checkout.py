@@ -3,7 +3,7 @@
 Every checkout is the whole saga: edge -> order sidecar -> order app, which
 prices at catalog, reserves at inventory, charges at payment and commits at
 inventory, each hop through two sidecars with mTLS and each step saved in
-SQLite. Rounds cycle through the rates so every rate sees the same machine.
+PostgreSQL. Rounds cycle through the rates so every rate sees the same machine.
 """
 
 from __future__ import annotations

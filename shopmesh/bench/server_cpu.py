@@ -5,7 +5,7 @@ Both servers run as processes of their own and are driven directly (no
 sidecars) at the same fixed rate, in alternating rounds; CPU comes from
 /proc/<pid>/stat. The full stack is `python -m services catalog` as deployed:
 interceptors (metrics, tracing, error mapping, logging), health, reflection,
-SQLite-backed store with its in-memory index, and a /metrics endpoint. The
+PostgreSQL-backed store with its in-memory index, and a /metrics endpoint. The
 trivial one is shopmesh.bench.echo_server.
 
 Workers: the same catalog with SHOPMESH_WORKERS=1 and =2, each driven
@@ -30,6 +30,7 @@ from shopmesh.bench import echo_server, fixed_rate
 from shopmesh.bench.proc import cpu_seconds
 from shopmesh.bench.row import Row, errors_text
 from shopmesh.bench.throughput import saturate
+from shopmesh.local.postgres import LocalPostgres
 
 __all__ = ["measure_cpu", "measure_workers", "running"]
 
@@ -58,8 +59,13 @@ def running(data_dir: pathlib.Path, workers: int = 1) -> Iterator[tuple[int, int
     data_dir.mkdir(parents=True, exist_ok=True)
     metrics = _free_port_pair()
     env = {"SHOPMESH_METRICS_LISTEN": f"127.0.0.1:{metrics}", "SHOPMESH_WORKERS": str(workers)}
-    with spawn("catalog", data_dir, env) as server:
-        yield server.process.pid, server.port, metrics
+    postgres = LocalPostgres(data_dir / "postgres").start()
+    try:
+        postgres.create_database("catalog")
+        with spawn("catalog", postgres, data_dir, env) as server:
+            yield server.process.pid, server.port, metrics
+    finally:
+        postgres.stop()
 
 
 async def measure_cpu(data_dir: pathlib.Path, rate: float, rounds: int, seconds: float):

@@ -31,6 +31,7 @@ from shopmesh.bench import (
     echo_server,
     edge_load,
     load_levels,
+    order_throughput,
     server_cpu,
     sidecars,
 )
@@ -67,6 +68,8 @@ class Plan:
     ramp_seconds: float = 4
     band_rounds: int = 2
     band_seconds: float = 6
+    throughput_rounds: int = 2
+    throughput_seconds: float = 8
 
 
 FULL = Plan()
@@ -75,7 +78,7 @@ QUICK = Plan(
     sidecar_rates=(200,), sidecar_rounds=1, sidecar_seconds=1, cpu_rate=200, cpu_rounds=1,
     cpu_seconds=1, worker_rounds=1, worker_seconds=1, chain_calls=300, chain_rounds=3,
     checkout_rounds=1, checkout_seconds=1, ramp_start=20, ramp_growth=3, ramp_seconds=1,
-    band_rounds=1, band_seconds=1,
+    band_rounds=1, band_seconds=1, throughput_rounds=1, throughput_seconds=1,
 )  # fmt: skip
 
 
@@ -167,6 +170,10 @@ def run(plan: Plan, work_dir: pathlib.Path, say: Callable[[str], None]) -> list[
     )
     say("mesh client chain vs bare grpc.aio")
     rows += asyncio.run(_chain_rows(plan))
+    say(f"PlaceOrder, {order_throughput.IN_FLIGHT} in flight: 1 vs 2 order replicas")
+    rows += order_throughput.measure(
+        work_dir / "throughput", plan.throughput_seconds, plan.throughput_rounds, _restock, edge
+    )
     say("starting the full local mesh")
     mesh = start_local_mesh(work_dir / "full-mesh", edge_settings=edge)
     try:

@@ -5,6 +5,6 @@
 
 harness.py runs a scenario on a fresh LocalMesh; scenarios/ holds the
 scenarios; invariants.py is the checker, fed by ledger.py (the services'
-SQLite files, read-only) and ops.py (stock levels through the mesh with the
+databases, read-only) and ops.py (stock levels through the mesh with the
 `ops` identity).
 """

@@ -33,6 +33,7 @@ from shopmesh.load import generator
 from shopmesh.load.shoppers import Knowledge, RestShopper
 from shopmesh.local.mesh import LocalMesh, start_local_mesh
 from shopmesh.local.ops import OpsClient
+from shopmesh.local.postgres import SUPERUSER
 from shopmesh.local.supervisor import stop_all
 
 __all__ = ["CHAOS_ENV", "Chaos", "run"]
@@ -43,6 +44,8 @@ log = logging.getLogger("shopmesh.chaos")
 # after 3 s instead of 10, so a killed order replica's checkouts finish within the
 # edge's 10 s PlaceOrder timeout. Recovery passes keep their default period (2 s).
 CHAOS_ENV = {"SHOPMESH_ORDER_LEASE_SECONDS": "3"}
+# LedgerDatabases' fields, in order.
+LEDGER_DATABASES = ("order", "inventory", "payment", "payment_gateway")
 # The load never runs longer than this; scenarios stop it when they are done.
 MAX_LOAD_SECONDS = 3600
 
@@ -56,7 +59,9 @@ class Chaos:
         self.session = session
         self.report = report
         self.progress = progress
-        self.files = ledger.LedgerFiles.under(mesh.layout.root / "data")
+        self.files = ledger.LedgerDatabases(
+            *(mesh.postgres.url(SUPERUSER, name) for name in LEDGER_DATABASES)
+        )
         self.received = {p.sku: SEED_QUANTITY for p in SEED_PRODUCTS}
         self.timelines: list[Timeline] = []
         self._loads: list[asyncio.Task] = []

@@ -1,35 +1,42 @@
-"""What the services have written down, read from their SQLite files, read-only.
+"""What the services have written down, read from their databases, read-only.
 
 The contracts expose no listing of payments per order, of reservations, or of
 the gateway's captures (nor should they: shoppers and the order service never
 need one), yet "at most one capture per order" and "no orphaned hold" can only
-be checked against the whole ledger. So the checker opens the services' files
-with SQLite's read-only URI mode: it can never change what it checks. Stock
-levels are also read through the mesh with the `ops` identity (see
-shopmesh/local/ops.py) and compared with this ledger.
+be checked against the whole ledger. So the checker reads the services'
+databases directly, in sessions that PostgreSQL keeps read-only: it can never
+change what it checks. Stock levels are also read through the mesh with the
+`ops` identity (see shopmesh/local/ops.py) and compared with this ledger.
 
-Each file is read inside one transaction, so each service's part is a
-consistent snapshot; the parts are taken one after the other (orders first),
-which is exact once the shop is quiet (the checker waits for every order to be
-final first) and never shows an order ahead of what its upstreams recorded.
+Each database is read inside one REPEATABLE READ transaction, so each service's
+part is a consistent snapshot; the parts are taken one after the other (orders
+first), which is exact once the shop is quiet (the checker waits for every order
+to be final first) and never shows an order ahead of what its upstreams recorded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import pathlib
-import sqlite3
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import psycopg
 from shop.inventory.v1 import inventory_pb2
 from shop.order.v1 import order_pb2
 from shop.payment.v1 import payment_pb2
 
 from services.runtime.money import to_nanos
 
-__all__ = ["Ledger", "LedgerFiles", "Order", "Payment", "Reservation", "Stock", "read"]
+__all__ = [
+    "Ledger",
+    "LedgerDatabases",
+    "Order",
+    "Payment",
+    "Reservation",
+    "Stock",
+    "read",
+]
 
 
 def _name(enum, value: int, prefix: str) -> str:
@@ -108,36 +115,22 @@ class Ledger:
 
 
 @dataclass(frozen=True)
-class LedgerFiles:
-    """Where the services keep their data: one directory per service."""
+class LedgerDatabases:
+    """Connection strings of the databases the checker reads (as a superuser)."""
 
-    order: pathlib.Path
-    inventory: pathlib.Path
-    payment: pathlib.Path
-
-    @classmethod
-    def under(cls, data_root: pathlib.Path) -> LedgerFiles:
-        """The layout of the local mesh: <data_root>/<service>/<service>.sqlite3."""
-        return cls(
-            order=data_root / "order" / "order.sqlite3",
-            inventory=data_root / "inventory" / "inventory.sqlite3",
-            payment=data_root / "payment" / "payment.sqlite3",
-        )
-
-    @property
-    def gateway(self) -> pathlib.Path:
-        return self.payment.with_name("payment-gateway.sqlite3")
+    order: str
+    inventory: str
+    payment: str
+    gateway: str
 
 
 @contextlib.contextmanager
-def _snapshot(path: pathlib.Path) -> Iterator[sqlite3.Connection]:
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
-    try:
-        connection.execute("BEGIN")  # one read transaction: a consistent view of the file
+def _snapshot(url: str) -> Iterator[psycopg.Connection]:
+    # Read-only at the session level: even a mistaken statement cannot write.
+    options = "-c default_transaction_read_only=on"
+    with psycopg.connect(url, options=options, connect_timeout=10) as connection:
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         yield connection
-        connection.execute("COMMIT")
-    finally:
-        connection.close()
 
 
 def _units(pairs) -> dict[str, int]:
@@ -147,9 +140,9 @@ def _units(pairs) -> dict[str, int]:
     return dict(units)
 
 
-def read_orders(path: pathlib.Path) -> dict[str, Order]:
+def read_orders(url: str) -> dict[str, Order]:
     orders = {}
-    with _snapshot(path) as db:
+    with _snapshot(url) as db:
         for step, failure_reason, blob in db.execute(
             "SELECT step, failure_reason, order_pb FROM orders"
         ):
@@ -167,9 +160,9 @@ def read_orders(path: pathlib.Path) -> dict[str, Order]:
     return orders
 
 
-def _read_inventory(path: pathlib.Path) -> tuple[dict[str, Reservation], dict[str, Stock]]:
+def _read_inventory(url: str) -> tuple[dict[str, Reservation], dict[str, Stock]]:
     states = inventory_pb2.ReservationState
-    with _snapshot(path) as db:
+    with _snapshot(url) as db:
         items: dict[str, list] = {}
         for reservation_id, sku, quantity in db.execute(
             "SELECT reservation_id, sku, quantity FROM reservation_items"
@@ -191,8 +184,8 @@ def _read_inventory(path: pathlib.Path) -> tuple[dict[str, Reservation], dict[st
     return reservations, stock
 
 
-def _read_payments(path: pathlib.Path) -> dict[str, Payment]:
-    with _snapshot(path) as db:
+def _read_payments(url: str) -> dict[str, Payment]:
+    with _snapshot(url) as db:
         done = Counter()
         for payment_id, amount in db.execute(
             "SELECT payment_id, amount_nanos FROM refunds WHERE state = 'done'"
@@ -216,21 +209,19 @@ def _read_payments(path: pathlib.Path) -> dict[str, Payment]:
         }
 
 
-def _read_gateway_captures(path: pathlib.Path) -> frozenset[str]:
-    if not path.exists():
-        return frozenset()
-    with _snapshot(path) as db:
+def _read_gateway_captures(url: str) -> frozenset[str]:
+    with _snapshot(url) as db:
         rows = db.execute(
             "SELECT idempotency_key FROM gateway_operations"
-            " WHERE idempotency_key LIKE 'charge:%' AND json_extract(result, '$.approved')"
+            " WHERE idempotency_key LIKE 'charge:%' AND (result->>'approved')::boolean"
         )
         return frozenset(key for (key,) in rows)
 
 
-def read(files: LedgerFiles) -> Ledger:
+def read(files: LedgerDatabases) -> Ledger:
     # Orders first: a saga writes its next step only after the upstream action is
     # done, so anything an order's step says has happened is already in the
-    # inventory and payment files when those are read after it.
+    # inventory and payment databases when those are read after it.
     orders = read_orders(files.order)
     reservations, stock = _read_inventory(files.inventory)
     return Ledger(

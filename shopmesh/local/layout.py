@@ -4,7 +4,7 @@ certs/    the mesh CA and one certificate per workload
 eds/      discovery files the proxies watch (one per service)
 envoy/    rendered Envoy bootstraps and the admin addresses Envoy wrote
 mesh/     each app's mesh config (where its sidecar's outbound ports are)
-data/     one SQLite directory per service, shared by its replicas
+postgres/ the local PostgreSQL server's data (a database per service, shared by its replicas)
 logs/     every process's log, proxies' access and health check logs
 state.json  what is running where, for `shopmesh status`
 """
@@ -60,10 +60,9 @@ class RunDir:
     def mesh_config(self, replica: str) -> pathlib.Path:
         return self.root / "mesh" / f"{replica}.yaml"
 
-    def data(self, service: str) -> pathlib.Path:
-        """Shared by the service's replicas: each replica must see the same stock,
-        payments and orders (SQLite WAL lets several processes use one file)."""
-        return self.root / "data" / service
+    @property
+    def postgres(self) -> pathlib.Path:
+        return self.root / "postgres"
 
     def create(self) -> RunDir:
         for directory in (self.certs, self.eds, self.envoy, self.logs, self.root / "mesh"):

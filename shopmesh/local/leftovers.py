@@ -5,7 +5,7 @@
 state.json stays. The next start finds them through state.json and stops them,
 but only processes that are provably the mesh's: still alive, and naming this
 run directory in their command line (Envoy: its config path) or environment
-(apps: SHOPMESH_DATA_DIR).
+(apps: SHOPMESH_MESH_CONFIG).
 """
 
 from __future__ import annotations

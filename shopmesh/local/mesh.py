@@ -39,6 +39,7 @@ from shopmesh.local import health, leftovers
 from shopmesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
 from shopmesh.local.layout import DEFAULT_RUN_DIR, RunDir
 from shopmesh.local.ports import PortAllocator, PortsExhausted
+from shopmesh.local.postgres import DATABASES, LocalPostgres
 from shopmesh.local.supervisor import Process, stop_all
 
 __all__ = ["LocalMesh", "MeshError", "Replica", "start_local_mesh"]
@@ -158,6 +159,7 @@ class LocalMesh:
         self.replicas: dict[str, list[Replica]] = {s: [] for s in self.topology.services}
         self.edge: Proxy | None = None
         self.certs: dict[str, certs.WorkloadCert] = {}
+        self.postgres = LocalPostgres(self.layout.postgres)
         self._files = common.MeshFiles(
             ca=self.layout.ca, eds_dir=self.layout.eds, log_dir=self.layout.logs
         )
@@ -206,6 +208,7 @@ class LocalMesh:
             stop_all([self.edge.process], grace=5)
         stop_all(apps, grace=self.drain_seconds + 5)
         stop_all(sidecars, grace=5)
+        self.postgres.stop()
         with contextlib.suppress(FileNotFoundError):
             self.layout.state.unlink()
         atexit.unregister(self.stop)
@@ -340,6 +343,10 @@ class LocalMesh:
         except leftovers.RunnerAlive as running:
             raise MeshError(f"{running}: stop it first, or use another run directory") from None
         self.layout.create()
+        self._progress("PostgreSQL: a database and a role per service")
+        self.postgres.start()
+        for database in DATABASES:
+            self.postgres.create_database(database)
         self._progress(f"certificates for {len(self.topology.workloads)} workloads")
         self.certs = certs.issue_all(self.layout.certs, self.topology)
         descriptor.write_transcoder_descriptor(self.layout.transcoder_descriptor)
@@ -390,7 +397,7 @@ class LocalMesh:
         env.update(
             {
                 "SHOPMESH_LISTEN": replica.app_address,
-                "SHOPMESH_DATA_DIR": str(self.layout.data(replica.service)),
+                **self.postgres.env(replica.service),
                 "SHOPMESH_METRICS_LISTEN": f"{LOOPBACK}:{replica.metrics_port}",
                 "SHOPMESH_MESH_CONFIG": str(self.layout.mesh_config(replica.name)),
                 "SHOPMESH_DRAIN_SECONDS": str(self.drain_seconds),
@@ -453,7 +460,6 @@ class LocalMesh:
         }
         path = self.layout.mesh_config(replica.name)
         path.write_text(yaml.safe_dump(mesh_config, sort_keys=False))
-        self.layout.data(replica.service).mkdir(parents=True, exist_ok=True)
         replica.app.start()
 
     def _publish(self, service: str) -> None:

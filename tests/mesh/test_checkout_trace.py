@@ -11,8 +11,8 @@ from tests.services.order.checkout import place_request
 order = contracts.service("order")
 
 
-async def test_place_order_spans_all_four_services_in_one_trace(tmp_path, spans):
-    async with whole_shop(tmp_path) as shop:
+async def test_place_order_spans_all_four_services_in_one_trace(databases, spans):
+    async with whole_shop(databases) as shop:
         spans.clear()  # only the checkout's spans, not the shop's start-up
         upstream = {"order": mesh_config.Upstream("order", shop.address("order"))}
         config = mesh_config.MeshConfig(upstreams=upstream)

@@ -16,6 +16,8 @@ from shopmesh.chaos.scenarios import (
     kill_replicas,
     order_crash,
     payment_gateway,
+    postgres_kill,
+    postgres_restart,
 )
 
 __all__ = ["SCENARIOS", "Entry"]
@@ -39,5 +41,7 @@ SCENARIOS = {
         Entry("inventory-store", inventory_store),
         Entry("order-crash", order_crash),
         Entry("flash-sale", flash_sale),
+        Entry("postgres-restart", postgres_restart),
+        Entry("postgres-kill", postgres_kill),
     )
 }

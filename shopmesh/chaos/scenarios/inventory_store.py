@@ -1,11 +1,10 @@
 """Inventory store unavailable: first one replica's, then the whole store, then back.
 
-The inventory's fault flag (`<database>.fault`, services/runtime/sqlite.py)
-switches off every process that opens the database by that path. To take one
-replica's store away without the other's, replica 1 is restarted with a data
-directory of its own holding a symbolic link to the shared database (SQLite
-follows the link, so both replicas still share one file, WAL and lock); its
-flag is then its own.
+A store goes away the way a database does: its role may no longer log in and its
+sessions are ended (shopmesh.local.postgres cut_off). To take one replica's
+store away without the other's, that replica is restarted with a login role of
+its own, a member of the `inventory` role (so it still reads and writes the one
+shared database); cutting that login off reaches it alone.
 
 Expected: the affected replica reports NOT_SERVING, the order replicas'
 sidecars stop sending to it and checkouts keep succeeding on the other one;
@@ -17,7 +16,6 @@ order that failed meanwhile ends FAILED with nothing held or charged.
 
 from __future__ import annotations
 
-import pathlib
 import time
 from dataclasses import dataclass
 
@@ -44,31 +42,26 @@ SHORT = Size(rate=12, steady=2, one_down=4, all_down=4, back=4, max_detection=5,
 FULL = Size(rate=15, steady=10, one_down=20, all_down=20, back=20, max_detection=5, final_bound=60)
 
 
-def _own_fault_flag(chaos: Chaos, index: int) -> pathlib.Path:
-    """Restarts inventory replica `index` on a data directory of its own that links to
-    the shared database; returns the path of the flag only that replica sees."""
-    shared = chaos.files.inventory
-    view = shared.parent.parent / f"inventory-{index}-view"
-    view.mkdir(exist_ok=True)
-    link = view / shared.name
-    if not link.is_symlink():
-        link.symlink_to(shared.resolve())
-    chaos.reconfigure("inventory", index, {"SHOPMESH_DATA_DIR": str(view)})
-    return link.with_name(link.name + ".fault")
+def _own_login(chaos: Chaos, index: int) -> str:
+    """Restarts inventory replica `index` with a login role only it uses; the role."""
+    login = f"inventory_replica{index}"
+    url = chaos.mesh.postgres.add_login(login, member_of="inventory")
+    chaos.reconfigure("inventory", index, {"SHOPMESH_DATABASE_URL": url})
+    return login
 
 
 async def scenario(chaos: Chaos, size: Size) -> None:
     mesh, report = chaos.mesh, chaos.report
     replicas = mesh.replicas["inventory"]
     one = replicas[-1]
-    one_flag = await chaos.act(_own_fault_flag, chaos, one.index)
-    shared_flag = chaos.files.inventory.with_name(chaos.files.inventory.name + ".fault")
+    postgres = mesh.postgres
+    one_login = await chaos.act(_own_login, chaos, one.index)
     timeline = await chaos.start_load(size.rate, MIX)
     chaos.phase("store up")
     await chaos.hold(size.steady)
 
     chaos.phase(f"{one.name} store off")
-    one_flag.touch()
+    await chaos.act(postgres.cut_off, [one_login])
     detected = await until(
         lambda: app_health(one) == "NOT_SERVING" and not any(seen_healthy(mesh, one).values()),
         within=15,
@@ -91,7 +84,7 @@ async def scenario(chaos: Chaos, size: Size) -> None:
     )
 
     chaos.phase("whole store off")
-    shared_flag.touch()
+    await chaos.act(postgres.cut_off, ["inventory"])
     down = await until(lambda: all(app_health(r) == "NOT_SERVING" for r in replicas), within=15)
     report.check("every inventory replica reports NOT_SERVING", down is not None, _s(down))
     before = await chaos.ledger()
@@ -103,8 +96,7 @@ async def scenario(chaos: Chaos, size: Size) -> None:
 
     chaos.phase("store back")
     back_from = time.monotonic()
-    shared_flag.unlink()
-    one_flag.unlink()
+    await chaos.act(postgres.restore, ["inventory", one_login])
     back = await until(
         lambda: all(
             app_health(r) == "SERVING" and all(seen_healthy(mesh, r).values()) for r in replicas

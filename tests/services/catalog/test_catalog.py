@@ -1,4 +1,4 @@
-"""CatalogService against a real server on loopback with a real SQLite file."""
+"""CatalogService against a real server on loopback with a real PostgreSQL database."""
 
 import grpc
 import pytest
@@ -13,8 +13,8 @@ ALL_IDS = sorted(p.id for p in SEED_PRODUCTS)
 
 
 @pytest.fixture
-async def stub(tmp_path):
-    async with serving("catalog", tmp_path) as server, connect(server) as channel:
+async def stub(databases):
+    async with serving("catalog", databases) as server, connect(server) as channel:
         yield catalog.stub(channel)
 
 

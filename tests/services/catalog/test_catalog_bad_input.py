@@ -1,12 +1,12 @@
 """Every validation rule of the catalog: INVALID_ARGUMENT naming the field, store unchanged."""
 
-import sqlite3
-
 import grpc
 import pytest
 
 from mesh import contracts
 from services.runtime.testing import connect, error_details, serving
+
+from ..rows import snapshot
 
 catalog = contracts.service("catalog")
 m = catalog.messages
@@ -35,24 +35,17 @@ CASES = [
 ]
 
 
-def _snapshot(path) -> list:
-    with sqlite3.connect(path) as connection:
-        return [
-            *connection.execute("SELECT * FROM products ORDER BY id"),
-            *connection.execute("SELECT * FROM categories ORDER BY id"),
-        ]
-
-
 @pytest.mark.parametrize(("method", "request_message", "fields"), CASES)
 async def test_bad_input_names_the_fields_and_changes_nothing(
-    tmp_path, method, request_message, fields
+    databases, method, request_message, fields
 ):
-    async with serving("catalog", tmp_path) as server, connect(server) as channel:
-        before = _snapshot(server.config.database_path())
+    async with serving("catalog", databases) as server, connect(server) as channel:
+        before = snapshot(databases.admin_url("catalog"), "products", "categories")
+        assert before["products"] and before["categories"]  # seeded: a change would show
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await getattr(catalog.stub(channel), method)(request_message)
         details = error_details(caught.value)
         assert details.code is grpc.StatusCode.INVALID_ARGUMENT
         assert details.fields == fields
         assert details.domain == "shop.catalog.v1"
-        assert _snapshot(server.config.database_path()) == before
+        assert snapshot(databases.admin_url("catalog"), "products", "categories") == before

@@ -14,6 +14,6 @@ def fresh_breakers():
 
 
 @pytest.fixture
-async def shop(tmp_path):
-    async with whole_shop(tmp_path) as shop:
+async def shop(databases):
+    async with whole_shop(databases) as shop:
         yield shop

@@ -1,4 +1,5 @@
-"""The whole shop on loopback for end-to-end tests: real servers, real SQLite in tmp dirs.
+"""The whole shop on loopback for end-to-end tests: real servers, each on its own database
+of the test's (tests/databases.py), on the session's real PostgreSQL.
 
 Catalog, inventory and payment always run in the test's own process (grpc.aio
 servers on 127.0.0.1:0); the order service runs in-process too, or as separate
@@ -8,7 +9,6 @@ processes (`spawn`) for tests that kill it.
 from __future__ import annotations
 
 import contextlib
-import pathlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,8 +19,8 @@ from shop.order.v1 import order_pb2
 from shop.payment.v1 import payment_pb2
 
 from mesh import contracts
-from services.order.store import SqliteOrderStore
-from services.runtime.testing import serving
+from services.order.store import PostgresOrderStore
+from services.runtime.testing import DatabaseSource, serving
 
 UPSTREAMS = ("catalog", "inventory", "payment")
 
@@ -38,7 +38,7 @@ payment_messages = contracts.service("payment").messages
 
 @dataclass
 class Shop:
-    data_dir: pathlib.Path
+    databases: DatabaseSource  # tests.databases.TestDatabases
     ports: dict[str, int]
     stubs: dict[str, Any] = field(default_factory=dict)
     _channels: list[grpc.aio.Channel] = field(default_factory=list)
@@ -69,9 +69,9 @@ class Shop:
             await channel.close()
 
     @contextlib.asynccontextmanager
-    async def order_store(self) -> AsyncIterator[SqliteOrderStore]:
+    async def order_store(self) -> AsyncIterator[PostgresOrderStore]:
         """The order service's own database, opened as another replica would."""
-        store = await SqliteOrderStore.open(self.data_dir / "order" / "order.sqlite3")
+        store = await PostgresOrderStore.open(self.databases.url("order"))
         try:
             yield store
         finally:
@@ -111,24 +111,24 @@ class Shop:
 
 
 @contextlib.asynccontextmanager
-async def upstreams(data_dir: pathlib.Path, env: dict | None = None) -> AsyncIterator[Shop]:
+async def upstreams(databases: DatabaseSource, env: dict | None = None) -> AsyncIterator[Shop]:
     """Catalog, inventory and payment serving in this process."""
     async with contextlib.AsyncExitStack() as stack:
         servers = {
-            name: await stack.enter_async_context(serving(name, data_dir / name, env))
+            name: await stack.enter_async_context(serving(name, databases, env))
             for name in UPSTREAMS
         }
-        shop = Shop(data_dir=data_dir, ports={name: s.port for name, s in servers.items()})
+        shop = Shop(databases=databases, ports={name: s.port for name, s in servers.items()})
         stack.push_async_callback(shop.close)
         yield shop
 
 
 @contextlib.asynccontextmanager
-async def whole_shop(data_dir: pathlib.Path) -> AsyncIterator[Shop]:
+async def whole_shop(databases: DatabaseSource) -> AsyncIterator[Shop]:
     """The four services serving in this process."""
     async with (
-        upstreams(data_dir) as shop,
-        serving("order", data_dir / "order", shop.order_env()) as order,
+        upstreams(databases) as shop,
+        serving("order", databases, shop.order_env()) as order,
     ):
         shop.ports["order"] = order.port
         yield shop

@@ -41,17 +41,16 @@ async def _wait_until_paused(shop, requests, paused_steps) -> dict[str, str]:
     [("charge", {"COMMIT", "RELEASE"}), ("reserve", {"CHARGE"})],
     ids=["between-charge-and-commit", "between-reserve-and-charge"],
 )
-async def test_killed_mid_checkout_every_order_ends_consistent(tmp_path, pause_after, paused_steps):
-    async with upstreams(tmp_path) as shop:
+async def test_killed_mid_checkout_every_order_ends_consistent(
+    databases, tmp_path, pause_after, paused_steps
+):
+    async with upstreams(databases) as shop:
         before = await shop.stock(CUP)
         paying = [place_request((CUP, 2), customer_id=f"crash-{n}") for n in range(3)]
         declined = place_request((CUP, 1), customer_id="crash-declined", token="tok_decline_fraud")
         requests = [*paying, declined]
-        order_dir = tmp_path / "order"
-        order_dir.mkdir()
-
         knob = {"SHOPMESH_ORDER_PAUSE_AFTER": f"{pause_after}:60"}
-        with spawn("order", order_dir, shop.order_env(**knob)) as doomed:
+        with spawn("order", databases, tmp_path, shop.order_env(**knob)) as doomed:
             stub = shop.connect("order", doomed.port)
             calls = [asyncio.ensure_future(stub.PlaceOrder(r, timeout=60)) for r in requests]
             ids = await _wait_until_paused(shop, requests, paused_steps)
@@ -65,7 +64,7 @@ async def test_killed_mid_checkout_every_order_ends_consistent(tmp_path, pause_a
         assert held.reserved == 2 * len(paying) + 1  # every saga held stock when it died
 
         restarted_at = time.monotonic()
-        with spawn("order", order_dir, shop.order_env()) as restarted:
+        with spawn("order", databases, tmp_path, shop.order_env()) as restarted:
             stub = shop.connect("order", restarted.port)
             # The shoppers retry: same request ids, same orders, now final.
             retried = await asyncio.gather(

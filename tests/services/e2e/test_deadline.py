@@ -26,12 +26,12 @@ def charges_in_flight() -> float:
     return REGISTRY.get_sample_value("grpc_server_in_flight", CHARGES_IN_FLIGHT) or 0.0
 
 
-async def test_upstream_calls_end_with_the_callers_deadline(tmp_path):
+async def test_upstream_calls_end_with_the_callers_deadline(databases):
     slow_gateway = {"SHOPMESH_GATEWAY_LATENCY_MS": str(int(GATEWAY_LATENCY * 1000))}
-    async with upstreams(tmp_path, slow_gateway) as shop:
+    async with upstreams(databases, slow_gateway) as shop:
         # No background recovery during the test: only the request itself calls upstream.
         env = shop.order_env(SHOPMESH_ORDER_RECOVERY_SECONDS="600")
-        async with serving("order", tmp_path / "order", env) as order_server:
+        async with serving("order", databases, env) as order_server:
             stub = shop.connect("order", order_server.port)
             request = place_request((CUP, 1))
             started = time.monotonic()

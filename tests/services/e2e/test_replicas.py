@@ -1,4 +1,5 @@
-"""Two order processes on one data dir (the local mesh's two replicas) never run one saga twice."""
+"""Two order processes on one database (the local mesh's two replicas) never run one saga
+twice."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from shop.order.v1 import order_pb2
 
 from services.order.model import new_saga
-from services.order.store import SqliteOrderStore
+from services.order.store import PostgresOrderStore
 from services.runtime.testing import spawn
 from tests.services.order.checkout import place_request
 
@@ -20,20 +21,19 @@ ORPHANS = 16  # sagas a crashed replica left behind
 SHOPPERS = 6  # checkouts each sent to both replicas at once
 
 
-async def test_two_replicas_share_sagas_without_running_one_twice(tmp_path):
-    async with upstreams(tmp_path) as shop:
+async def test_two_replicas_share_sagas_without_running_one_twice(databases, tmp_path):
+    async with upstreams(databases) as shop:
         before = await shop.stock(CUP)
-        order_dir = tmp_path / "order"
-        order_dir.mkdir()
         with contextlib.ExitStack() as stack:
             replicas = [
-                stack.enter_context(spawn("order", order_dir, shop.order_env())) for _ in "ab"
+                stack.enter_context(spawn("order", databases, tmp_path, shop.order_env()))
+                for _ in "ab"
             ]
             stubs = [shop.connect("order", replica.port) for replica in replicas]
 
             # Orphans: in flight, owned by a process that is gone, leases already expired.
             # Both replicas' recovery loops race to claim them.
-            orphans = await _leave_orphans(order_dir / "order.sqlite3")
+            orphans = await _leave_orphans(databases.url("order"))
             # Meanwhile the same checkouts reach both replicas at once (each replica first
             # for half of them).
             requests = [place_request((CUP, 1), customer_id=f"twice-{n}") for n in range(SHOPPERS)]
@@ -69,8 +69,8 @@ async def test_two_replicas_share_sagas_without_running_one_twice(tmp_path):
                     assert len(claims) == 1, history  # recovered, by one replica
 
 
-async def _leave_orphans(path) -> list[str]:
-    store = await SqliteOrderStore.open(path, lease_seconds=0.001)
+async def _leave_orphans(url: str) -> list[str]:
+    store = await PostgresOrderStore.open(url, lease_seconds=0.001)
     try:
         ids = []
         for n in range(ORPHANS):
@@ -89,7 +89,12 @@ async def _wait_until_final(shop, order_ids, within: float) -> None:
         while time.monotonic() < deadline:
             sagas = [await store.get(order_id) for order_id in order_ids]
             if all(saga.final for saga in sagas):
-                assert all(s.order.status == order_pb2.ORDER_STATUS_CONFIRMED for s in sagas)
+                unconfirmed = [
+                    (s.id, order_pb2.OrderStatus.Name(s.order.status), s.failure_message)
+                    for s in sagas
+                    if s.order.status != order_pb2.ORDER_STATUS_CONFIRMED
+                ]
+                assert unconfirmed == []
                 return
             await asyncio.sleep(0.1)
     raise AssertionError("orphaned sagas were not finished in time")

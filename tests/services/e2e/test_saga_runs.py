@@ -16,9 +16,9 @@ from tests.services.order.checkout import place_request
 from .shop import upstreams
 
 
-async def test_a_second_run_in_the_same_process_is_refused(tmp_path):
-    async with upstreams(tmp_path) as shop:
-        orders = await Orders.open(test_config("order", tmp_path / "order", shop.order_env()))
+async def test_a_second_run_in_the_same_process_is_refused(databases):
+    async with upstreams(databases) as shop:
+        orders = await Orders.open(test_config("order", databases, shop.order_env()))
         try:
             saga, _ = await orders.store.create(
                 new_saga(place_request(("kitchen-espresso-cup", 1))), orders.owner

@@ -22,14 +22,14 @@ CUP = "kitchen-espresso-cup"
 
 
 @contextlib.asynccontextmanager
-async def stoppable_shop(data_dir):
+async def stoppable_shop(databases):
     """The four services in this process; `servers[name].stop(0)` takes an upstream down."""
     servers = {}
     for name in UPSTREAMS:
-        servers[name], _ = await create_server(test_config(name, data_dir / name))
-    shop = Shop(data_dir=data_dir, ports={name: s.port for name, s in servers.items()})
+        servers[name], _ = await create_server(test_config(name, databases))
+    shop = Shop(databases=databases, ports={name: s.port for name, s in servers.items()})
     try:
-        async with serving("order", data_dir / "order", shop.order_env()) as order:
+        async with serving("order", databases, shop.order_env()) as order:
             shop.ports["order"] = order.port
             yield shop, servers
     finally:
@@ -40,12 +40,12 @@ async def stoppable_shop(data_dir):
 
 async def _restart(servers, shop, name: str) -> None:
     """The same service, data and port again (as after a pod restart)."""
-    config = test_config(name, shop.data_dir / name, listen=f"127.0.0.1:{shop.ports[name]}")
+    config = test_config(name, shop.databases, listen=f"127.0.0.1:{shop.ports[name]}")
     servers[name], _ = await create_server(config)
 
 
-async def test_catalog_down_fails_the_order_at_once(tmp_path):
-    async with stoppable_shop(tmp_path) as (shop, servers):
+async def test_catalog_down_fails_the_order_at_once(databases):
+    async with stoppable_shop(databases) as (shop, servers):
         await servers["catalog"].stop(0)
         order = (await shop.order.PlaceOrder(place_request((CUP, 1)), timeout=10)).order
     assert order.status == order_pb2.ORDER_STATUS_FAILED
@@ -53,8 +53,8 @@ async def test_catalog_down_fails_the_order_at_once(tmp_path):
     assert not order.reservation_id and not order.payment_id
 
 
-async def test_payment_down_releases_stock_and_recovery_finishes_the_order(tmp_path):
-    async with stoppable_shop(tmp_path) as (shop, servers):
+async def test_payment_down_releases_stock_and_recovery_finishes_the_order(databases):
+    async with stoppable_shop(databases) as (shop, servers):
         before = await shop.stock(CUP)
         await servers["payment"].stop(0)
         request = place_request((CUP, 2))
@@ -103,14 +103,14 @@ async def _final(shop, order_id: str, within: float, stub=None) -> order_pb2.Ord
     raise AssertionError(f"order {order_id} still pending after {within}s")
 
 
-async def test_a_charge_that_never_resolves_ends_failed_and_flagged(tmp_path):
+async def test_a_charge_that_never_resolves_ends_failed_and_flagged(databases):
     """A gateway that never answers for a token: the order cannot know whether it was
     charged. It keeps asking for a while, then ends FAILED, flagged for reconciliation."""
     hanging_gateway = {"SHOPMESH_GATEWAY_TIMEOUT_MS": "100"}
-    async with upstreams(tmp_path, hanging_gateway) as shop:
+    async with upstreams(databases, hanging_gateway) as shop:
         before = await shop.stock(CUP)
         env = shop.order_env(SHOPMESH_ORDER_UNKNOWN_CHARGE_SECONDS="2")
-        async with serving("order", tmp_path / "order", env) as order_server:
+        async with serving("order", databases, env) as order_server:
             stub = shop.connect("order", order_server.port)
             request = place_request((CUP, 1), token="tok_timeout")
             try:

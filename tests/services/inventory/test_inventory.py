@@ -1,7 +1,6 @@
-"""InventoryService semantics against a real server and a real SQLite file."""
+"""InventoryService semantics against a real server and a real PostgreSQL database."""
 
 import asyncio
-import sqlite3
 import uuid
 
 import grpc
@@ -11,6 +10,8 @@ from google.protobuf import duration_pb2
 from mesh import contracts
 from services.inventory.store import SEED_QUANTITY
 from services.runtime.testing import connect, error_details, serving
+
+from ..rows import query
 
 inventory = contracts.service("inventory")
 m = inventory.messages
@@ -28,9 +29,9 @@ def rid() -> str:
 
 
 @pytest.fixture
-async def server(tmp_path):
+async def server(databases):
     env = {"SHOPMESH_INVENTORY_SWEEP_SECONDS": "0.2"}
-    async with serving("inventory", tmp_path, env) as server:
+    async with serving("inventory", databases, env) as server:
         yield server
 
 
@@ -162,18 +163,17 @@ async def test_unknown_reservation_and_sku_are_not_found(stub):
     assert (details.code, details.reason) == (grpc.StatusCode.NOT_FOUND, "SKU_NOT_FOUND")
 
 
-async def test_sweeper_expires_reservations_after_their_ttl(server, stub):
+async def test_sweeper_expires_reservations_after_their_ttl(databases, stub):
     reservation = (await stub.ReserveStock(reserve_request("o-8", (TENT, 7), ttl=1))).reservation
-    path = server.config.database_path()
-    # Watch the file, not the API: the API expires lazily, the sweeper must do it unasked.
+    # Watch the database, not the API: the API expires lazily, the sweeper must do it unasked.
     for _ in range(60):
         await asyncio.sleep(0.1)
-        with sqlite3.connect(path) as connection:
-            state, reserved = connection.execute(
-                "SELECT r.state, s.reserved FROM reservations r, stock s "
-                "WHERE r.id = ? AND s.sku = ?",
-                (reservation.id, TENT),
-            ).fetchone()
+        [(state, reserved)] = query(
+            databases.admin_url("inventory"),
+            "SELECT r.state, s.reserved FROM reservations r, stock s"
+            " WHERE r.id = %s AND s.sku = %s",
+            (reservation.id, TENT),
+        )
         if state == EXPIRED:
             break
     assert (state, reserved) == (EXPIRED, 0)

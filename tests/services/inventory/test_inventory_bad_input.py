@@ -1,13 +1,13 @@
 """Every validation rule of inventory: INVALID_ARGUMENT naming the fields, store unchanged."""
 
-import sqlite3
-
 import grpc
 import pytest
 from google.protobuf import duration_pb2
 
 from mesh import contracts
 from services.runtime.testing import connect, error_details, serving
+
+from ..rows import snapshot
 
 inventory = contracts.service("inventory")
 m = inventory.messages
@@ -55,25 +55,20 @@ CASES = [
 ]
 
 
-def _snapshot(path) -> list:
-    with sqlite3.connect(path) as connection:
-        return [
-            row
-            for table in ("stock", "reservations", "reservation_items", "requests")
-            for row in connection.execute(f"SELECT * FROM {table} ORDER BY 1")
-        ]
+TABLES = ("stock", "reservations", "reservation_items", "requests")
 
 
 @pytest.mark.parametrize(("method", "request_message", "fields"), CASES)
 async def test_bad_input_names_the_fields_and_changes_nothing(
-    tmp_path, method, request_message, fields
+    databases, method, request_message, fields
 ):
-    async with serving("inventory", tmp_path) as server, connect(server) as channel:
-        before = _snapshot(server.config.database_path())
+    async with serving("inventory", databases) as server, connect(server) as channel:
+        before = snapshot(databases.admin_url("inventory"), *TABLES)
+        assert before["stock"]  # seeded: a change would show
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await getattr(inventory.stub(channel), method)(request_message)
         details = error_details(caught.value)
         assert details.code is grpc.StatusCode.INVALID_ARGUMENT
         assert details.fields == fields
         assert details.domain == "shop.inventory.v1"
-        assert _snapshot(server.config.database_path()) == before
+        assert snapshot(databases.admin_url("inventory"), *TABLES) == before

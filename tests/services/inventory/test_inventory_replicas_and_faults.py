@@ -1,4 +1,5 @@
-"""Two inventory processes on one data dir never oversell; the fault knob takes the store down."""
+"""Two inventory processes on one database never oversell; losing the database takes the
+service down (NOT_SERVING, UNAVAILABLE) until it is back."""
 
 import asyncio
 import uuid
@@ -8,6 +9,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mesh import contracts
 from services.runtime.testing import connect, error_details, serving, spawn
+
+from ..outage import serving_again
 
 inventory = contracts.service("inventory")
 m = inventory.messages
@@ -21,9 +24,9 @@ def _reserve(order_id: str, sku: str):
     )
 
 
-async def test_two_server_processes_racing_for_the_last_units_never_oversell(tmp_path):
-    async with serving("inventory", tmp_path) as local:
-        with spawn("inventory", tmp_path) as other:  # a second process, same SQLite file
+async def test_two_server_processes_racing_for_the_last_units_never_oversell(databases, tmp_path):
+    async with serving("inventory", databases) as local:
+        with spawn("inventory", databases, tmp_path) as other:  # a second process, same database
             async with connect(local) as channel:
                 restock = m.RestockRequest(sku="LAST", quantity=5, request_id=str(uuid.uuid4()))
                 await inventory.stub(channel).Restock(restock)
@@ -47,12 +50,12 @@ async def test_two_server_processes_racing_for_the_last_units_never_oversell(tmp
     assert (level.on_hand, level.reserved, level.available) == (5, 5, 0)
 
 
-async def test_fault_flag_makes_health_not_serving_and_rpcs_unavailable(tmp_path):
-    async with serving("inventory", tmp_path) as server, connect(server) as channel:
+async def test_lost_database_makes_health_not_serving_and_rpcs_unavailable(databases, outage):
+    async with serving("inventory", databases) as server, connect(server) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         request = health_pb2.HealthCheckRequest(service=inventory.full_name)
         stub = inventory.stub(channel)
-        server.store.fault_path.touch()
+        outage.begin("inventory")
         await asyncio.sleep(0.3)
         assert (await health.Check(request)).status == health_pb2.HealthCheckResponse.NOT_SERVING
         try:
@@ -61,7 +64,6 @@ async def test_fault_flag_makes_health_not_serving_and_rpcs_unavailable(tmp_path
         except grpc.aio.AioRpcError as error:
             details = error_details(error)
         assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "STORE_UNAVAILABLE")
-        server.store.fault_path.unlink()
-        await asyncio.sleep(0.3)
-        assert (await health.Check(request)).status == health_pb2.HealthCheckResponse.SERVING
+        outage.end()
+        await serving_again(channel, inventory.full_name)
         await stub.ReserveStock(_reserve("o-f", "KIT-1002"))

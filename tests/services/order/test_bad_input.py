@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import grpc
 import pytest
 from shop.order.v1 import order_pb2
@@ -13,6 +11,7 @@ from mesh import contracts
 from services.runtime.paging import encode_page_token
 from services.runtime.testing import connect, error_details, serving
 
+from ..rows import query
 from .checkout import place_request
 
 
@@ -144,18 +143,13 @@ OTHER_CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("order")
-
-
 @pytest.fixture
-async def stub(data_dir):
+async def stub(databases):
     # Upstreams point at a closed port: validation must fail before any of them is called.
     env = {
         f"SHOPMESH_UPSTREAM_{name}": "127.0.0.1:1" for name in ("CATALOG", "INVENTORY", "PAYMENT")
     }
-    async with serving("order", data_dir, env) as server, connect(server) as channel:
+    async with serving("order", databases, env) as server, connect(server) as channel:
         yield contracts.service("order").stub(channel)
 
 
@@ -168,12 +162,12 @@ async def _assert_invalid(stub, method: str, request, field: str) -> None:
 
 
 @pytest.mark.parametrize("case", PLACE_CASES, ids=list(PLACE_CASES))
-async def test_place_order_rule(stub, data_dir, case):
+async def test_place_order_rule(stub, databases, case):
     field = case.split(" ")[0]
     method, request = _place(PLACE_CASES[case])()
     await _assert_invalid(stub, method, request, field)
-    with sqlite3.connect(data_dir / "order.sqlite3") as db:
-        assert db.execute("SELECT count(*) FROM orders").fetchone() == (0,)
+    assert query(databases.admin_url("order"), "SELECT count(*) FROM orders") == [(0,)]
+    assert query(databases.admin_url("order"), "SELECT count(*) FROM saga_history") == [(0,)]
 
 
 @pytest.mark.parametrize("case", OTHER_CASES, ids=list(OTHER_CASES))

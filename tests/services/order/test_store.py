@@ -1,4 +1,9 @@
-"""The saga store on real SQLite files: dedupe, ownership, leases, claims, paging."""
+"""The saga store on a real PostgreSQL database: dedupe, ownership, leases, claims, paging.
+
+Leases are timed by the database's clock, so the tests wait for real time to pass. A
+lease that must expire is SHORT and the test sleeps for EXPIRED, well beyond it; a
+lease that must still hold is LONG, so a slow machine can never make it expire early.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,24 @@ import pytest
 from shop.order.v1 import order_pb2
 
 from services.order.model import Step, new_saga
-from services.order.store import LeaseLost, SqliteOrderStore
+from services.order.store import LeaseLost, PostgresOrderStore
 
 from .checkout import place_request
 
-
-class Clock:
-    """Wall time the test moves by hand, so lease expiry needs no sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+SHORT, EXPIRED, LONG = 0.3, 0.8, 30.0
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(tmp_path, clock):
-    store = await SqliteOrderStore.open(tmp_path / "order.sqlite3", lease_seconds=10, clock=clock)
+async def store(databases):
+    store = await PostgresOrderStore.open(databases.url("order"), lease_seconds=LONG)
     yield store
     await store.close()
+
+
+@pytest.fixture
+def short_leases(store) -> PostgresOrderStore:
+    """The same database as `store`, but every lease it gives or renews lasts SHORT seconds."""
+    return PostgresOrderStore(store.database, lease_seconds=SHORT)
 
 
 async def test_create_dedupes_on_request_id(store):
@@ -44,16 +42,16 @@ async def test_create_dedupes_on_request_id(store):
     assert again.step is Step.PRICE and again.fingerprint == first.fingerprint
 
 
-async def test_state_survives_reopening(tmp_path, clock):
-    path = tmp_path / "order.sqlite3"
-    store = await SqliteOrderStore.open(path, clock=clock)
+async def test_state_survives_reopening(databases):
+    url = databases.url("order")
+    store = await PostgresOrderStore.open(url)
     saga, _ = await store.create(new_saga(place_request()), "a")
     saga.order.reservation_id = "res-1"
     saga.step, saga.refund_due = Step.CHARGE, True
     await store.save(saga, "a")
     await store.close()
 
-    reopened = await SqliteOrderStore.open(path, clock=clock)
+    reopened = await PostgresOrderStore.open(url)
     try:
         loaded = await reopened.get(saga.id)
     finally:
@@ -70,17 +68,19 @@ async def test_only_the_owner_writes(store):
     assert (await store.get(saga.id)).step is Step.PRICE
 
 
-async def test_claim_waits_for_the_lease_to_expire(store, clock):
+async def test_claim_waits_for_the_lease_to_expire(store, short_leases):
     saga, _ = await store.create(new_saga(place_request()), "a")
     assert await store.claimable(10) == []
     assert await store.claim(saga.id, "b") is None
 
-    clock.now += 9
-    assert await store.renew("a") == 1  # a live owner keeps it
-    clock.now += 9
+    assert await short_leases.renew("a") == 1  # the lease would now end in SHORT seconds,
+    assert await store.renew("a") == 1  # but a live owner keeps it
+    await asyncio.sleep(EXPIRED)
+    assert await store.claimable(10) == []
     assert await store.claim(saga.id, "b") is None
 
-    clock.now += 2
+    assert await short_leases.renew("a") == 1  # the owner's last renewal
+    await asyncio.sleep(EXPIRED)
     assert await store.claimable(10) == [saga.id]
     claimed = await store.claim(saga.id, "b")
     assert claimed is not None and claimed.owner == "b"
@@ -109,11 +109,12 @@ async def test_recovery_can_skip_sagas_by_their_next_step(store):
     assert await store.claimable(10, skip=[Step.REFUND, Step.CHARGE]) == [pricing.id]
 
 
-async def test_final_saga_is_never_claimed(store, clock):
+async def test_final_saga_is_never_claimed(short_leases):
+    store = short_leases
     saga, _ = await store.create(new_saga(place_request()), "a")
     saga.fail("PRODUCT_NOT_FOUND", "no such product", None)
     await store.save(saga, "a")
-    clock.now += 60
+    await asyncio.sleep(EXPIRED)  # any lease it had would have ended
     assert await store.claimable(10) == []
     assert await store.claim(saga.id, "b") is None
     loaded = await store.get(saga.id)
@@ -136,17 +137,20 @@ async def test_cancel_starts_only_on_an_idle_confirmed_order(store):
     assert await store.begin_cancel(saga.id, "c", "twice") is None
 
 
-async def test_two_stores_on_one_file_never_claim_the_same_saga(tmp_path, clock):
-    """Two connections (as two replicas have) race for every saga; each is won once."""
-    path = tmp_path / "order.sqlite3"
-    first = await SqliteOrderStore.open(path, lease_seconds=10, clock=clock)
-    second = await SqliteOrderStore.open(path, lease_seconds=10, clock=clock)
+async def test_two_stores_on_one_database_never_claim_the_same_saga(databases):
+    """Two connection pools (as two replicas have) race for every saga; each is won once."""
+    url = databases.url("order")
+    # The winners' leases are long: a claim that expired during the race could rightly
+    # be claimed again.
+    first = await PostgresOrderStore.open(url, lease_seconds=LONG)
+    second = await PostgresOrderStore.open(url, lease_seconds=LONG)
     try:
         ids = []
+        crashed = PostgresOrderStore(first.database, lease_seconds=SHORT)
         for _ in range(30):
-            saga, _ = await first.create(new_saga(place_request()), "crashed")
+            saga, _ = await crashed.create(new_saga(place_request()), "crashed")
             ids.append(saga.id)
-        clock.now += 11
+        await asyncio.sleep(EXPIRED)
         claims = await asyncio.gather(
             *(store.claim(i, name) for i in ids for store, name in ((first, "x"), (second, "y")))
         )

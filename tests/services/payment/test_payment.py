@@ -1,7 +1,7 @@
-"""PaymentService: charges, declines, dedupe, refunds — real server, real SQLite files."""
+"""PaymentService: charges, declines, dedupe, refunds — real server, real PostgreSQL
+databases (the service's and the simulated gateway's)."""
 
 import asyncio
-import sqlite3
 import uuid
 
 import grpc
@@ -10,6 +10,8 @@ from google.type import money_pb2
 
 from mesh import contracts
 from services.runtime.testing import connect, error_details, serving
+
+from ..rows import query, snapshot
 
 payment = contracts.service("payment")
 m = payment.messages
@@ -33,9 +35,9 @@ def charge(token="tok_visa", amount=None, order_id="o-1", request_id=None):
 
 
 @pytest.fixture
-async def server(tmp_path):
+async def server(databases):
     env = {"SHOPMESH_GATEWAY_TIMEOUT_MS": "100"}
-    async with serving("payment", tmp_path, env) as server:
+    async with serving("payment", databases, env) as server:
         yield server
 
 
@@ -45,9 +47,11 @@ async def stub(server):
         yield payment.stub(channel)
 
 
-def gateway_operations(server) -> int:
-    with sqlite3.connect(server.config.database_path("payment-gateway")) as connection:
-        return connection.execute("SELECT count(*) FROM gateway_operations").fetchone()[0]
+def gateway_operations(databases) -> int:
+    [(count,)] = query(
+        databases.admin_url("payment_gateway"), "SELECT count(*) FROM gateway_operations"
+    )
+    return count
 
 
 async def _fails(call):
@@ -99,12 +103,12 @@ async def test_wallet_charge_is_captured(stub):
     assert (paid.method.kind, paid.method.brand, paid.method.last4) == ("wallet", "apple_pay", "")
 
 
-async def test_same_request_id_charges_once(server, stub):
+async def test_same_request_id_charges_once(databases, stub):
     request = charge()
     first = (await stub.Charge(request)).payment
     again = await asyncio.gather(*(stub.Charge(request) for _ in range(5)))
     assert {r.payment.id for r in again} == {first.id}
-    assert gateway_operations(server) == 1
+    assert gateway_operations(databases) == 1
 
 
 @pytest.mark.parametrize(
@@ -131,15 +135,15 @@ async def test_same_request_id_with_a_different_charge_is_refused(stub, change):
     )
 
 
-async def test_gateway_timeout_is_unavailable_and_records_nothing(server, stub):
+async def test_gateway_timeout_is_unavailable_and_records_nothing(databases, stub):
     details = await _fails(stub.Charge(charge("tok_timeout")))
     assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "GATEWAY_UNAVAILABLE")
-    assert gateway_operations(server) == 0
+    assert gateway_operations(databases) == 0
 
 
-async def test_flaky_gateway_retried_with_the_same_request_id_captures_once(tmp_path):
+async def test_flaky_gateway_retried_with_the_same_request_id_captures_once(databases):
     env = {"SHOPMESH_GATEWAY_ERROR_RATE": "0.6", "SHOPMESH_GATEWAY_SEED": "7"}
-    async with serving("payment", tmp_path, env) as server, connect(server) as channel:
+    async with serving("payment", databases, env) as server, connect(server) as channel:
         stub = payment.stub(channel)
         failures = 0
         for request in [charge(order_id=f"o-{n}") for n in range(6)]:
@@ -150,10 +154,9 @@ async def test_flaky_gateway_retried_with_the_same_request_id_captures_once(tmp_
                 except grpc.aio.AioRpcError as error:
                     assert error.code() is grpc.StatusCode.UNAVAILABLE
                     failures += 1
-        with sqlite3.connect(server.config.database_path()) as connection:
-            payments = connection.execute("SELECT count(*) FROM payments").fetchone()[0]
+        [(payments,)] = query(databases.admin_url("payment"), "SELECT count(*) FROM payments")
         assert failures > 0  # the chaos knob did bite
-        assert payments == 6 and gateway_operations(server) == 6
+        assert payments == 6 and gateway_operations(databases) == 6
 
 
 async def test_partial_then_full_refund_moves_status_and_never_exceeds_capture(stub):
@@ -210,13 +213,19 @@ async def test_refund_of_a_declined_or_unknown_payment_fails(stub):
     )
 
 
-async def test_nothing_chargeable_is_stored(server, stub):
+async def test_nothing_chargeable_is_stored(databases, stub):
     await stub.Charge(charge("tok_visa"))
     card_number = "4111111111111111"
     details = await _fails(stub.Charge(charge(card_number)))
     assert details.fields == {"payment_method.card.token"}
     assert card_number not in details.message
-    for path in server.config.data_dir.glob("payment*.sqlite3*"):
-        content = path.read_bytes()
-        assert card_number.encode() not in content, path
-        assert b"tok_visa" not in content, path  # only kind, brand and last4 are kept
+    # Every row of every table of both databases (the service's and the gateway's).
+    for role in ("payment", "payment_gateway"):
+        tables = snapshot(databases.admin_url(role))
+        assert tables, role
+        for table, rows in tables.items():
+            content = "\n".join(rows)
+            assert card_number not in content, (role, table)
+            assert "tok_visa" not in content, (role, table)  # only kind, brand and last4 are kept
+    [(stored,)] = query(databases.admin_url("payment"), "SELECT count(*) FROM payments")
+    assert stored == 1  # the good charge was stored: the scan above looked at its row

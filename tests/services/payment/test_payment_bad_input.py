@@ -1,13 +1,13 @@
 """Every validation rule of payment: INVALID_ARGUMENT naming the fields, store unchanged."""
 
-import sqlite3
-
 import grpc
 import pytest
 from google.type import money_pb2
 
 from mesh import contracts
 from services.runtime.testing import connect, error_details, serving
+
+from ..rows import snapshot
 
 payment = contracts.service("payment")
 m = payment.messages
@@ -65,42 +65,37 @@ CASES = [
 ]
 
 
-def _snapshot(data_dir) -> list:
-    rows = []
-    for name, tables in (
-        ("payment", ("payments", "refunds")),
-        ("payment-gateway", ("gateway_operations",)),
-    ):
-        with sqlite3.connect(data_dir / f"{name}.sqlite3") as connection:
-            for table in tables:
-                rows += connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-    return rows
+def _snapshot(databases) -> list:
+    return [
+        snapshot(databases.admin_url("payment"), "payments", "refunds"),
+        snapshot(databases.admin_url("payment_gateway"), "gateway_operations"),
+    ]
 
 
 @pytest.mark.parametrize(("method", "request_message", "fields"), CASES)
 async def test_bad_input_names_the_fields_and_changes_nothing(
-    tmp_path, method, request_message, fields
+    databases, method, request_message, fields
 ):
-    async with serving("payment", tmp_path) as server, connect(server) as channel:
+    async with serving("payment", databases) as server, connect(server) as channel:
         stub = payment.stub(channel)
         await stub.Charge(charge(request_id="seed"))  # something that must stay as it is
-        before = _snapshot(tmp_path)
+        before = _snapshot(databases)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await getattr(stub, method)(request_message)
         details = error_details(caught.value)
         assert details.code is grpc.StatusCode.INVALID_ARGUMENT
         assert details.fields == fields
         assert details.domain == "shop.payment.v1"
-        assert _snapshot(tmp_path) == before
+        assert _snapshot(databases) == before
 
 
-async def test_refund_in_another_currency_names_the_currency(tmp_path):
-    async with serving("payment", tmp_path) as server, connect(server) as channel:
+async def test_refund_in_another_currency_names_the_currency(databases):
+    async with serving("payment", databases) as server, connect(server) as channel:
         stub = payment.stub(channel)
         paid = (await stub.Charge(charge(request_id="c-1"))).payment
-        before = _snapshot(tmp_path)
+        before = _snapshot(databases)
         request = m.RefundRequest(payment_id=paid.id, request_id="r-2", amount=money("EUR", 1))
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Refund(request)
         assert error_details(caught.value).fields == {"amount.currency_code"}
-        assert _snapshot(tmp_path) == before
+        assert _snapshot(databases) == before

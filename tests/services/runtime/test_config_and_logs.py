@@ -3,7 +3,6 @@
 import io
 import json
 import logging
-import pathlib
 
 import pytest
 
@@ -16,7 +15,8 @@ def test_defaults_match_the_conventions():
     assert config.listen == "0.0.0.0:50051"
     assert config.metrics_listen == "0.0.0.0:9464"
     assert config.drain_seconds == 10
-    assert config.database_path() == pathlib.Path("var/data/catalog.sqlite3")
+    # No URL: libpq's own PG* variables (PGHOST, PGDATABASE, ...) say where the database is.
+    assert config.database_url == ""
 
 
 def test_environment_overrides_and_empty_metrics_listen_disables():
@@ -24,7 +24,7 @@ def test_environment_overrides_and_empty_metrics_listen_disables():
         "payment",
         {
             "SHOPMESH_LISTEN": "127.0.0.1:7000",
-            "SHOPMESH_DATA_DIR": "/srv/shop",
+            "SHOPMESH_DATABASE_URL": "postgresql://payment:s3cret@db.internal/payment",
             "SHOPMESH_METRICS_LISTEN": "",
             "SHOPMESH_DRAIN_SECONDS": "2.5",
             "SHOPMESH_LOG_LEVEL": "debug",
@@ -35,8 +35,16 @@ def test_environment_overrides_and_empty_metrics_listen_disables():
         "",
         2.5,
     )
-    assert config.database_path() == pathlib.Path("/srv/shop/payment.sqlite3")
+    assert config.database_url == "postgresql://payment:s3cret@db.internal/payment"
     assert config.log_level == "DEBUG"
+
+
+def test_the_database_url_never_shows_in_the_configs_repr():
+    # Its password must not reach a log line that prints the config.
+    config = ServerConfig.from_env(
+        "payment", {"SHOPMESH_DATABASE_URL": "postgresql://p:s3cret@h/p"}
+    )
+    assert "s3cret" not in repr(config)
 
 
 def test_bad_drain_seconds_is_refused():

@@ -13,8 +13,8 @@ from .toy import TOY
 catalog = contracts.service("catalog")
 
 
-async def test_in_flight_call_finishes_during_drain_and_new_calls_are_refused(tmp_path):
-    async with serving("catalog", tmp_path, service=TOY) as server, connect(server) as channel:
+async def test_in_flight_call_finishes_during_drain_and_new_calls_are_refused(databases):
+    async with serving("catalog", databases, service=TOY) as server, connect(server) as channel:
         stub = catalog.stub(channel)
         slow = asyncio.ensure_future(
             stub.GetProduct(catalog.messages.GetProductRequest(id="slow-800"))

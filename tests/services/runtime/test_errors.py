@@ -15,8 +15,8 @@ GetProductRequest = catalog.messages.GetProductRequest
 
 
 @pytest.fixture
-async def stub(tmp_path):
-    async with serving("catalog", tmp_path, service=TOY) as server, connect(server) as channel:
+async def stub(databases):
+    async with serving("catalog", databases, service=TOY) as server, connect(server) as channel:
         yield catalog.stub(channel)
 
 

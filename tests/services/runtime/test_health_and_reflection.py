@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from services.runtime.health import LIVENESS, HealthReporter
 from services.runtime.testing import connect, serving
 
+from ..outage import RECOVERY_SECONDS, serving_again
 from .toy import TOY
 
 SERVICE = "shop.catalog.v1.CatalogService"
@@ -23,8 +24,8 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 @pytest.fixture
-async def server(tmp_path):
-    async with serving("catalog", tmp_path, service=TOY) as server:
+async def server(databases):
+    async with serving("catalog", databases, service=TOY) as server:
         yield server
 
 
@@ -42,35 +43,33 @@ async def test_serving_overall_and_per_service_and_not_found_for_others(server):
             await _status(health, "shop.nothing.v1.Nothing")
 
 
-async def test_unusable_store_turns_not_serving_at_once_and_back(server):
-    flag = server.store.fault_path
+async def test_unusable_store_turns_not_serving_at_once_and_back(server, outage):
     async with connect(server) as channel:
         health = health_pb2_grpc.HealthStub(channel)
-        flag.touch()
+        outage.begin("catalog")
         await asyncio.sleep(0.3)  # older than the on-demand max age: Check probes again
         assert await _status(health, SERVICE) == NOT_SERVING
         assert await _status(health) == NOT_SERVING
-        flag.unlink()
-        await asyncio.sleep(0.3)
-        assert await _status(health, SERVICE) == SERVING
+        outage.end()
+        await serving_again(channel, SERVICE)
+        assert await _status(health) == SERVING
 
 
-async def test_liveness_stays_serving_while_the_store_is_faulted(server):
+async def test_liveness_stays_serving_while_the_store_is_faulted(server, outage):
     # A store outage must not make the kubelet restart every pod of the service.
     async with connect(server) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         watch = health.Watch(health_pb2.HealthCheckRequest(service=LIVENESS))
         assert (await asyncio.wait_for(watch.read(), 5)).status == SERVING
-        server.store.fault_path.touch()
+        outage.begin("catalog")
         await asyncio.sleep(0.3)
         assert await _status(health, SERVICE) == NOT_SERVING
         assert await _status(health) == NOT_SERVING
         assert await _status(health, LIVENESS) == SERVING
         await asyncio.sleep(1.2)  # the periodic probe has seen the fault too
         assert await _status(health, LIVENESS) == SERVING
-        server.store.fault_path.unlink()
-        await asyncio.sleep(0.3)
-        assert await _status(health, SERVICE) == SERVING
+        outage.end()
+        await serving_again(channel, SERVICE)
         with pytest.raises(asyncio.TimeoutError):  # no NOT_SERVING was ever streamed
             await asyncio.wait_for(watch.read(), 0.5)
         watch.cancel()
@@ -104,16 +103,16 @@ async def test_liveness_answers_at_once_while_the_store_probe_hangs():
         await grpc_server.stop(0)
 
 
-async def test_watch_streams_changes_from_the_periodic_probe(server):
+async def test_watch_streams_changes_from_the_periodic_probe(server, outage):
     async with connect(server) as channel:
         watch = health_pb2_grpc.HealthStub(channel).Watch(
             health_pb2.HealthCheckRequest(service=SERVICE)
         )
         seen = [(await asyncio.wait_for(watch.read(), 5)).status]
-        server.store.fault_path.touch()  # nobody calls Check: the periodic probe must notice
+        outage.begin("catalog")  # nobody calls Check: the periodic probe must notice
         seen.append((await asyncio.wait_for(watch.read(), 5)).status)
-        server.store.fault_path.unlink()
-        seen.append((await asyncio.wait_for(watch.read(), 5)).status)
+        outage.end()
+        seen.append((await asyncio.wait_for(watch.read(), RECOVERY_SECONDS)).status)
         watch.cancel()
     assert seen == [SERVING, NOT_SERVING, SERVING]
 

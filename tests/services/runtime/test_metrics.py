@@ -30,8 +30,8 @@ def _value(samples, name: str, **labels) -> float:
     return samples.get((name, frozenset({**LABELS, **labels}.items())), 0.0)
 
 
-async def test_metrics_endpoint_counts_calls_by_code_and_times_them(tmp_path):
-    async with serving("catalog", tmp_path, service=TOY, metrics_listen="127.0.0.1:0") as server:
+async def test_metrics_endpoint_counts_calls_by_code_and_times_them(databases):
+    async with serving("catalog", databases, service=TOY, metrics_listen="127.0.0.1:0") as server:
         port = server.metrics_port
         before = await asyncio.to_thread(_samples, port)
         async with connect(server) as channel:
@@ -53,6 +53,6 @@ async def test_metrics_endpoint_counts_calls_by_code_and_times_them(tmp_path):
     assert _value(after, "grpc_server_in_flight") == 0
 
 
-async def test_empty_metrics_listen_turns_the_endpoint_off(tmp_path):
-    async with serving("catalog", tmp_path, service=TOY, metrics_listen="") as server:
+async def test_empty_metrics_listen_turns_the_endpoint_off(databases):
+    async with serving("catalog", databases, service=TOY, metrics_listen="") as server:
         assert server.metrics_port is None

@@ -25,9 +25,9 @@ _ENV = {
         ("order", "shop.order.v1.OrderService"),
     ],
 )
-async def test_service_is_serving_and_reflected(tmp_path, name, full_name):
+async def test_service_is_serving_and_reflected(databases, name, full_name):
     assert contracts.service(name).full_name == full_name
-    async with serving(name, tmp_path, _ENV.get(name)) as server, connect(server) as channel:
+    async with serving(name, databases, _ENV.get(name)) as server, connect(server) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for service in ("", full_name):
             response = await health.Check(health_pb2.HealthCheckRequest(service=service))

@@ -15,10 +15,10 @@ payment = contracts.service("payment")
 m = payment.messages
 
 
-async def test_sigterm_lets_the_in_flight_call_finish_and_exits_zero(tmp_path):
+async def test_sigterm_lets_the_in_flight_call_finish_and_exits_zero(databases, tmp_path):
     # The payment gateway's latency knob gives a call that is surely in flight.
     env = {"SHOPMESH_GATEWAY_LATENCY_MS": "1500", "SHOPMESH_DRAIN_SECONDS": "10"}
-    with spawn("payment", tmp_path, env) as server:
+    with spawn("payment", databases, tmp_path, env) as server:
         async with connect(server.port) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             assert (await health.Check(health_pb2.HealthCheckRequest())).status == (
@@ -41,9 +41,9 @@ async def test_sigterm_lets_the_in_flight_call_finish_and_exits_zero(tmp_path):
     assert messages.index("draining") < messages.index("stopped")
 
 
-async def test_shopmesh_serve_runs_a_service_that_exits_zero_on_sigterm(tmp_path):
+async def test_shopmesh_serve_runs_a_service_that_exits_zero_on_sigterm(databases, tmp_path):
     command = [sys.executable, "-m", "shopmesh.cli", "serve", "catalog"]
-    with spawn("catalog", tmp_path, command=command) as server:
+    with spawn("catalog", databases, tmp_path, command=command) as server:
         async with connect(server.port) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             request = health_pb2.HealthCheckRequest(service="shop.catalog.v1.CatalogService")

@@ -23,11 +23,11 @@ def exporter():
 
 
 @pytest.fixture
-async def stub(tmp_path, exporter):
+async def stub(databases, exporter):
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     async with (
-        serving("catalog", tmp_path, service=TOY, tracer_provider=provider) as server,
+        serving("catalog", databases, service=TOY, tracer_provider=provider) as server,
         connect(server) as channel,
     ):
         yield catalog.stub(channel)

@@ -72,13 +72,13 @@ def collector():
         server.stop(grace=None)
 
 
-def test_a_service_exports_the_spans_its_sampler_keeps(tmp_path, collector):
+def test_a_service_exports_the_spans_its_sampler_keeps(databases, tmp_path, collector):
     kept, port = collector
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # ms: export soon, not every 5 s
     }
-    with spawn("catalog", tmp_path, env) as server:
+    with spawn("catalog", databases, tmp_path, env) as server:
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
             stub = catalog.stub(channel)
             # The default sampler follows the caller's decision (parent-based).

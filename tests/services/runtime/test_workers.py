@@ -42,14 +42,14 @@ def wait_serving(address: str, timeout: float = 30) -> None:
 
 
 @pytest.fixture
-def two_workers(tmp_path):
+def two_workers(databases):
     port, metrics = free_port(), free_port()
     env = {
         **os.environ,
         "SHOPMESH_WORKERS": "2",
         "SHOPMESH_LISTEN": f"127.0.0.1:{port}",
         "SHOPMESH_METRICS_LISTEN": f"127.0.0.1:{metrics}",
-        "SHOPMESH_DATA_DIR": str(tmp_path),
+        **databases.env("catalog"),
         "SHOPMESH_DRAIN_SECONDS": "1",
     }
     process = subprocess.Popen([sys.executable, "-m", "services", "catalog"], env=env)
@@ -81,8 +81,8 @@ def test_two_workers_share_one_port_and_both_serve(two_workers):
     assert process.wait(timeout=30) == 0
 
 
-def test_workers_must_be_a_positive_number(tmp_path):
-    env = {**os.environ, "SHOPMESH_WORKERS": "zero", "SHOPMESH_DATA_DIR": str(tmp_path)}
+def test_workers_must_be_a_positive_number():
+    env = {**os.environ, "SHOPMESH_WORKERS": "zero"}
     result = subprocess.run(
         [sys.executable, "-m", "services", "catalog"],
         env=env,

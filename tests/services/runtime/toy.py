@@ -11,6 +11,7 @@ import asyncio
 from mesh import contracts
 from services.runtime import Database, Service
 from services.runtime.errors import NotFound
+from services.runtime.migrations import Migrations
 from services.runtime.validation import Violations
 
 catalog = contracts.service("catalog")
@@ -35,7 +36,8 @@ class ToyServicer(catalog.servicer_base):
 
 
 async def open_toy_store(config):
-    return await Database.open(config.database_path("toy"), "CREATE TABLE IF NOT EXISTS t (x)")
+    # The catalog's database (the toy serves the catalog contract), and no tables of its own.
+    return await Database.open(config.database_url, Migrations(()), name="toy")
 
 
 TOY = Service(name="catalog", open_store=open_toy_store, make_servicer=ToyServicer)

@@ -1,5 +1,5 @@
 """Each chaos scenario in its short form, on its own fresh local mesh (real Envoy, real
-service processes, real SQLite): its own checks and every invariant must hold."""
+service processes, real PostgreSQL): its own checks and every invariant must hold."""
 
 from __future__ import annotations
 

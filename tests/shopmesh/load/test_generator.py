@@ -11,10 +11,10 @@ from shopmesh.load.shoppers import GrpcShopper
 READ_MIX = {"browse": 0.6, "search": 0.25, "product": 0.15}
 
 
-async def test_open_model_sends_the_planned_arrivals_and_reports_every_operation(tmp_path):
+async def test_open_model_sends_the_planned_arrivals_and_reports_every_operation(databases):
     plan = generator.LoadPlan(rate=100, duration=1.0, mix=READ_MIX, seed=7)
     progress = io.StringIO()
-    async with serving("catalog", tmp_path) as server, connect(server) as channel:
+    async with serving("catalog", databases) as server, connect(server) as channel:
         recorder = await generator.run(GrpcShopper(channel), plan, progress=progress)
     assert recorder.completed == 100
     assert recorder.errors == 0 and recorder.dropped == 0
@@ -27,9 +27,9 @@ async def test_open_model_sends_the_planned_arrivals_and_reports_every_operation
     assert "done=100" in progress.getvalue()
 
 
-async def test_errors_are_counted_by_code_not_hidden(tmp_path):
+async def test_errors_are_counted_by_code_not_hidden(databases):
     plan = generator.LoadPlan(rate=50, duration=0.4, mix={"product": 1.0}, seed=1)
-    async with serving("catalog", tmp_path) as server, connect(server) as channel:
+    async with serving("catalog", databases) as server, connect(server) as channel:
         shopper = GrpcShopper(channel)
         shop = await shopper.learn()
         shop.product_ids = ["no-such-product"]

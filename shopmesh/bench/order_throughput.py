@@ -1,0 +1,104 @@
+"""PlaceOrder throughput with 200 checkouts in flight, against 1 and then 2 order replicas.
+
+A closed loop over gRPC through the edge: each of IN_FLIGHT callers places an
+order (the whole saga: price, reserve, charge, commit, each step saved) and at
+once places the next. What it measures is what the order path sustains when it
+is the bottleneck, and whether a second order replica adds write capacity: with
+the state in one shared PostgreSQL it should, where a file lock would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import random
+import time
+from collections import Counter
+
+import grpc
+
+from shopmesh.bench import edge_load
+from shopmesh.bench.row import Row, errors_text
+from shopmesh.load.recorder import OK
+from shopmesh.load.shoppers import GrpcShopper
+from shopmesh.load.stats import percentile
+from shopmesh.local.mesh import LocalMesh, start_local_mesh
+
+__all__ = ["IN_FLIGHT", "measure", "saturate"]
+
+IN_FLIGHT = 200
+CHANNELS = 8
+
+
+async def saturate(mesh: LocalMesh, seconds: float) -> tuple[float, list[float], Counter]:
+    """(orders per second, latencies, outcomes) of IN_FLIGHT closed-loop checkouts."""
+    channels = [
+        grpc.aio.insecure_channel(
+            mesh.edge_address, options=[("grpc.use_local_subchannel_pool", 1)]
+        )
+        for _ in range(CHANNELS)
+    ]
+    try:
+        shop = await GrpcShopper(channels[0]).learn()
+        latencies: list[float] = []
+        outcomes: Counter = Counter()
+        deadline = time.monotonic() + seconds
+
+        async def caller(index: int) -> None:
+            shopper, rng = GrpcShopper(channels[index % CHANNELS]), random.Random(index)
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                outcome, note = await shopper.checkout(rng, shop)
+                latencies.append(time.monotonic() - started)
+                outcomes[note if outcome == OK else outcome] += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(caller(i) for i in range(IN_FLIGHT)))
+        return len(latencies) / (time.monotonic() - started), latencies, outcomes
+    finally:
+        for channel in channels:
+            await channel.close()
+
+
+def _errors(outcomes: Counter) -> Counter:
+    return Counter({k: n for k, n in outcomes.items() if not k.startswith("checkout ")})
+
+
+async def _one(
+    mesh: LocalMesh, seconds: float, rounds: int, restock
+) -> tuple[float, list, Counter]:
+    edge_load.disable_checkout_limit(mesh)
+    await restock(mesh)
+    best, latencies, outcomes = 0.0, [], Counter()
+    for _ in range(rounds):
+        rate, samples, seen = await saturate(mesh, seconds)
+        best, latencies = max(best, rate), latencies + samples
+        outcomes.update(seen)
+    return best, latencies, outcomes
+
+
+def measure(work_dir: pathlib.Path, seconds: float, rounds: int, restock, edge) -> list[Row]:
+    """Rows for 1 and 2 order replicas, each on a fresh mesh (the other services: 2 each)."""
+    results = {}
+    for replicas in (1, 2):
+        mesh = start_local_mesh(
+            work_dir / f"orders-{replicas}", replicas={"catalog": 2, "inventory": 2,
+            "payment": 2, "order": replicas}, edge_settings=edge,
+        )  # fmt: skip
+        try:
+            results[replicas] = asyncio.run(_one(mesh, seconds, rounds, restock))
+        finally:
+            mesh.stop()
+    rows = []
+    for replicas, (rate, latencies, outcomes) in results.items():
+        figure = f"{rate:.0f} orders/s, p50 {percentile(latencies, 50) * 1000:.0f} ms"
+        if replicas == 2:
+            figure += f", {rate / max(results[1][0], 1e-9):.2f}x 1 replica"
+        rows.append(
+            Row("PlaceOrder throughput", f"{replicas} order replica{'s' * (replicas > 1)}",
+                f"closed loop, {IN_FLIGHT} in flight", latencies,
+                errors_text(_errors(outcomes)), figure=figure,
+                goal="faster than 1 replica" if replicas == 2 else "",
+                met=rate > results[1][0] if replicas == 2 else None)
+        )  # fmt: skip
+    return rows
