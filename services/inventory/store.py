@@ -27,6 +27,7 @@ from services.runtime import Database, DatabaseStore, ServerConfig
 from services.runtime.errors import FailedPrecondition, NotFound, PreconditionViolation
 from services.runtime.migrations import Migrations
 from services.runtime.postgres import Connection, execute_many, fetch_all, fetch_one
+from services.runtime.retention import BATCH
 from services.seed import SEED_PRODUCTS
 
 __all__ = [
@@ -200,6 +201,15 @@ async def _unknown_skus(connection: Connection, skus: Sequence[str]) -> None:
         )
 
 
+async def _prune_request_ids(connection: Connection, older_than_seconds: float) -> int:
+    cursor = await connection.execute(
+        "DELETE FROM requests WHERE request_id IN (SELECT request_id FROM requests"
+        " WHERE created_at < clock_timestamp() - make_interval(secs => %s) LIMIT %s)",
+        (older_than_seconds, BATCH),
+    )
+    return cursor.rowcount
+
+
 async def _seed_if_empty(connection: Connection) -> None:
     if await fetch_one(connection, "SELECT 1 FROM stock LIMIT 1"):
         return
@@ -234,6 +244,11 @@ class InventoryStore(DatabaseStore):
     async def _stock(connection, skus: list[str]) -> list[Stock]:
         await _unknown_skus(connection, skus)
         return [await _stock(connection, sku) for sku in skus]
+
+    async def prune_request_ids(self, older_than_seconds: float) -> int:
+        """Forgets up to BATCH request_ids first seen longer ago than given (a retry
+        that old is not coming); how many."""
+        return await self.database.write(_prune_request_ids, older_than_seconds)
 
     async def reservation(self, reservation_id: str) -> Reservation | None:
         return await self.database.read(_reservation, reservation_id)

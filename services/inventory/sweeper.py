@@ -13,8 +13,9 @@ import logging
 
 from services.inventory.store import InventoryStore
 from services.runtime import ServerConfig
+from services.runtime.retention import prune_periodically
 
-__all__ = ["sweep_expired_reservations"]
+__all__ = ["prune_request_ids", "sweep_expired_reservations"]
 
 log = logging.getLogger("shopmesh.inventory.sweeper")
 DEFAULT_INTERVAL_SECONDS = 1.0
@@ -31,3 +32,7 @@ async def sweep_expired_reservations(config: ServerConfig, store: InventoryStore
             continue
         if released:
             log.info("released expired reservations", extra={"count": released})
+
+
+async def prune_request_ids(config: ServerConfig, store: InventoryStore) -> None:
+    await prune_periodically(config.env, store.prune_request_ids, "inventory request ids")

@@ -26,11 +26,14 @@ refund waits for payment to come back: it is finished in the background and repe
 the request returns it.
 
 Knobs: settings.py (leases, recovery) and faults.py (crash-test pause). Metrics:
-metrics.py (shopmesh_orders_finished_total{status,reason}, shopmesh_order_sagas_resumed_total).
+metrics.py (shopmesh_orders_finished_total{status,reason}, shopmesh_order_sagas_resumed_total,
+shopmesh_order_reconciliations_open, shopmesh_order_reconciliations_resolved_total{outcome}).
+A charge a saga gave up learning about is accounted for by reconciler.py.
 """
 
 from services.order.orders import Orders
-from services.order.recovery import keep_leases, recover
+from services.order.reconciler import reconcile
+from services.order.recovery import keep_leases, prune_history, recover
 from services.order.servicer import OrderServicer
 from services.runtime import Service
 
@@ -40,5 +43,5 @@ SERVICE = Service(
     name="order",
     open_store=Orders.open,
     make_servicer=OrderServicer,
-    background=(keep_leases, recover),
+    background=(keep_leases, recover, reconcile, prune_history),
 )

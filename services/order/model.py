@@ -98,6 +98,12 @@ class Saga:
     lease_expires: float | None = field(default=None, compare=False)
     # The fencing token of the owner's claim (see store.py): its writes must name it.
     lease_token: int = field(default=0, compare=False)
+    # Set when the saga gives up learning its charge's outcome: the save that ends
+    # it also opens a reconciliation record, so the money is never forgotten.
+    reconcile_charge: bool = field(default=False, compare=False)
+    # True when this run picked the saga up from an earlier one (recovery, a retried
+    # request): time may have passed since its last step.
+    resumed: bool = field(default=False, compare=False)
 
     @property
     def id(self) -> str:

@@ -2,6 +2,8 @@
 
 - `keep_leases`: renews the leases of the sagas this process runs, so no other
   process takes them over while they are alive (also while paused by the fault knob).
+- `prune_history`: forgets the journal of final orders past the retention window
+  (services/runtime/retention.py).
 - `recover`: at startup and then every SHOPMESH_ORDER_RECOVERY_SECONDS, claims the
   sagas in flight that nobody runs (their process died, or a run was interrupted
   by its caller's deadline or an unreachable upstream) and runs them to the end.
@@ -20,8 +22,9 @@ from services.order.orders import Orders
 from services.order.saga import Interrupted
 from services.order.store import LeaseLost
 from services.runtime import ServerConfig
+from services.runtime.retention import prune_periodically
 
-__all__ = ["keep_leases", "recover", "recover_once"]
+__all__ = ["keep_leases", "prune_history", "recover", "recover_once"]
 
 log = logging.getLogger("shopmesh.order.recovery")
 
@@ -76,3 +79,7 @@ async def recover(config: ServerConfig, orders: Orders) -> None:
         except Exception:
             log.exception("saga recovery pass failed")
         await asyncio.sleep(orders.settings.recovery_seconds)
+
+
+async def prune_history(config: ServerConfig, orders: Orders) -> None:
+    await prune_periodically(config.env, orders.store.prune_history, "saga journal lines")

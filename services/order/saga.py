@@ -62,26 +62,44 @@ class Interrupted(Exception):
 
 
 def _nothing_done(error: grpc.RpcError) -> bool:
-    """The upstream surely changed nothing: it refused, or the call was never sent (an open
-    circuit breaker, a deadline spent before sending)."""
-    return error.code() in NOTHING_DONE or mesh.never_sent(error)
+    """The upstream surely changed nothing: it refused, it said so (ErrorInfo metadata
+    outcome=NOTHING_DONE), or the call was never sent (an open circuit breaker, a
+    deadline spent before sending, no replica reachable)."""
+    info = error_info(error)
+    return (
+        error.code() in NOTHING_DONE
+        or mesh.never_sent(error)
+        or (info is not None and info.metadata.get("outcome") == "NOTHING_DONE")
+    )
+
+
+def error_info(error: grpc.RpcError) -> error_details_pb2.ErrorInfo | None:
+    """The ErrorInfo of a failed call (our services put one in every error), or None."""
+    try:
+        status = rpc_status.from_call(error)
+    except ValueError:
+        return None
+    for detail in status.details if status else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info
+    return None
 
 
 def error_reason(error: grpc.RpcError) -> str:
     """The ErrorInfo reason of a failed call, or "" if it carries none."""
-    try:
-        status = rpc_status.from_call(error)
-    except ValueError:
-        return ""
-    for detail in status.details if status else ():
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.reason
-    return ""
+    info = error_info(error)
+    return info.reason if info is not None else ""
 
 
 def _describe(service: str, method: str, error: grpc.aio.AioRpcError) -> str:
-    return f"{service} {method} failed: {error.code().name}: {error.details()}"
+    """What went wrong, fit for the shopper: our services' own messages (they carry an
+    ErrorInfo and never internals), but only the code of anything else (a proxy's
+    or a transport's text says nothing to a shopper and may say too much)."""
+    info = error_info(error)
+    if info is None:
+        return f"{service} {method} failed: {error.code().name}"
+    return f"{service} {method} failed: {error.code().name} {info.reason}: {error.details()}"
 
 
 def _failure_reason(service: str, error: grpc.aio.AioRpcError) -> str:
@@ -241,12 +259,42 @@ class SagaRunner:
             request_id=action_request_id(saga.id, "charge"),
         )
 
+    async def _reservation_active(self, saga: Saga, deadline: float | None) -> bool:
+        """Whether the order's stock is still held. Asking ReserveStock again under the
+        same request_id changes nothing: it answers the reservation as it is now."""
+        response = await self._call(
+            "inventory", "ReserveStock", self._reserve_request(saga), deadline
+        )
+        return response.reservation.state == inventory_pb2.RESERVATION_STATE_ACTIVE
+
     async def _charge(self, saga: Saga, deadline: float | None) -> None:
+        if saga.resumed:
+            # A saga picked up again may have waited past its reservation's TTL: charging
+            # then would only be refunded at COMMIT. Charge only against held stock.
+            try:
+                active = await self._reservation_active(saga, deadline)
+            except grpc.aio.AioRpcError as error:
+                # refund_due stays: a run before the crash may have sent the charge;
+                # compensation closes it and refunds what it finds.
+                message = _describe("inventory", "ReserveStock", error)
+                saga.fail(_failure_reason("inventory", error), message, Step.RELEASE)
+                return
+            if not active:
+                saga.fail(
+                    "RESERVATION_EXPIRED",
+                    "the stock was no longer held when the checkout resumed",
+                    Step.RELEASE,
+                )
+                return
         try:
             response = await self._call("payment", "Charge", self._charge_request(saga), deadline)
         except grpc.aio.AioRpcError as error:
-            # Unknown outcome: refund_due stays, and REFUND asks payment what happened.
+            # Unknown outcome: refund_due stays, and REFUND settles it with CloseCharge.
             saga.refund_due = not _nothing_done(error)
+            if error_reason(error) == "CHARGE_CLOSED":  # payment settled it: nothing taken
+                message = "the payment could not be taken now; nothing was charged"
+                saga.fail("PAYMENT_UNAVAILABLE", message, Step.RELEASE)
+                return
             message = _describe("payment", "Charge", error)
             saga.fail(_failure_reason("payment", error), message, Step.RELEASE)
             return
@@ -311,17 +359,17 @@ class SagaRunner:
 
     async def _refund(self, saga: Saga, deadline: float | None) -> None:
         if not saga.order.payment_id:
-            # Charge's outcome is unknown. Repeating it with the same request_id returns
-            # the first payment (payment deduplicates), so it is never charged twice.
+            # Charge's outcome is unknown. Closing its request_id settles it without
+            # charging: either the gateway had captured (and the payment comes back, to
+            # be refunded below), or nothing was taken and nothing ever will be.
+            close = payment_pb2.CloseChargeRequest(request_id=action_request_id(saga.id, "charge"))
             try:
-                response = await self._compensation_call(
-                    "payment", "Charge", self._charge_request(saga), deadline
-                )
+                response = await self._compensation_call("payment", "CloseCharge", close, deadline)
             except Interrupted:
                 if not self._give_up_on_charge(saga):
                     raise
                 return
-            if response is None or response.payment.status == payment_pb2.PAYMENT_STATUS_DECLINED:
+            if response is None or response.outcome != payment_pb2.CHARGE_OUTCOME_CAPTURED:
                 saga.refund_due = False
                 self._end(saga)
                 return
@@ -337,8 +385,9 @@ class SagaRunner:
         self._end(saga)
 
     def _give_up_on_charge(self, saga: Saga) -> bool:
-        """Ends an order whose charge stayed unknown too long: FAILED, flagged for
-        reconciliation, rather than PENDING forever."""
+        """Ends an order whose charge stayed unknown too long: FAILED rather than PENDING
+        forever, with a durable reconciliation record (written with the final state)
+        that the reconciler keeps resolving until the money is accounted for."""
         age = time.time() - saga.order.create_time.ToNanoseconds() / 1e9
         if age < self.settings.unknown_charge_seconds:
             return False
@@ -351,10 +400,11 @@ class SagaRunner:
             extra={"order_id": saga.id, "charge_request_id": charge},
         )
         saga.failure_message += (
-            f"; the outcome of the charge (payment request_id {charge}) could not be"
-            " learned: it is flagged for reconciliation"
+            "; whether the payment was taken could not be learned yet: it is being"
+            " reconciled, and refunded if it was"
         )
         saga.refund_due = False
+        saga.reconcile_charge = True
         self._end(saga)
         return True
 

@@ -23,11 +23,20 @@ from typing import Protocol
 
 from shop.order.v1 import order_pb2
 
-from services.order.model import Saga, Step
+from services.order.model import Saga, Step, action_request_id
 from services.runtime.migrations import Migrations
 from services.runtime.postgres import Connection, Database, DatabaseStore, fetch_all, fetch_one
+from services.runtime.retention import BATCH
 
-__all__ = ["MIGRATIONS", "HistoryEntry", "LeaseLost", "OrderStore", "PostgresOrderStore"]
+__all__ = [
+    "MIGRATIONS",
+    "HistoryEntry",
+    "LeaseLost",
+    "OrderStore",
+    "PostgresOrderStore",
+    "Reconciliation",
+    "read_reconciliations",
+]
 
 DEFAULT_LEASE_SECONDS = 10.0
 MIGRATIONS = Migrations.of_package("services.order")
@@ -35,6 +44,26 @@ MIGRATIONS = Migrations.of_package("services.order")
 
 class LeaseLost(Exception):
     """The saga is no longer ours (our lease expired and another process claimed it)."""
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """A charge a saga gave up learning the outcome of (see migration 0003)."""
+
+    order_id: str
+    charge_request_id: str
+    state: str  # open, refunded, nothing_owed
+    payment_id: str
+    attempts: int
+    last_error: str
+    opened_at: float  # epoch seconds
+    resolved_at: float | None
+
+
+_RECONCILIATION = (
+    "order_id, charge_request_id, state, payment_id, attempts, last_error,"
+    " extract(epoch FROM opened_at)::float8, extract(epoch FROM resolved_at)::float8"
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +115,17 @@ class OrderStore(Protocol):
         """Gives up the lease on a saga so that recovery can resume it at once."""
 
     async def history(self, order_id: str) -> list[HistoryEntry]: ...
+
+    async def open_reconciliations(self, limit: int = 100) -> list[Reconciliation]:
+        """Charges still to be accounted for, oldest first."""
+
+    async def resolve_reconciliation(self, order_id: str, state: str, payment_id: str) -> None:
+        """Closes a reconciliation: "refunded" or "nothing_owed"."""
+
+    async def note_reconciliation_attempt(self, order_id: str, error: str) -> None: ...
+
+    async def prune_history(self, older_than_seconds: float) -> int:
+        """Forgets old journal lines of final orders; how many."""
 
     async def probe(self) -> None:
         """Returns when the database is usable; raises when it is not (health)."""
@@ -192,6 +232,12 @@ class PostgresOrderStore(DatabaseStore):
         if row is None:
             raise LeaseLost(f"order {saga.id} is not owned by {owner} (token {saga.lease_token})")
         await self._log(db, saga.id, owner, _event(saga))
+        if saga.reconcile_charge:
+            await db.execute(
+                "INSERT INTO reconciliations (order_id, charge_request_id) VALUES (%s, %s)"
+                " ON CONFLICT (order_id) DO NOTHING",
+                (saga.id, action_request_id(saga.id, "charge")),
+            )
         return row[0]
 
     async def claim(self, order_id: str, owner: str) -> Saga | None:
@@ -209,7 +255,9 @@ class PostgresOrderStore(DatabaseStore):
         if claimed is None:
             return None
         await self._log(db, order_id, owner, "CLAIM")
-        return await _get(db, order_id)
+        saga = await _get(db, order_id)
+        saga.resumed = True
+        return saga
 
     async def begin_cancel(self, order_id: str, owner: str, reason: str) -> Saga | None:
         return await self.database.write(self._begin_cancel, order_id, owner, reason)
@@ -270,6 +318,37 @@ class PostgresOrderStore(DatabaseStore):
             (saga.id, owner, saga.lease_token),
         )
 
+    async def open_reconciliations(self, limit: int = 100) -> list[Reconciliation]:
+        return await self.database.read(read_reconciliations, False, limit)
+
+    async def resolve_reconciliation(self, order_id: str, state: str, payment_id: str) -> None:
+        await self.database.write(
+            _execute,
+            "UPDATE reconciliations SET state = %s, payment_id = %s,"
+            " resolved_at = clock_timestamp(), attempts = attempts + 1"
+            " WHERE order_id = %s AND state = 'open'",
+            (state, payment_id, order_id),
+        )
+
+    async def note_reconciliation_attempt(self, order_id: str, error: str) -> None:
+        await self.database.write(
+            _execute,
+            "UPDATE reconciliations SET attempts = attempts + 1, last_error = %s"
+            " WHERE order_id = %s AND state = 'open'",
+            (error[:500], order_id),
+        )
+
+    async def prune_history(self, older_than_seconds: float) -> int:
+        """Deletes up to BATCH journal lines of final orders older than given; how many.
+        The journal of a saga in flight is kept whatever its age."""
+        return await self.database.write(
+            _rowcount,
+            "DELETE FROM saga_history WHERE seq IN (SELECT h.seq FROM saga_history h"
+            " JOIN orders o ON o.id = h.order_id WHERE o.step IS NULL"
+            " AND h.at < clock_timestamp() - make_interval(secs => %s) ORDER BY h.at LIMIT %s)",
+            (older_than_seconds, BATCH),
+        )
+
     async def history(self, order_id: str) -> list[HistoryEntry]:
         rows = await self.database.read(
             fetch_all,
@@ -280,8 +359,25 @@ class PostgresOrderStore(DatabaseStore):
         return [HistoryEntry(*row) for row in rows]
 
 
+async def read_reconciliations(
+    db: Connection, include_resolved: bool = False, limit: int = 1000
+) -> list[Reconciliation]:
+    """The reconciliation records, oldest first: the open ones, or all of them."""
+    where = "" if include_resolved else " WHERE state = 'open'"
+    rows = await fetch_all(
+        db,
+        f"SELECT {_RECONCILIATION} FROM reconciliations{where} ORDER BY opened_at LIMIT %s",
+        (limit,),
+    )
+    return [Reconciliation(*row) for row in rows]
+
+
 async def _execute(db: Connection, query: str, params: tuple) -> None:
     await db.execute(query, params)
+
+
+async def _rowcount(db: Connection, query: str, params: tuple) -> int:
+    return (await db.execute(query, params)).rowcount
 
 
 async def _get(db: Connection, order_id: str) -> Saga | None:

@@ -18,16 +18,20 @@ SimulatedGateway behaves like a real card gateway, deterministically by token:
 
 Like real gateways it deduplicates on an idempotency key: a repeated key
 returns the recorded result and never captures twice, and a key reused for a
-different charge fails with IdempotencyKeyReused. Its records live in a
+different charge fails with IdempotencyKeyReused. A key can be looked up
+without side effects (`lookup`), and closed (`close`): a closed key never
+captures, so a charge whose answer was lost can be settled for good (either
+it had captured, and the record says so, or it never will). Its records live in a
 PostgreSQL database of their own (SHOPMESH_GATEWAY_DATABASE_URL, apart from the
 payment service's), shared by all payment replicas, so a retry landing on
 another replica still captures once.
 
 Chaos knobs (environment): SHOPMESH_GATEWAY_LATENCY_MS (added to every call),
-SHOPMESH_GATEWAY_ERROR_RATE (0..1: share of calls that fail; half of them
-fail *after* capturing, as a lost response would), SHOPMESH_GATEWAY_SEED (the
-RNG seed, for repeatable runs), SHOPMESH_GATEWAY_TIMEOUT_MS (how long
-tok_timeout hangs before GatewayTimeout; default 1000).
+SHOPMESH_GATEWAY_ERROR_RATE (0..1: share of calls that fail; half of the
+charges and refunds among them fail *after* doing the work, as a lost response
+would), SHOPMESH_GATEWAY_SEED (the RNG seed, for repeatable runs),
+SHOPMESH_GATEWAY_TIMEOUT_MS (how long tok_timeout hangs before GatewayTimeout;
+default 1000).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -44,14 +48,16 @@ from psycopg.types.json import Jsonb
 
 from services.runtime import Database
 from services.runtime.migrations import Migrations
-from services.runtime.postgres import Connection
+from services.runtime.postgres import Connection, fetch_one
 
 __all__ = [
     "MIGRATIONS",
     "GatewayError",
+    "GatewayRecord",
     "GatewayResult",
     "GatewayTimeout",
     "IdempotencyKeyReused",
+    "KeyClosed",
     "PaymentGateway",
     "SimulatedGateway",
 ]
@@ -77,15 +83,19 @@ MIGRATIONS = Migrations.of_package("services.payment", "gateway_migrations")
 
 
 class GatewayError(Exception):
-    """The gateway did not give an answer; the caller may retry with the same key."""
+    """The gateway refused the call before doing anything; retrying is safe."""
 
 
 class GatewayTimeout(GatewayError):
-    pass
+    """No answer in time: the operation may or may not have been done."""
 
 
 class IdempotencyKeyReused(Exception):
     """The key was already used for a different operation."""
+
+
+class KeyClosed(Exception):
+    """The key was closed: the gateway did nothing under it, and never will."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,18 @@ class GatewayResult:
     decline_reason: int = 0
     brand: str = ""
     last4: str = ""
+
+
+@dataclass(frozen=True)
+class GatewayRecord:
+    """What the gateway's ledger holds under one key."""
+
+    kind: str  # "charge", "refund" or "closed"
+    result: GatewayResult | None  # None for a closed key
+    amount_nanos: int
+    currency: str
+    metadata: dict[str, str]
+    fingerprint: str  # of the call that did it, as the caller gave it
 
 
 class PaymentGateway(Protocol):
@@ -107,13 +129,27 @@ class PaymentGateway(Protocol):
         currency: str,
         token: str,
         wallet: str | None,
+        metadata: Mapping[str, str],
     ) -> GatewayResult:
-        """Capture `amount_nanos` of `currency`; raises GatewayError when there is no answer."""
+        """Capture `amount_nanos` of `currency`. GatewayError: nothing done; GatewayTimeout:
+        unknown; KeyClosed: the key was closed, nothing done."""
 
     async def refund(
-        self, idempotency_key: str, fingerprint: str, *, charge_reference: str, amount_nanos: int
+        self,
+        idempotency_key: str,
+        fingerprint: str,
+        *,
+        charge_reference: str,
+        amount_nanos: int,
+        currency: str,
     ) -> GatewayResult:
-        """Give back part of a capture; raises GatewayError when there is no answer."""
+        """Give back part of a capture; raises as `charge` does."""
+
+    async def lookup(self, idempotency_key: str) -> GatewayRecord | None:
+        """What was done under the key (None: nothing yet); no side effects."""
+
+    async def close_key(self, idempotency_key: str) -> GatewayRecord:
+        """Close the key unless something was done under it; what it now holds."""
 
     async def close(self) -> None: ...
 
@@ -151,7 +187,9 @@ class SimulatedGateway:
     async def close(self) -> None:
         await self._database.close()
 
-    async def charge(self, idempotency_key, fingerprint, *, amount_nanos, currency, token, wallet):
+    async def charge(
+        self, idempotency_key, fingerprint, *, amount_nanos, currency, token, wallet, metadata
+    ):
         if token == TIMEOUT_TOKEN:
             await asyncio.sleep(self._timeout)
             raise GatewayTimeout("the gateway did not answer in time")
@@ -167,39 +205,111 @@ class SimulatedGateway:
                 return GatewayResult(reference, True, 0, wallet, "")
             return GatewayResult(reference, False, INVALID_TOKEN, "unknown", "")
 
-        return await self._operation(idempotency_key, fingerprint, decide)
+        operation = _Operation("charge", idempotency_key, fingerprint, amount_nanos, currency,
+                               dict(metadata), decide)  # fmt: skip
+        return await self._operate(operation)
 
-    async def refund(self, idempotency_key, fingerprint, *, charge_reference, amount_nanos):
+    async def refund(
+        self, idempotency_key, fingerprint, *, charge_reference, amount_nanos, currency
+    ):
         def decide() -> GatewayResult:
             return GatewayResult(f"re_{uuid.uuid4().hex[:24]}", True)
 
-        return await self._operation(idempotency_key, fingerprint, decide)
+        operation = _Operation("refund", idempotency_key, fingerprint, amount_nanos, currency,
+                               {"charge_reference": charge_reference}, decide)  # fmt: skip
+        return await self._operate(operation)
 
-    async def _operation(self, key: str, fingerprint: str, decide) -> GatewayResult:
+    async def lookup(self, idempotency_key: str) -> GatewayRecord | None:
+        await self._reachable()
+        return await self._database.read(_record, idempotency_key)
+
+    async def close_key(self, idempotency_key: str) -> GatewayRecord:
+        await self._reachable()
+        return await self._database.write(_close_key, idempotency_key)
+
+    async def _reachable(self) -> None:
+        """The latency and error knobs, for calls that do no work either way."""
+        if self._latency:
+            await asyncio.sleep(self._latency)
+        if self._random.random() < self._error_rate:
+            raise GatewayError("the gateway is unavailable")
+
+    async def _operate(self, operation: _Operation) -> GatewayResult:
         if self._latency:
             await asyncio.sleep(self._latency)
         fault = self._random.random() < self._error_rate
         lose_response = fault and self._random.random() < 0.5
         if fault and not lose_response:
             raise GatewayError("the gateway is unavailable")
-        result = await self._database.write(_record_once, key, fingerprint, decide)
+        result = await self._database.write(_record_once, operation)
         if lose_response:  # it did the work, but the answer never arrives
             raise GatewayTimeout("the gateway timed out after accepting the request")
         return result
 
 
-async def _record_once(connection: Connection, key: str, fingerprint: str, decide):
-    cursor = await connection.execute(
-        "SELECT fingerprint, result FROM gateway_operations WHERE idempotency_key = %s", (key,)
+@dataclass(frozen=True)
+class _Operation:
+    kind: str
+    key: str
+    fingerprint: str
+    amount_nanos: int
+    currency: str
+    metadata: dict[str, str]
+    decide: Callable[[], GatewayResult]
+
+
+_COLUMNS = "kind, result, amount_nanos, currency, metadata, fingerprint"
+
+
+def _from_row(row: tuple) -> GatewayRecord:
+    kind, result, amount_nanos, currency, metadata, fingerprint = row
+    return GatewayRecord(
+        kind=kind,
+        result=GatewayResult(**result) if kind != "closed" else None,
+        amount_nanos=amount_nanos,
+        currency=currency,
+        metadata=metadata,
+        fingerprint=fingerprint,
     )
-    row = await cursor.fetchone()
+
+
+async def _record(connection: Connection, key: str) -> GatewayRecord | None:
+    row = await fetch_one(
+        connection, f"SELECT {_COLUMNS} FROM gateway_operations WHERE idempotency_key = %s", (key,)
+    )
+    return _from_row(row) if row else None
+
+
+async def _record_once(connection: Connection, operation: _Operation) -> GatewayResult:
+    row = await fetch_one(
+        connection,
+        f"SELECT {_COLUMNS} FROM gateway_operations WHERE idempotency_key = %s",
+        (operation.key,),
+    )
     if row is not None:
-        if row[0] != fingerprint:
-            raise IdempotencyKeyReused(key)
-        return GatewayResult(**row[1])
-    result = decide()
+        record = _from_row(row)
+        if record.kind == "closed":
+            raise KeyClosed(operation.key)
+        if record.fingerprint != operation.fingerprint:
+            raise IdempotencyKeyReused(operation.key)
+        return record.result
+    result = operation.decide()
     await connection.execute(
-        "INSERT INTO gateway_operations VALUES (%s, %s, %s, %s)",
-        (key, fingerprint, Jsonb(asdict(result)), time.time_ns() // 1000),
-    )
+        "INSERT INTO gateway_operations (idempotency_key, fingerprint, result, create_us,"
+        " kind, amount_nanos, currency, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        (operation.key, operation.fingerprint, Jsonb(asdict(result)), time.time_ns() // 1000,
+         operation.kind, operation.amount_nanos, operation.currency,
+         Jsonb(operation.metadata)),
+    )  # fmt: skip
     return result
+
+
+async def _close_key(connection: Connection, key: str) -> GatewayRecord:
+    if (record := await _record(connection, key)) is not None:
+        return record
+    await connection.execute(
+        "INSERT INTO gateway_operations (idempotency_key, fingerprint, result, create_us, kind)"
+        " VALUES (%s, '', '{}', %s, 'closed')",
+        (key, time.time_ns() // 1000),
+    )
+    return GatewayRecord("closed", None, 0, "", {}, "")

@@ -159,6 +159,41 @@ class PaymentStore(DatabaseStore):
     async def get(self, payment_id: str) -> Payment:
         return await self.database.read(_existing_payment, payment_id)
 
+    async def payment_by_request(self, request_id: str) -> Payment | None:
+        """The payment a charge with this request_id made, whatever the request was."""
+
+        async def find(connection):
+            row = await fetch_one(
+                connection, "SELECT id FROM payments WHERE request_id = %s", (request_id,)
+            )
+            return await _payment(connection, row[0]) if row else None
+
+        return await self.database.read(find)
+
+    async def refund_by_request(self, request_id: str) -> tuple[Refund, Payment] | None:
+        """The refund (PENDING or done) asked for under this request_id, with its payment."""
+
+        async def find(connection):
+            row = await fetch_one(
+                connection, "SELECT id FROM refunds WHERE request_id = %s", (request_id,)
+            )
+            if row is None:
+                return None
+            refund = await _refund(connection, row[0])
+            return refund, await _payment(connection, refund.payment_id)
+
+        return await self.database.read(find)
+
+    async def pending_refunds(self, older_than_us: int, limit: int = 100) -> list[tuple]:
+        """(refund id, request_id, fingerprint) of refunds held for longer than given,
+        oldest first."""
+        return await self.database.read(
+            fetch_all,
+            "SELECT id, request_id, fingerprint FROM refunds WHERE state = %s AND create_us <= %s"
+            " ORDER BY create_us LIMIT %s",
+            (PENDING, _now_us() - older_than_us, limit),
+        )
+
     async def payment_for_request(self, request_id: str, fingerprint: str) -> Payment | None:
         """The payment an earlier charge with this request_id made, if any."""
 

@@ -30,9 +30,9 @@ from shopmesh.chaos.report import Report
 from shopmesh.chaos.timeline import Timeline, summarize
 from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.load import generator
-from shopmesh.load.shoppers import Knowledge, RestShopper
+from shopmesh.load.shoppers import ErrorAnswer, Knowledge, RestShopper
 from shopmesh.local.mesh import LocalMesh, start_local_mesh
-from shopmesh.local.ops import OpsClient
+from shopmesh.local.ops import OpsClient, PaymentOps
 from shopmesh.local.postgres import SUPERUSER
 from shopmesh.local.supervisor import stop_all
 
@@ -43,7 +43,12 @@ log = logging.getLogger("shopmesh.chaos")
 # Order service settings for chaos runs: a crashed replica's sagas are taken over
 # after 3 s instead of 10, so a killed order replica's checkouts finish within the
 # edge's 10 s PlaceOrder timeout. Recovery passes keep their default period (2 s).
-CHAOS_ENV = {"SHOPMESH_ORDER_LEASE_SECONDS": "3"}
+CHAOS_ENV = {
+    "SHOPMESH_ORDER_LEASE_SECONDS": "3",
+    # Refunds whose gateway answer was lost are settled within seconds, not half a minute.
+    "SHOPMESH_PAYMENT_RESOLVE_SECONDS": "1",
+    "SHOPMESH_PAYMENT_PENDING_REFUND_SECONDS": "3",
+}
 # LedgerDatabases' fields, in order.
 LEDGER_DATABASES = ("order", "inventory", "payment", "payment_gateway")
 # The load never runs longer than this; scenarios stop it when they are done.
@@ -64,16 +69,18 @@ class Chaos:
         )
         self.received = {p.sku: SEED_QUANTITY for p in SEED_PRODUCTS}
         self.timelines: list[Timeline] = []
+        self.error_answers: list[ErrorAnswer] = []  # every non-200 a shopper got
         self._loads: list[asyncio.Task] = []
         self._phase: tuple[str, float] | None = None
         self._ops: OpsClient | None = None
+        self._payment_ops: PaymentOps | None = None
         self.shop: Knowledge | None = None
         self._loads_started = 0
 
     # -- shoppers ----------------------------------------------------------
 
     def shopper(self) -> RestShopper:
-        return RestShopper(self.mesh.edge_url, self.session)
+        return RestShopper(self.mesh.edge_url, self.session, self.error_answers)
 
     async def knowledge(self) -> Knowledge:
         if self.shop is None:
@@ -149,15 +156,24 @@ class Chaos:
 
     # -- the operators' view ---------------------------------------------------
 
+    def _ops_tls(self, service: str) -> TlsFiles:
+        cert = self.mesh.certs["ops"]
+        return TlsFiles(ca=self.mesh.layout.ca, cert=cert.cert, key=cert.key, server_name=service)
+
+    def _addresses(self, service: str) -> list[str]:
+        return [r.inbound_address for r in self.mesh.replicas[service]]
+
     @property
     def ops(self) -> OpsClient:
         if self._ops is None:
-            cert = self.mesh.certs["ops"]
-            tls = TlsFiles(ca=self.mesh.layout.ca, cert=cert.cert, key=cert.key,
-                           server_name="inventory")  # fmt: skip
-            addresses = [r.inbound_address for r in self.mesh.replicas["inventory"]]
-            self._ops = OpsClient(addresses, tls)
+            self._ops = OpsClient(self._addresses("inventory"), self._ops_tls("inventory"))
         return self._ops
+
+    @property
+    def payment_ops(self) -> PaymentOps:
+        if self._payment_ops is None:
+            self._payment_ops = PaymentOps(self._addresses("payment"), self._ops_tls("payment"))
+        return self._payment_ops
 
     async def restock(self, sku: str, quantity: int) -> None:
         await self.ops.restock(sku, quantity)
@@ -197,8 +213,9 @@ class Chaos:
 
     async def close(self) -> None:
         await self.stop_load()
-        if self._ops is not None:
-            await self._ops.close()
+        for client in (self._ops, self._payment_ops):
+            if client is not None:
+                await client.close()
 
 
 Scenario = Callable[[Chaos, Any], Awaitable[None]]

@@ -14,7 +14,11 @@ Every scenario ends here. An empty list of violations means:
   and a COMMITTED reservation of exactly its units;
 - a FAILED order has a reason, no net charge and no held or sold stock; a
   CANCELLED one has no net charge and its stock back;
-- nothing is held or charged for an order that does not exist.
+- nothing is held or charged for an order that does not exist;
+- where money really moved, by the payment gateway's own ledger: per order,
+  captured minus refunded is the order's total for a CONFIRMED order and 0 for a
+  FAILED or CANCELLED one, refunds never exceed captures, and no refund names a
+  capture the gateway does not have.
 """
 
 from __future__ import annotations
@@ -195,6 +199,35 @@ def _orphans(ledger: Ledger) -> list[Violation]:
     return found
 
 
+def _gateway(ledger: Ledger) -> list[Violation]:
+    found = [
+        Violation("gateway-money", f"gateway {key}", "refund of a capture it has no record of")
+        for key in ledger.gateway_stray_refunds
+    ]
+    for order_id, (captured, refunded) in sorted(ledger.gateway_money.items()):
+        subject = f"order {order_id} at the gateway"
+        order = ledger.orders.get(order_id)
+        if refunded > captured:
+            found.append(Violation("gateway-money", subject, f"refunded {refunded} > {captured}"))
+        if order is None:
+            if captured - refunded:
+                found.append(Violation("gateway-money", subject, "money kept for no order"))
+            continue
+        owed = order.total_nanos if order.status == "CONFIRMED" else 0
+        if order.final and captured - refunded != owed:
+            found.append(
+                Violation(
+                    "gateway-money",
+                    subject,
+                    f"{order.status}: captured {captured} - refunded {refunded} != {owed}",
+                )
+            )
+    for order in ledger.orders.values():
+        if order.final and order.status == "CONFIRMED" and order.id not in ledger.gateway_money:
+            found.append(Violation("gateway-money", f"order {order.id}", "CONFIRMED, no capture"))
+    return found
+
+
 def check(
     ledger: Ledger,
     received: Mapping[str, int],
@@ -203,6 +236,7 @@ def check(
     """Every violation of the invariants above; `received` is the units each SKU got
     (seed plus restocks), `levels` what BatchGetStock reported, if it was asked."""
     found = _stock(ledger, received) + _levels(ledger, levels or {}) + _payments(ledger)
+    found += _gateway(ledger)
     for order in ledger.orders.values():
         found += _order(ledger, order)
     return found + _orphans(ledger)

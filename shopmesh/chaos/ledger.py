@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from shop.inventory.v1 import inventory_pb2
@@ -103,6 +103,11 @@ class Ledger:
     payments: dict[str, Payment]
     # Idempotency keys of the charges the gateway approved (the money that moved).
     gateway_captures: frozenset[str]
+    # What the gateway's own ledger says moved, per order id: (captured, refunded)
+    # nanos. A refund counts for the order of the capture it names.
+    gateway_money: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Refunds the gateway made against a capture it has no record of.
+    gateway_stray_refunds: tuple[str, ...] = ()
 
     def reservations_of(self, order_id: str) -> list[Reservation]:
         return [r for r in self.reservations.values() if r.order_id == order_id]
@@ -209,13 +214,36 @@ def _read_payments(url: str) -> dict[str, Payment]:
         }
 
 
-def _read_gateway_captures(url: str) -> frozenset[str]:
+@dataclass(frozen=True)
+class _Gateway:
+    captures: frozenset[str]
+    money: dict[str, tuple[int, int]]
+    stray_refunds: tuple[str, ...]
+
+
+def _read_gateway(url: str) -> _Gateway:
     with _snapshot(url) as db:
         rows = db.execute(
-            "SELECT idempotency_key FROM gateway_operations"
-            " WHERE idempotency_key LIKE 'charge:%' AND (result->>'approved')::boolean"
-        )
-        return frozenset(key for (key,) in rows)
+            "SELECT idempotency_key, kind, (result->>'approved')::boolean,"
+            " result->>'reference', amount_nanos, metadata FROM gateway_operations"
+        ).fetchall()
+    captures, order_of_reference = set(), {}
+    captured, refunded = Counter(), Counter()
+    for key, kind, approved, reference, amount, metadata in rows:
+        if kind == "charge" and approved:
+            captures.add(key)
+            order_of_reference[reference] = metadata.get("order_id", "")
+            captured[metadata.get("order_id", "")] += amount
+    stray = []
+    for key, kind, approved, _, amount, metadata in rows:
+        if kind == "refund" and approved:
+            order_id = order_of_reference.get(metadata.get("charge_reference"))
+            if order_id is None:
+                stray.append(key)
+            else:
+                refunded[order_id] += amount
+    money = {o: (captured[o], refunded[o]) for o in set(captured) | set(refunded)}
+    return _Gateway(frozenset(captures), money, tuple(sorted(stray)))
 
 
 def read(files: LedgerDatabases) -> Ledger:
@@ -224,10 +252,13 @@ def read(files: LedgerDatabases) -> Ledger:
     # inventory and payment databases when those are read after it.
     orders = read_orders(files.order)
     reservations, stock = _read_inventory(files.inventory)
+    gateway = _read_gateway(files.gateway)
     return Ledger(
         orders=orders,
         reservations=reservations,
         stock=stock,
         payments=_read_payments(files.payment),
-        gateway_captures=_read_gateway_captures(files.gateway),
+        gateway_captures=gateway.captures,
+        gateway_money=gateway.money,
+        gateway_stray_refunds=gateway.stray_refunds,
     )

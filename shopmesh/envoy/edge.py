@@ -80,11 +80,24 @@ def _transcoded_services(topology: Topology) -> list[contracts.ServiceContract]:
     ]
 
 
+# What a client is told when the edge itself cannot get an answer (5xx). Envoy's
+# own text ("upstream connect error or disconnect/reset before headers ...")
+# describes the mesh's plumbing, not the shop.
+UNAVAILABLE_MESSAGE = "the shop cannot answer this request now; try again shortly"
+
+
 def _json_errors() -> dict[str, Any]:
     mappers = [
-        fill("edge/json_error_mapper", http_status=status, grpc_code=code.value[0])
+        fill(
+            "edge/json_error_mapper",
+            http_status=status,
+            grpc_code=code.value[0],
+            message=UNAVAILABLE_MESSAGE if status >= 500 else "%LOCAL_REPLY_BODY%",
+        )
         for status, code in _LOCAL_REPLY_CODES.items()
     ]
+    # Native gRPC clients keep their status; their message is ours too.
+    mappers.append(fill("edge/grpc_error_mapper", message=UNAVAILABLE_MESSAGE))
     return fill("edge/json_errors", mappers=mappers)
 
 

@@ -72,6 +72,9 @@ def render(
             key=str(identity.key),
             ca=str(files.ca),
             access_log=log,
+            local_replies=fill(
+                "sidecar/local_replies", message=f"the {service} service could not answer now"
+            ),
             policies=_rbac_policies(topology, service),
         )
     ]
@@ -88,6 +91,9 @@ def render(
                 address=common.LOOPBACK,
                 port=(outbound_ports or {}).get(upstream, 0),
                 access_log=log,
+                local_replies=fill(
+                    "sidecar/local_replies", message=f"the {upstream} service is unreachable now"
+                ),
                 routes=routes,
             )
         )

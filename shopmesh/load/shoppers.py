@@ -7,6 +7,7 @@ FAILED (e.g. out of stock) is a correct answer, not an error; it is noted apart.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -69,21 +70,48 @@ def order_status(name: int) -> str:
     return order.messages.OrderStatus.Name(name).removeprefix("ORDER_STATUS_")
 
 
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """One non-200 answer of the edge, as the shopper received it."""
+
+    method: str
+    path: str
+    status: int
+    body: str
+
+
 class RestShopper:
     """Calls the edge's REST/JSON API (the gRPC-JSON transcoder)."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        session: aiohttp.ClientSession,
+        error_log: list[ErrorAnswer] | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
+        # Where every non-200 answer is kept, body and all (chaos checks read them).
+        self.error_log = error_log
 
     async def _call(self, method: str, path: str, message_type: Any = None, **kwargs):
         async with self.session.request(method, self.base_url + path, **kwargs) as response:
-            body = await response.json(content_type=None) if response.content_length != 0 else {}
+            text = await response.text()
             if response.status != 200:
+                if self.error_log is not None:
+                    self.error_log.append(ErrorAnswer(method, path, response.status, text))
                 return f"HTTP {response.status}", None
+            body = json.loads(text) if text else {}
             if message_type is None:
                 return OK, body
             return OK, json_format.ParseDict(body, message_type(), ignore_unknown_fields=True)
+
+    async def cancel(self, order_id: str) -> tuple[str, str | None]:
+        body = {"requestId": str(uuid.uuid4()), "reason": "changed my mind"}
+        outcome, cancelled = await self._call(
+            "POST", f"/v1/orders/{order_id}:cancel", order.messages.CancelOrderResponse, json=body
+        )
+        return outcome, cancelled and f"cancel {order_status(cancelled.order.status)}"
 
     async def learn(self) -> Knowledge:
         async def page(token: str):

@@ -80,6 +80,17 @@ class LocalPostgres:
             self._pg_ctl("restart", "-m", "fast")
         return self
 
+    def attach(self) -> bool:
+        """Connect to the server another process started in `data_dir` (False: none runs)."""
+        try:
+            lines = (self.data_dir / "postmaster.pid").read_text().splitlines()
+        except FileNotFoundError:
+            return False
+        if len(lines) < 5 or not _alive(int(lines[0])):
+            return False
+        self.socket_dir = pathlib.Path(lines[4])  # the lock file's socket directory line
+        return True
+
     def _configure(self) -> bool:
         """Authentication and limits; True when the server must restart to apply them."""
         hba = self.data_dir / "pg_hba.conf"

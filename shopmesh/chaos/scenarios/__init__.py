@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from shopmesh.chaos.scenarios import (
+    ambiguous_outcomes,
     flash_sale,
     inventory_store,
     kill_replicas,
@@ -43,5 +44,6 @@ SCENARIOS = {
         Entry("flash-sale", flash_sale),
         Entry("postgres-restart", postgres_restart),
         Entry("postgres-kill", postgres_kill),
+        Entry("ambiguous-outcomes", ambiguous_outcomes),
     )
 }

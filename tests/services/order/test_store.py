@@ -73,13 +73,14 @@ async def test_claim_waits_for_the_lease_to_expire(store, short_leases):
     assert await store.claimable(10) == []
     assert await store.claim(saga.id, "b") is None
 
-    assert await short_leases.renew("a") == 1  # the lease would now end in SHORT seconds,
-    assert await store.renew("a") == 1  # but a live owner keeps it
+    # The lease would now end in SHORT seconds, but a live owner keeps renewing it.
+    assert await short_leases.renew("a", [saga]) == 1
+    assert await store.renew("a", [saga]) == 1
     await asyncio.sleep(EXPIRED)
     assert await store.claimable(10) == []
     assert await store.claim(saga.id, "b") is None
 
-    assert await short_leases.renew("a") == 1  # the owner's last renewal
+    assert await short_leases.renew("a", [saga]) == 1  # the owner's last renewal
     await asyncio.sleep(EXPIRED)
     assert await store.claimable(10) == [saga.id]
     claimed = await store.claim(saga.id, "b")
@@ -93,7 +94,7 @@ async def test_claim_waits_for_the_lease_to_expire(store, short_leases):
 
 async def test_released_saga_is_claimable_at_once(store):
     saga, _ = await store.create(new_saga(place_request()), "a")
-    await store.release(saga.id, "a")
+    await store.release(saga, "a")
     assert await store.claimable(10) == [saga.id]
     assert (await store.claim(saga.id, "b")).owner == "b"
 
@@ -104,7 +105,7 @@ async def test_recovery_can_skip_sagas_by_their_next_step(store):
     refunding.step = Step.REFUND
     await store.save(refunding, "a")
     for saga in (pricing, refunding):
-        await store.release(saga.id, "a")
+        await store.release(saga, "a")
     assert set(await store.claimable(10)) == {pricing.id, refunding.id}
     assert await store.claimable(10, skip=[Step.REFUND, Step.CHARGE]) == [pricing.id]
 

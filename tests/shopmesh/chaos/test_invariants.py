@@ -59,7 +59,9 @@ def clean() -> Ledger:
     }
     stock = {"A": Stock("A", 8, 0, 2), "B": Stock("B", 4, 0, 1)}
     captures = frozenset({"charge:charge-o1", "charge:charge-o3"})
-    return Ledger(orders, reservations, stock, payments, captures)
+    # The gateway's own ledger: o1 paid, o3 paid and refunded in full.
+    money = {"o1": (3_000_000_000, 0), "o3": (3_000_000_000, 3_000_000_000)}
+    return Ledger(orders, reservations, stock, payments, captures, money)
 
 
 def levels(ledger: Ledger) -> dict[str, StockLevel]:
@@ -84,6 +86,7 @@ def _with(ledger: Ledger, **parts) -> Ledger:
 
 
 CAPTURES = clean().gateway_captures
+MONEY = clean().gateway_money
 A2B1 = {"A": 2, "B": 1}
 
 # name -> (what is planted in the clean ledger, the invariant that must name it)
@@ -112,6 +115,30 @@ PLANTED = {
     "capture without a payment record": (
         dict(gateway_captures=CAPTURES | {"charge:lost"}),
         "no-double-charge",
+    ),
+    "gateway: a failed order's capture never refunded": (
+        dict(gateway_money={**MONEY, "o2": (3_000_000_000, 0)}),
+        "gateway-money",
+    ),
+    "gateway: a confirmed order refunded in part": (
+        dict(gateway_money={**MONEY, "o1": (3_000_000_000, 1_000_000_000)}),
+        "gateway-money",
+    ),
+    "gateway: refunds above the capture": (
+        dict(gateway_money={**MONEY, "o3": (3_000_000_000, 6_000_000_000)}),
+        "gateway-money",
+    ),
+    "gateway: a confirmed order never captured": (
+        dict(gateway_money={**MONEY, "o1": (0, 0)}),
+        "gateway-money",
+    ),
+    "gateway: a refund of a capture it has no record of": (
+        dict(gateway_stray_refunds=("refund:stray",)),
+        "gateway-money",
+    ),
+    "gateway: money kept for no order": (
+        dict(gateway_money={**MONEY, "ghost": (1_000_000_000, 0)}),
+        "gateway-money",
     ),
     "order not final": (
         dict(orders={"o1": _order("o1", "PENDING", step="COMMIT")}),

@@ -121,6 +121,70 @@ DECLINE_REASON_CURRENCY_NOT_SUPPORTED: DeclineReason.ValueType  # 6
 """The payment method does not accept this currency."""
 Global___DeclineReason: _TypeAlias = DeclineReason  # noqa: Y015
 
+class _ChargeOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChargeOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChargeOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHARGE_OUTCOME_UNSPECIFIED: _ChargeOutcome.ValueType  # 0
+    """Never used."""
+    CHARGE_OUTCOME_NOT_FOUND: _ChargeOutcome.ValueType  # 1
+    """No charge under this request_id has reached the gateway (yet)."""
+    CHARGE_OUTCOME_CAPTURED: _ChargeOutcome.ValueType  # 2
+    """The gateway captured the amount: `payment` is set."""
+    CHARGE_OUTCOME_DECLINED: _ChargeOutcome.ValueType  # 3
+    """The gateway declined the charge: `payment` is set, nothing was taken."""
+    CHARGE_OUTCOME_CLOSED: _ChargeOutcome.ValueType  # 4
+    """The request_id was closed before anything was captured under it: nothing
+    was taken, and nothing ever will be under this id.
+    """
+
+class ChargeOutcome(_ChargeOutcome, metaclass=_ChargeOutcomeEnumTypeWrapper):
+    """What became of a charge, as LookupCharge and CloseCharge tell it."""
+
+CHARGE_OUTCOME_UNSPECIFIED: ChargeOutcome.ValueType  # 0
+"""Never used."""
+CHARGE_OUTCOME_NOT_FOUND: ChargeOutcome.ValueType  # 1
+"""No charge under this request_id has reached the gateway (yet)."""
+CHARGE_OUTCOME_CAPTURED: ChargeOutcome.ValueType  # 2
+"""The gateway captured the amount: `payment` is set."""
+CHARGE_OUTCOME_DECLINED: ChargeOutcome.ValueType  # 3
+"""The gateway declined the charge: `payment` is set, nothing was taken."""
+CHARGE_OUTCOME_CLOSED: ChargeOutcome.ValueType  # 4
+"""The request_id was closed before anything was captured under it: nothing
+was taken, and nothing ever will be under this id.
+"""
+Global___ChargeOutcome: _TypeAlias = ChargeOutcome  # noqa: Y015
+
+class _RefundOutcome:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _RefundOutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_RefundOutcome.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    REFUND_OUTCOME_UNSPECIFIED: _RefundOutcome.ValueType  # 0
+    """Never used."""
+    REFUND_OUTCOME_NOT_FOUND: _RefundOutcome.ValueType  # 1
+    """No refund was asked for under this request_id."""
+    REFUND_OUTCOME_PENDING: _RefundOutcome.ValueType  # 2
+    """Asked for, its amount held, the gateway's answer not known yet."""
+    REFUND_OUTCOME_DONE: _RefundOutcome.ValueType  # 3
+    """The gateway gave the money back: `refund` is set."""
+
+class RefundOutcome(_RefundOutcome, metaclass=_RefundOutcomeEnumTypeWrapper):
+    """Where a refund stands, as LookupRefund tells it."""
+
+REFUND_OUTCOME_UNSPECIFIED: RefundOutcome.ValueType  # 0
+"""Never used."""
+REFUND_OUTCOME_NOT_FOUND: RefundOutcome.ValueType  # 1
+"""No refund was asked for under this request_id."""
+REFUND_OUTCOME_PENDING: RefundOutcome.ValueType  # 2
+"""Asked for, its amount held, the gateway's answer not known yet."""
+REFUND_OUTCOME_DONE: RefundOutcome.ValueType  # 3
+"""The gateway gave the money back: `refund` is set."""
+Global___RefundOutcome: _TypeAlias = RefundOutcome  # noqa: Y015
+
 @_typing.final
 class PaymentMethod(_message.Message):
     """How a shopper pays. Exactly one kind is set."""
@@ -516,3 +580,161 @@ class GetPaymentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetPaymentResponse: _TypeAlias = GetPaymentResponse  # noqa: Y015
+
+@_typing.final
+class LookupChargeRequest(_message.Message):
+    """Request of PaymentService.LookupCharge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The request_id the charge was (or may have been) sent with."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LookupChargeRequest: _TypeAlias = LookupChargeRequest  # noqa: Y015
+
+@_typing.final
+class LookupChargeResponse(_message.Message):
+    """Response of PaymentService.LookupCharge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    outcome: Global___ChargeOutcome.ValueType
+    """What became of the charge."""
+    @_builtins.property
+    def payment(self) -> Global___Payment:
+        """The payment, when the outcome is CAPTURED or DECLINED."""
+
+    def __init__(
+        self,
+        *,
+        outcome: Global___ChargeOutcome.ValueType = ...,
+        payment: Global___Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "payment", b"payment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LookupChargeResponse: _TypeAlias = LookupChargeResponse  # noqa: Y015
+
+@_typing.final
+class CloseChargeRequest(_message.Message):
+    """Request of PaymentService.CloseCharge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The request_id of the charge to close. Closing is idempotent on it: it is
+    this call's own request_id too.
+    """
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseChargeRequest: _TypeAlias = CloseChargeRequest  # noqa: Y015
+
+@_typing.final
+class CloseChargeResponse(_message.Message):
+    """Response of PaymentService.CloseCharge."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    outcome: Global___ChargeOutcome.ValueType
+    """The charge's final outcome: CAPTURED, DECLINED or CLOSED, never NOT_FOUND."""
+    @_builtins.property
+    def payment(self) -> Global___Payment:
+        """The payment, when the outcome is CAPTURED or DECLINED."""
+
+    def __init__(
+        self,
+        *,
+        outcome: Global___ChargeOutcome.ValueType = ...,
+        payment: Global___Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "payment", b"payment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CloseChargeResponse: _TypeAlias = CloseChargeResponse  # noqa: Y015
+
+@_typing.final
+class LookupRefundRequest(_message.Message):
+    """Request of PaymentService.LookupRefund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """The request_id the refund was sent with."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LookupRefundRequest: _TypeAlias = LookupRefundRequest  # noqa: Y015
+
+@_typing.final
+class LookupRefundResponse(_message.Message):
+    """Response of PaymentService.LookupRefund."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    REFUND_FIELD_NUMBER: _builtins.int
+    PAYMENT_FIELD_NUMBER: _builtins.int
+    outcome: Global___RefundOutcome.ValueType
+    """Where the refund stands."""
+    @_builtins.property
+    def refund(self) -> Global___Refund:
+        """The refund, when DONE."""
+
+    @_builtins.property
+    def payment(self) -> Global___Payment:
+        """The payment refunded, unless NOT_FOUND."""
+
+    def __init__(
+        self,
+        *,
+        outcome: Global___RefundOutcome.ValueType = ...,
+        refund: Global___Refund | None = ...,
+        payment: Global___Payment | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "payment", b"payment", "refund", b"refund"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LookupRefundResponse: _TypeAlias = LookupRefundResponse  # noqa: Y015

@@ -54,6 +54,21 @@ class PaymentServiceStub:
                 request_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
                 response_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.GetPaymentResponse.FromString,
                 _registered_method=True)
+        self.LookupCharge = channel.unary_unary(
+                '/shop.payment.v1.PaymentService/LookupCharge',
+                request_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupChargeRequest.SerializeToString,
+                response_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupChargeResponse.FromString,
+                _registered_method=True)
+        self.CloseCharge = channel.unary_unary(
+                '/shop.payment.v1.PaymentService/CloseCharge',
+                request_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.CloseChargeRequest.SerializeToString,
+                response_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.CloseChargeResponse.FromString,
+                _registered_method=True)
+        self.LookupRefund = channel.unary_unary(
+                '/shop.payment.v1.PaymentService/LookupRefund',
+                request_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupRefundRequest.SerializeToString,
+                response_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupRefundResponse.FromString,
+                _registered_method=True)
 
 
 class PaymentServiceServicer:
@@ -69,8 +84,14 @@ class PaymentServiceServicer:
         comes back with status DECLINED and the reason. Repeating a request_id
         returns the first payment; repeating it with a different order, amount
         or payment method fails with FAILED_PRECONDITION (reason
-        REQUEST_ID_REUSED). Fails with UNAVAILABLE when the gateway does not
-        answer in time; retrying with the same request_id is then safe.
+        REQUEST_ID_REUSED), and a request_id closed by CloseCharge fails with
+        FAILED_PRECONDITION (reason CHARGE_CLOSED, ErrorInfo metadata `outcome:
+        NOTHING_DONE`) without charging. When the gateway or payment's own
+        database fails, payment settles the outcome itself by closing the
+        request_id at the gateway: the answer is then the payment an earlier
+        attempt captured, or CHARGE_CLOSED (nothing taken, ever). Only when the
+        gateway cannot be reached even for that does it fail with UNAVAILABLE:
+        the outcome is then unknown, and LookupCharge or CloseCharge tell later.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -79,8 +100,11 @@ class PaymentServiceServicer:
     def Refund(self, request, context):
         """Gives back all or part of a captured payment. The refunds of a payment
         never add up to more than it captured: asking for more fails with
-        FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE). Repeating a
-        request_id returns the first refund.
+        FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE), counting refunds
+        still waiting for the gateway's answer. Repeating a request_id returns
+        the first refund. UNAVAILABLE: the gateway's answer is unknown; the
+        refund's amount stays held until it is known (a retry with the same
+        request_id, or payment's own settling of pending refunds).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -88,6 +112,39 @@ class PaymentServiceServicer:
 
     def GetPayment(self, request, context):
         """Returns one payment with its refunds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LookupCharge(self, request, context):
+        """Tells what became of a charge, by the request_id it was sent with, without
+        charging anything: how a caller that lost a Charge's answer learns whether
+        money moved. When payment has no record it asks the gateway, and records
+        what the gateway captured. NOT_FOUND as an outcome (not an error) means no
+        charge under that id has reached the gateway yet; one still may, unless
+        the id is closed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CloseCharge(self, request, context):
+        """Closes a charge's request_id for good, and tells its final outcome. If the
+        gateway has not captured under it, it never will: the outcome is CLOSED
+        and a late or repeated Charge with that id is refused without charging.
+        If it has, the outcome is CAPTURED (or DECLINED) with the payment, to be
+        refunded by the caller that gives the order up. It never moves money;
+        closing twice answers the same.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LookupRefund(self, request, context):
+        """Tells what became of a refund, by the request_id it was sent with, without
+        refunding anything. A refund whose gateway answer was lost stays PENDING
+        (its amount held against the capture) until the gateway's answer is known.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -110,6 +167,21 @@ def add_PaymentServiceServicer_to_server(servicer, server):
                     servicer.GetPayment,
                     request_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.FromString,
                     response_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.GetPaymentResponse.SerializeToString,
+            ),
+            'LookupCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupCharge,
+                    request_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupChargeRequest.FromString,
+                    response_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupChargeResponse.SerializeToString,
+            ),
+            'CloseCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseCharge,
+                    request_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.CloseChargeRequest.FromString,
+                    response_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.CloseChargeResponse.SerializeToString,
+            ),
+            'LookupRefund': grpc.unary_unary_rpc_method_handler(
+                    servicer.LookupRefund,
+                    request_deserializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupRefundRequest.FromString,
+                    response_serializer=shop_dot_payment_dot_v1_dot_payment__pb2.LookupRefundResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -198,6 +270,87 @@ class PaymentService:
             '/shop.payment.v1.PaymentService/GetPayment',
             shop_dot_payment_dot_v1_dot_payment__pb2.GetPaymentRequest.SerializeToString,
             shop_dot_payment_dot_v1_dot_payment__pb2.GetPaymentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.payment.v1.PaymentService/LookupCharge',
+            shop_dot_payment_dot_v1_dot_payment__pb2.LookupChargeRequest.SerializeToString,
+            shop_dot_payment_dot_v1_dot_payment__pb2.LookupChargeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.payment.v1.PaymentService/CloseCharge',
+            shop_dot_payment_dot_v1_dot_payment__pb2.CloseChargeRequest.SerializeToString,
+            shop_dot_payment_dot_v1_dot_payment__pb2.CloseChargeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LookupRefund(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/shop.payment.v1.PaymentService/LookupRefund',
+            shop_dot_payment_dot_v1_dot_payment__pb2.LookupRefundRequest.SerializeToString,
+            shop_dot_payment_dot_v1_dot_payment__pb2.LookupRefundResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,17 +43,47 @@ class PaymentServiceStub:
     comes back with status DECLINED and the reason. Repeating a request_id
     returns the first payment; repeating it with a different order, amount
     or payment method fails with FAILED_PRECONDITION (reason
-    REQUEST_ID_REUSED). Fails with UNAVAILABLE when the gateway does not
-    answer in time; retrying with the same request_id is then safe.
+    REQUEST_ID_REUSED), and a request_id closed by CloseCharge fails with
+    FAILED_PRECONDITION (reason CHARGE_CLOSED, ErrorInfo metadata `outcome:
+    NOTHING_DONE`) without charging. When the gateway or payment's own
+    database fails, payment settles the outcome itself by closing the
+    request_id at the gateway: the answer is then the payment an earlier
+    attempt captured, or CHARGE_CLOSED (nothing taken, ever). Only when the
+    gateway cannot be reached even for that does it fail with UNAVAILABLE:
+    the outcome is then unknown, and LookupCharge or CloseCharge tell later.
     """
     Refund: _grpc.UnaryUnaryMultiCallable[_payment_pb2.RefundRequest, _payment_pb2.RefundResponse]
     """Gives back all or part of a captured payment. The refunds of a payment
     never add up to more than it captured: asking for more fails with
-    FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE). Repeating a
-    request_id returns the first refund.
+    FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE), counting refunds
+    still waiting for the gateway's answer. Repeating a request_id returns
+    the first refund. UNAVAILABLE: the gateway's answer is unknown; the
+    refund's amount stays held until it is known (a retry with the same
+    request_id, or payment's own settling of pending refunds).
     """
     GetPayment: _grpc.UnaryUnaryMultiCallable[_payment_pb2.GetPaymentRequest, _payment_pb2.GetPaymentResponse]
     """Returns one payment with its refunds."""
+    LookupCharge: _grpc.UnaryUnaryMultiCallable[_payment_pb2.LookupChargeRequest, _payment_pb2.LookupChargeResponse]
+    """Tells what became of a charge, by the request_id it was sent with, without
+    charging anything: how a caller that lost a Charge's answer learns whether
+    money moved. When payment has no record it asks the gateway, and records
+    what the gateway captured. NOT_FOUND as an outcome (not an error) means no
+    charge under that id has reached the gateway yet; one still may, unless
+    the id is closed.
+    """
+    CloseCharge: _grpc.UnaryUnaryMultiCallable[_payment_pb2.CloseChargeRequest, _payment_pb2.CloseChargeResponse]
+    """Closes a charge's request_id for good, and tells its final outcome. If the
+    gateway has not captured under it, it never will: the outcome is CLOSED
+    and a late or repeated Charge with that id is refused without charging.
+    If it has, the outcome is CAPTURED (or DECLINED) with the payment, to be
+    refunded by the caller that gives the order up. It never moves money;
+    closing twice answers the same.
+    """
+    LookupRefund: _grpc.UnaryUnaryMultiCallable[_payment_pb2.LookupRefundRequest, _payment_pb2.LookupRefundResponse]
+    """Tells what became of a refund, by the request_id it was sent with, without
+    refunding anything. A refund whose gateway answer was lost stays PENDING
+    (its amount held against the capture) until the gateway's answer is known.
+    """
 
 @_typing.type_check_only
 class PaymentServiceAsyncStub(PaymentServiceStub):
@@ -70,17 +100,47 @@ class PaymentServiceAsyncStub(PaymentServiceStub):
     comes back with status DECLINED and the reason. Repeating a request_id
     returns the first payment; repeating it with a different order, amount
     or payment method fails with FAILED_PRECONDITION (reason
-    REQUEST_ID_REUSED). Fails with UNAVAILABLE when the gateway does not
-    answer in time; retrying with the same request_id is then safe.
+    REQUEST_ID_REUSED), and a request_id closed by CloseCharge fails with
+    FAILED_PRECONDITION (reason CHARGE_CLOSED, ErrorInfo metadata `outcome:
+    NOTHING_DONE`) without charging. When the gateway or payment's own
+    database fails, payment settles the outcome itself by closing the
+    request_id at the gateway: the answer is then the payment an earlier
+    attempt captured, or CHARGE_CLOSED (nothing taken, ever). Only when the
+    gateway cannot be reached even for that does it fail with UNAVAILABLE:
+    the outcome is then unknown, and LookupCharge or CloseCharge tell later.
     """
     Refund: _aio.UnaryUnaryMultiCallable[_payment_pb2.RefundRequest, _payment_pb2.RefundResponse]  # type: ignore[assignment]
     """Gives back all or part of a captured payment. The refunds of a payment
     never add up to more than it captured: asking for more fails with
-    FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE). Repeating a
-    request_id returns the first refund.
+    FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE), counting refunds
+    still waiting for the gateway's answer. Repeating a request_id returns
+    the first refund. UNAVAILABLE: the gateway's answer is unknown; the
+    refund's amount stays held until it is known (a retry with the same
+    request_id, or payment's own settling of pending refunds).
     """
     GetPayment: _aio.UnaryUnaryMultiCallable[_payment_pb2.GetPaymentRequest, _payment_pb2.GetPaymentResponse]  # type: ignore[assignment]
     """Returns one payment with its refunds."""
+    LookupCharge: _aio.UnaryUnaryMultiCallable[_payment_pb2.LookupChargeRequest, _payment_pb2.LookupChargeResponse]  # type: ignore[assignment]
+    """Tells what became of a charge, by the request_id it was sent with, without
+    charging anything: how a caller that lost a Charge's answer learns whether
+    money moved. When payment has no record it asks the gateway, and records
+    what the gateway captured. NOT_FOUND as an outcome (not an error) means no
+    charge under that id has reached the gateway yet; one still may, unless
+    the id is closed.
+    """
+    CloseCharge: _aio.UnaryUnaryMultiCallable[_payment_pb2.CloseChargeRequest, _payment_pb2.CloseChargeResponse]  # type: ignore[assignment]
+    """Closes a charge's request_id for good, and tells its final outcome. If the
+    gateway has not captured under it, it never will: the outcome is CLOSED
+    and a late or repeated Charge with that id is refused without charging.
+    If it has, the outcome is CAPTURED (or DECLINED) with the payment, to be
+    refunded by the caller that gives the order up. It never moves money;
+    closing twice answers the same.
+    """
+    LookupRefund: _aio.UnaryUnaryMultiCallable[_payment_pb2.LookupRefundRequest, _payment_pb2.LookupRefundResponse]  # type: ignore[assignment]
+    """Tells what became of a refund, by the request_id it was sent with, without
+    refunding anything. A refund whose gateway answer was lost stays PENDING
+    (its amount held against the capture) until the gateway's answer is known.
+    """
 
 class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     """Takes payments through a payment gateway and gives money back. It never
@@ -100,8 +160,14 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         comes back with status DECLINED and the reason. Repeating a request_id
         returns the first payment; repeating it with a different order, amount
         or payment method fails with FAILED_PRECONDITION (reason
-        REQUEST_ID_REUSED). Fails with UNAVAILABLE when the gateway does not
-        answer in time; retrying with the same request_id is then safe.
+        REQUEST_ID_REUSED), and a request_id closed by CloseCharge fails with
+        FAILED_PRECONDITION (reason CHARGE_CLOSED, ErrorInfo metadata `outcome:
+        NOTHING_DONE`) without charging. When the gateway or payment's own
+        database fails, payment settles the outcome itself by closing the
+        request_id at the gateway: the answer is then the payment an earlier
+        attempt captured, or CHARGE_CLOSED (nothing taken, ever). Only when the
+        gateway cannot be reached even for that does it fail with UNAVAILABLE:
+        the outcome is then unknown, and LookupCharge or CloseCharge tell later.
         """
 
     @_abc_1.abstractmethod
@@ -112,8 +178,11 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_payment_pb2.RefundResponse, _abc.Awaitable[_payment_pb2.RefundResponse]]:
         """Gives back all or part of a captured payment. The refunds of a payment
         never add up to more than it captured: asking for more fails with
-        FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE). Repeating a
-        request_id returns the first refund.
+        FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE), counting refunds
+        still waiting for the gateway's answer. Repeating a request_id returns
+        the first refund. UNAVAILABLE: the gateway's answer is unknown; the
+        refund's amount stays held until it is known (a retry with the same
+        request_id, or payment's own settling of pending refunds).
         """
 
     @_abc_1.abstractmethod
@@ -123,5 +192,44 @@ class PaymentServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_payment_pb2.GetPaymentResponse, _abc.Awaitable[_payment_pb2.GetPaymentResponse]]:
         """Returns one payment with its refunds."""
+
+    @_abc_1.abstractmethod
+    def LookupCharge(
+        self,
+        request: _payment_pb2.LookupChargeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.LookupChargeResponse, _abc.Awaitable[_payment_pb2.LookupChargeResponse]]:
+        """Tells what became of a charge, by the request_id it was sent with, without
+        charging anything: how a caller that lost a Charge's answer learns whether
+        money moved. When payment has no record it asks the gateway, and records
+        what the gateway captured. NOT_FOUND as an outcome (not an error) means no
+        charge under that id has reached the gateway yet; one still may, unless
+        the id is closed.
+        """
+
+    @_abc_1.abstractmethod
+    def CloseCharge(
+        self,
+        request: _payment_pb2.CloseChargeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.CloseChargeResponse, _abc.Awaitable[_payment_pb2.CloseChargeResponse]]:
+        """Closes a charge's request_id for good, and tells its final outcome. If the
+        gateway has not captured under it, it never will: the outcome is CLOSED
+        and a late or repeated Charge with that id is refused without charging.
+        If it has, the outcome is CAPTURED (or DECLINED) with the payment, to be
+        refunded by the caller that gives the order up. It never moves money;
+        closing twice answers the same.
+        """
+
+    @_abc_1.abstractmethod
+    def LookupRefund(
+        self,
+        request: _payment_pb2.LookupRefundRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_payment_pb2.LookupRefundResponse, _abc.Awaitable[_payment_pb2.LookupRefundResponse]]:
+        """Tells what became of a refund, by the request_id it was sent with, without
+        refunding anything. A refund whose gateway answer was lost stays PENDING
+        (its amount held against the capture) until the gateway's answer is known.
+        """
 
 def add_PaymentServiceServicer_to_server(servicer: PaymentServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shop/payment/v1/payment.proto.
  */
 export const file_shop_payment_v1_payment: GenFile = /*@__PURE__*/
-  fileDesc("Ch1zaG9wL3BheW1lbnQvdjEvcGF5bWVudC5wcm90bxIPc2hvcC5wYXltZW50LnYxInMKDVBheW1lbnRNZXRob2QSKgoEY2FyZBgBIAEoCzIaLnNob3AucGF5bWVudC52MS5DYXJkVG9rZW5IABIuCgZ3YWxsZXQYAiABKAsyHC5zaG9wLnBheW1lbnQudjEuV2FsbGV0VG9rZW5IAEIGCgRraW5kIiAKCUNhcmRUb2tlbhITCgV0b2tlbhgBIAEoCUIE4kEBAiJbCgtXYWxsZXRUb2tlbhI3Cghwcm92aWRlchgBIAEoDjIfLnNob3AucGF5bWVudC52MS5XYWxsZXRQcm92aWRlckIE4kEBAhITCgV0b2tlbhgCIAEoCUIE4kEBAiJCChRQYXltZW50TWV0aG9kU3VtbWFyeRIMCgRraW5kGAEgASgJEg0KBWJyYW5kGAIgASgJEg0KBWxhc3Q0GAMgASgJIqgDCgdQYXltZW50EhAKAmlkGAEgASgJQgTiQQEIEhYKCG9yZGVyX2lkGAIgASgJQgTiQQEDEigKBmFtb3VudBgDIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDEjEKD3JlZnVuZGVkX2Ftb3VudBgEIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDEjQKBnN0YXR1cxgFIAEoDjIeLnNob3AucGF5bWVudC52MS5QYXltZW50U3RhdHVzQgTiQQEDEjwKDmRlY2xpbmVfcmVhc29uGAYgASgOMh4uc2hvcC5wYXltZW50LnYxLkRlY2xpbmVSZWFzb25CBOJBAQMSOwoGbWV0aG9kGAcgASgLMiUuc2hvcC5wYXltZW50LnYxLlBheW1lbnRNZXRob2RTdW1tYXJ5QgTiQQEDEi4KB3JlZnVuZHMYCCADKAsyFy5zaG9wLnBheW1lbnQudjEuUmVmdW5kQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyKrAQoGUmVmdW5kEhAKAmlkGAEgASgJQgTiQQEIEhgKCnBheW1lbnRfaWQYAiABKAlCBOJBAQMSKAoGYW1vdW50GAMgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQMSFAoGcmVhc29uGAQgASgJQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyKpAQoNQ2hhcmdlUmVxdWVzdBIWCghvcmRlcl9pZBgBIAEoCUIE4kEBAhIoCgZhbW91bnQYAiABKAsyEi5nb29nbGUudHlwZS5Nb25leUIE4kEBAhI8Cg5wYXltZW50X21ldGhvZBgDIAEoCzIeLnNob3AucGF5bWVudC52MS5QYXltZW50TWV0aG9kQgTiQQECEhgKCnJlcXVlc3RfaWQYBCABKAlCBOJBAQIiOwoOQ2hhcmdlUmVzcG9uc2USKQoHcGF5bWVudBgBIAEoCzIYLnNob3AucGF5bWVudC52MS5QYXltZW50IoMBCg1SZWZ1bmRSZXF1ZXN0EhgKCnBheW1lbnRfaWQYASABKAlCBOJBAQISKAoGYW1vdW50GAIgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQESFAoGcmVhc29uGAMgASgJQgTiQQEBEhgKCnJlcXVlc3RfaWQYBCABKAlCBOJBAQIiZAoOUmVmdW5kUmVzcG9uc2USJwoGcmVmdW5kGAEgASgLMhcuc2hvcC5wYXltZW50LnYxLlJlZnVuZBIpCgdwYXltZW50GAIgASgLMhguc2hvcC5wYXltZW50LnYxLlBheW1lbnQiJQoRR2V0UGF5bWVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIiPwoSR2V0UGF5bWVudFJlc3BvbnNlEikKB3BheW1lbnQYASABKAsyGC5zaG9wLnBheW1lbnQudjEuUGF5bWVudCqMAQoOV2FsbGV0UHJvdmlkZXISHwobV0FMTEVUX1BST1ZJREVSX1VOU1BFQ0lGSUVEEAASHQoZV0FMTEVUX1BST1ZJREVSX0FQUExFX1BBWRABEh4KGldBTExFVF9QUk9WSURFUl9HT09HTEVfUEFZEAISGgoWV0FMTEVUX1BST1ZJREVSX1BBWVBBTBADKq0BCg1QYXltZW50U3RhdHVzEh4KGlBBWU1FTlRfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGwoXUEFZTUVOVF9TVEFUVVNfQ0FQVFVSRUQQARIbChdQQVlNRU5UX1NUQVRVU19ERUNMSU5FRBACEiUKIVBBWU1FTlRfU1RBVFVTX1BBUlRJQUxMWV9SRUZVTkRFRBADEhsKF1BBWU1FTlRfU1RBVFVTX1JFRlVOREVEEAQqiQIKDURlY2xpbmVSZWFzb24SHgoaREVDTElORV9SRUFTT05fVU5TUEVDSUZJRUQQABIlCiFERUNMSU5FX1JFQVNPTl9JTlNVRkZJQ0lFTlRfRlVORFMQARIfChtERUNMSU5FX1JFQVNPTl9DQVJEX0VYUElSRUQQAhIiCh5ERUNMSU5FX1JFQVNPTl9TVVNQRUNURURfRlJBVUQQAxIgChxERUNMSU5FX1JFQVNPTl9JTlZBTElEX1RPS0VOEAQSHwobREVDTElORV9SRUFTT05fRE9fTk9UX0hPTk9SEAUSKQolREVDTElORV9SRUFTT05fQ1VSUkVOQ1lfTk9UX1NVUFBPUlRFRBAGMqcCCg5QYXltZW50U2VydmljZRJXCgZDaGFyZ2USHi5zaG9wLnBheW1lbnQudjEuQ2hhcmdlUmVxdWVzdBofLnNob3AucGF5bWVudC52MS5DaGFyZ2VSZXNwb25zZSIMkAICyvMYBQi4FxABElcKBlJlZnVuZBIeLnNob3AucGF5bWVudC52MS5SZWZ1bmRSZXF1ZXN0Gh8uc2hvcC5wYXltZW50LnYxLlJlZnVuZFJlc3BvbnNlIgyQAgLK8xgFCLgXEAESYwoKR2V0UGF5bWVudBIiLnNob3AucGF5bWVudC52MS5HZXRQYXltZW50UmVxdWVzdBojLnNob3AucGF5bWVudC52MS5HZXRQYXltZW50UmVzcG9uc2UiDJACAcrzGAUI9AMQAWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_type_money, file_shop_mesh_v1_options]);
+  fileDesc("Ch1zaG9wL3BheW1lbnQvdjEvcGF5bWVudC5wcm90bxIPc2hvcC5wYXltZW50LnYxInMKDVBheW1lbnRNZXRob2QSKgoEY2FyZBgBIAEoCzIaLnNob3AucGF5bWVudC52MS5DYXJkVG9rZW5IABIuCgZ3YWxsZXQYAiABKAsyHC5zaG9wLnBheW1lbnQudjEuV2FsbGV0VG9rZW5IAEIGCgRraW5kIiAKCUNhcmRUb2tlbhITCgV0b2tlbhgBIAEoCUIE4kEBAiJbCgtXYWxsZXRUb2tlbhI3Cghwcm92aWRlchgBIAEoDjIfLnNob3AucGF5bWVudC52MS5XYWxsZXRQcm92aWRlckIE4kEBAhITCgV0b2tlbhgCIAEoCUIE4kEBAiJCChRQYXltZW50TWV0aG9kU3VtbWFyeRIMCgRraW5kGAEgASgJEg0KBWJyYW5kGAIgASgJEg0KBWxhc3Q0GAMgASgJIqgDCgdQYXltZW50EhAKAmlkGAEgASgJQgTiQQEIEhYKCG9yZGVyX2lkGAIgASgJQgTiQQEDEigKBmFtb3VudBgDIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDEjEKD3JlZnVuZGVkX2Ftb3VudBgEIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDEjQKBnN0YXR1cxgFIAEoDjIeLnNob3AucGF5bWVudC52MS5QYXltZW50U3RhdHVzQgTiQQEDEjwKDmRlY2xpbmVfcmVhc29uGAYgASgOMh4uc2hvcC5wYXltZW50LnYxLkRlY2xpbmVSZWFzb25CBOJBAQMSOwoGbWV0aG9kGAcgASgLMiUuc2hvcC5wYXltZW50LnYxLlBheW1lbnRNZXRob2RTdW1tYXJ5QgTiQQEDEi4KB3JlZnVuZHMYCCADKAsyFy5zaG9wLnBheW1lbnQudjEuUmVmdW5kQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyKrAQoGUmVmdW5kEhAKAmlkGAEgASgJQgTiQQEIEhgKCnBheW1lbnRfaWQYAiABKAlCBOJBAQMSKAoGYW1vdW50GAMgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQMSFAoGcmVhc29uGAQgASgJQgTiQQEDEjUKC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIE4kEBAyKpAQoNQ2hhcmdlUmVxdWVzdBIWCghvcmRlcl9pZBgBIAEoCUIE4kEBAhIoCgZhbW91bnQYAiABKAsyEi5nb29nbGUudHlwZS5Nb25leUIE4kEBAhI8Cg5wYXltZW50X21ldGhvZBgDIAEoCzIeLnNob3AucGF5bWVudC52MS5QYXltZW50TWV0aG9kQgTiQQECEhgKCnJlcXVlc3RfaWQYBCABKAlCBOJBAQIiOwoOQ2hhcmdlUmVzcG9uc2USKQoHcGF5bWVudBgBIAEoCzIYLnNob3AucGF5bWVudC52MS5QYXltZW50IoMBCg1SZWZ1bmRSZXF1ZXN0EhgKCnBheW1lbnRfaWQYASABKAlCBOJBAQISKAoGYW1vdW50GAIgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQESFAoGcmVhc29uGAMgASgJQgTiQQEBEhgKCnJlcXVlc3RfaWQYBCABKAlCBOJBAQIiZAoOUmVmdW5kUmVzcG9uc2USJwoGcmVmdW5kGAEgASgLMhcuc2hvcC5wYXltZW50LnYxLlJlZnVuZBIpCgdwYXltZW50GAIgASgLMhguc2hvcC5wYXltZW50LnYxLlBheW1lbnQiJQoRR2V0UGF5bWVudFJlcXVlc3QSEAoCaWQYASABKAlCBOJBAQIiPwoSR2V0UGF5bWVudFJlc3BvbnNlEikKB3BheW1lbnQYASABKAsyGC5zaG9wLnBheW1lbnQudjEuUGF5bWVudCIvChNMb29rdXBDaGFyZ2VSZXF1ZXN0EhgKCnJlcXVlc3RfaWQYASABKAlCBOJBAQIicgoUTG9va3VwQ2hhcmdlUmVzcG9uc2USLwoHb3V0Y29tZRgBIAEoDjIeLnNob3AucGF5bWVudC52MS5DaGFyZ2VPdXRjb21lEikKB3BheW1lbnQYAiABKAsyGC5zaG9wLnBheW1lbnQudjEuUGF5bWVudCIuChJDbG9zZUNoYXJnZVJlcXVlc3QSGAoKcmVxdWVzdF9pZBgBIAEoCUIE4kEBAiJxChNDbG9zZUNoYXJnZVJlc3BvbnNlEi8KB291dGNvbWUYASABKA4yHi5zaG9wLnBheW1lbnQudjEuQ2hhcmdlT3V0Y29tZRIpCgdwYXltZW50GAIgASgLMhguc2hvcC5wYXltZW50LnYxLlBheW1lbnQiLwoTTG9va3VwUmVmdW5kUmVxdWVzdBIYCgpyZXF1ZXN0X2lkGAEgASgJQgTiQQECIpsBChRMb29rdXBSZWZ1bmRSZXNwb25zZRIvCgdvdXRjb21lGAEgASgOMh4uc2hvcC5wYXltZW50LnYxLlJlZnVuZE91dGNvbWUSJwoGcmVmdW5kGAIgASgLMhcuc2hvcC5wYXltZW50LnYxLlJlZnVuZBIpCgdwYXltZW50GAMgASgLMhguc2hvcC5wYXltZW50LnYxLlBheW1lbnQqjAEKDldhbGxldFByb3ZpZGVyEh8KG1dBTExFVF9QUk9WSURFUl9VTlNQRUNJRklFRBAAEh0KGVdBTExFVF9QUk9WSURFUl9BUFBMRV9QQVkQARIeChpXQUxMRVRfUFJPVklERVJfR09PR0xFX1BBWRACEhoKFldBTExFVF9QUk9WSURFUl9QQVlQQUwQAyqtAQoNUGF5bWVudFN0YXR1cxIeChpQQVlNRU5UX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF1BBWU1FTlRfU1RBVFVTX0NBUFRVUkVEEAESGwoXUEFZTUVOVF9TVEFUVVNfREVDTElORUQQAhIlCiFQQVlNRU5UX1NUQVRVU19QQVJUSUFMTFlfUkVGVU5ERUQQAxIbChdQQVlNRU5UX1NUQVRVU19SRUZVTkRFRBAEKokCCg1EZWNsaW5lUmVhc29uEh4KGkRFQ0xJTkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASJQohREVDTElORV9SRUFTT05fSU5TVUZGSUNJRU5UX0ZVTkRTEAESHwobREVDTElORV9SRUFTT05fQ0FSRF9FWFBJUkVEEAISIgoeREVDTElORV9SRUFTT05fU1VTUEVDVEVEX0ZSQVVEEAMSIAocREVDTElORV9SRUFTT05fSU5WQUxJRF9UT0tFThAEEh8KG0RFQ0xJTkVfUkVBU09OX0RPX05PVF9IT05PUhAFEikKJURFQ0xJTkVfUkVBU09OX0NVUlJFTkNZX05PVF9TVVBQT1JURUQQBiqiAQoNQ2hhcmdlT3V0Y29tZRIeChpDSEFSR0VfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhwKGENIQVJHRV9PVVRDT01FX05PVF9GT1VORBABEhsKF0NIQVJHRV9PVVRDT01FX0NBUFRVUkVEEAISGwoXQ0hBUkdFX09VVENPTUVfREVDTElORUQQAxIZChVDSEFSR0VfT1VUQ09NRV9DTE9TRUQQBCqCAQoNUmVmdW5kT3V0Y29tZRIeChpSRUZVTkRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhwKGFJFRlVORF9PVVRDT01FX05PVF9GT1VORBABEhoKFlJFRlVORF9PVVRDT01FX1BFTkRJTkcQAhIXChNSRUZVTkRfT1VUQ09NRV9ET05FEAMy5QQKDlBheW1lbnRTZXJ2aWNlElcKBkNoYXJnZRIeLnNob3AucGF5bWVudC52MS5DaGFyZ2VSZXF1ZXN0Gh8uc2hvcC5wYXltZW50LnYxLkNoYXJnZVJlc3BvbnNlIgyQAgLK8xgFCLgXEAESVwoGUmVmdW5kEh4uc2hvcC5wYXltZW50LnYxLlJlZnVuZFJlcXVlc3QaHy5zaG9wLnBheW1lbnQudjEuUmVmdW5kUmVzcG9uc2UiDJACAsrzGAUIuBcQARJjCgpHZXRQYXltZW50EiIuc2hvcC5wYXltZW50LnYxLkdldFBheW1lbnRSZXF1ZXN0GiMuc2hvcC5wYXltZW50LnYxLkdldFBheW1lbnRSZXNwb25zZSIMkAIByvMYBQj0AxABEmkKDExvb2t1cENoYXJnZRIkLnNob3AucGF5bWVudC52MS5Mb29rdXBDaGFyZ2VSZXF1ZXN0GiUuc2hvcC5wYXltZW50LnYxLkxvb2t1cENoYXJnZVJlc3BvbnNlIgyQAgHK8xgFCOgHEAESZgoLQ2xvc2VDaGFyZ2USIy5zaG9wLnBheW1lbnQudjEuQ2xvc2VDaGFyZ2VSZXF1ZXN0GiQuc2hvcC5wYXltZW50LnYxLkNsb3NlQ2hhcmdlUmVzcG9uc2UiDJACAsrzGAUIuBcQARJpCgxMb29rdXBSZWZ1bmQSJC5zaG9wLnBheW1lbnQudjEuTG9va3VwUmVmdW5kUmVxdWVzdBolLnNob3AucGF5bWVudC52MS5Mb29rdXBSZWZ1bmRSZXNwb25zZSIMkAIByvMYBQjoBxABYgZwcm90bzM", [file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_type_money, file_shop_mesh_v1_options]);
 
 /**
  * How a shopper pays. Exactly one kind is set.
@@ -444,6 +444,161 @@ export const GetPaymentResponseSchema: GenMessage<GetPaymentResponse> = /*@__PUR
   messageDesc(file_shop_payment_v1_payment, 11);
 
 /**
+ * Request of PaymentService.LookupCharge.
+ *
+ * @generated from message shop.payment.v1.LookupChargeRequest
+ */
+export type LookupChargeRequest = Message<"shop.payment.v1.LookupChargeRequest"> & {
+  /**
+   * The request_id the charge was (or may have been) sent with.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message shop.payment.v1.LookupChargeRequest.
+ * Use `create(LookupChargeRequestSchema)` to create a new message.
+ */
+export const LookupChargeRequestSchema: GenMessage<LookupChargeRequest> = /*@__PURE__*/
+  messageDesc(file_shop_payment_v1_payment, 12);
+
+/**
+ * Response of PaymentService.LookupCharge.
+ *
+ * @generated from message shop.payment.v1.LookupChargeResponse
+ */
+export type LookupChargeResponse = Message<"shop.payment.v1.LookupChargeResponse"> & {
+  /**
+   * What became of the charge.
+   *
+   * @generated from field: shop.payment.v1.ChargeOutcome outcome = 1;
+   */
+  outcome: ChargeOutcome;
+
+  /**
+   * The payment, when the outcome is CAPTURED or DECLINED.
+   *
+   * @generated from field: shop.payment.v1.Payment payment = 2;
+   */
+  payment?: Payment | undefined;
+};
+
+/**
+ * Describes the message shop.payment.v1.LookupChargeResponse.
+ * Use `create(LookupChargeResponseSchema)` to create a new message.
+ */
+export const LookupChargeResponseSchema: GenMessage<LookupChargeResponse> = /*@__PURE__*/
+  messageDesc(file_shop_payment_v1_payment, 13);
+
+/**
+ * Request of PaymentService.CloseCharge.
+ *
+ * @generated from message shop.payment.v1.CloseChargeRequest
+ */
+export type CloseChargeRequest = Message<"shop.payment.v1.CloseChargeRequest"> & {
+  /**
+   * The request_id of the charge to close. Closing is idempotent on it: it is
+   * this call's own request_id too.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message shop.payment.v1.CloseChargeRequest.
+ * Use `create(CloseChargeRequestSchema)` to create a new message.
+ */
+export const CloseChargeRequestSchema: GenMessage<CloseChargeRequest> = /*@__PURE__*/
+  messageDesc(file_shop_payment_v1_payment, 14);
+
+/**
+ * Response of PaymentService.CloseCharge.
+ *
+ * @generated from message shop.payment.v1.CloseChargeResponse
+ */
+export type CloseChargeResponse = Message<"shop.payment.v1.CloseChargeResponse"> & {
+  /**
+   * The charge's final outcome: CAPTURED, DECLINED or CLOSED, never NOT_FOUND.
+   *
+   * @generated from field: shop.payment.v1.ChargeOutcome outcome = 1;
+   */
+  outcome: ChargeOutcome;
+
+  /**
+   * The payment, when the outcome is CAPTURED or DECLINED.
+   *
+   * @generated from field: shop.payment.v1.Payment payment = 2;
+   */
+  payment?: Payment | undefined;
+};
+
+/**
+ * Describes the message shop.payment.v1.CloseChargeResponse.
+ * Use `create(CloseChargeResponseSchema)` to create a new message.
+ */
+export const CloseChargeResponseSchema: GenMessage<CloseChargeResponse> = /*@__PURE__*/
+  messageDesc(file_shop_payment_v1_payment, 15);
+
+/**
+ * Request of PaymentService.LookupRefund.
+ *
+ * @generated from message shop.payment.v1.LookupRefundRequest
+ */
+export type LookupRefundRequest = Message<"shop.payment.v1.LookupRefundRequest"> & {
+  /**
+   * The request_id the refund was sent with.
+   *
+   * @generated from field: string request_id = 1;
+   */
+  requestId: string;
+};
+
+/**
+ * Describes the message shop.payment.v1.LookupRefundRequest.
+ * Use `create(LookupRefundRequestSchema)` to create a new message.
+ */
+export const LookupRefundRequestSchema: GenMessage<LookupRefundRequest> = /*@__PURE__*/
+  messageDesc(file_shop_payment_v1_payment, 16);
+
+/**
+ * Response of PaymentService.LookupRefund.
+ *
+ * @generated from message shop.payment.v1.LookupRefundResponse
+ */
+export type LookupRefundResponse = Message<"shop.payment.v1.LookupRefundResponse"> & {
+  /**
+   * Where the refund stands.
+   *
+   * @generated from field: shop.payment.v1.RefundOutcome outcome = 1;
+   */
+  outcome: RefundOutcome;
+
+  /**
+   * The refund, when DONE.
+   *
+   * @generated from field: shop.payment.v1.Refund refund = 2;
+   */
+  refund?: Refund | undefined;
+
+  /**
+   * The payment refunded, unless NOT_FOUND.
+   *
+   * @generated from field: shop.payment.v1.Payment payment = 3;
+   */
+  payment?: Payment | undefined;
+};
+
+/**
+ * Describes the message shop.payment.v1.LookupRefundResponse.
+ * Use `create(LookupRefundResponseSchema)` to create a new message.
+ */
+export const LookupRefundResponseSchema: GenMessage<LookupRefundResponse> = /*@__PURE__*/
+  messageDesc(file_shop_payment_v1_payment, 17);
+
+/**
  * Digital wallets the gateway accepts.
  *
  * @generated from enum shop.payment.v1.WalletProvider
@@ -595,6 +750,96 @@ export const DeclineReasonSchema: GenEnum<DeclineReason> = /*@__PURE__*/
   enumDesc(file_shop_payment_v1_payment, 2);
 
 /**
+ * What became of a charge, as LookupCharge and CloseCharge tell it.
+ *
+ * @generated from enum shop.payment.v1.ChargeOutcome
+ */
+export enum ChargeOutcome {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: CHARGE_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No charge under this request_id has reached the gateway (yet).
+   *
+   * @generated from enum value: CHARGE_OUTCOME_NOT_FOUND = 1;
+   */
+  NOT_FOUND = 1,
+
+  /**
+   * The gateway captured the amount: `payment` is set.
+   *
+   * @generated from enum value: CHARGE_OUTCOME_CAPTURED = 2;
+   */
+  CAPTURED = 2,
+
+  /**
+   * The gateway declined the charge: `payment` is set, nothing was taken.
+   *
+   * @generated from enum value: CHARGE_OUTCOME_DECLINED = 3;
+   */
+  DECLINED = 3,
+
+  /**
+   * The request_id was closed before anything was captured under it: nothing
+   * was taken, and nothing ever will be under this id.
+   *
+   * @generated from enum value: CHARGE_OUTCOME_CLOSED = 4;
+   */
+  CLOSED = 4,
+}
+
+/**
+ * Describes the enum shop.payment.v1.ChargeOutcome.
+ */
+export const ChargeOutcomeSchema: GenEnum<ChargeOutcome> = /*@__PURE__*/
+  enumDesc(file_shop_payment_v1_payment, 3);
+
+/**
+ * Where a refund stands, as LookupRefund tells it.
+ *
+ * @generated from enum shop.payment.v1.RefundOutcome
+ */
+export enum RefundOutcome {
+  /**
+   * Never used.
+   *
+   * @generated from enum value: REFUND_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No refund was asked for under this request_id.
+   *
+   * @generated from enum value: REFUND_OUTCOME_NOT_FOUND = 1;
+   */
+  NOT_FOUND = 1,
+
+  /**
+   * Asked for, its amount held, the gateway's answer not known yet.
+   *
+   * @generated from enum value: REFUND_OUTCOME_PENDING = 2;
+   */
+  PENDING = 2,
+
+  /**
+   * The gateway gave the money back: `refund` is set.
+   *
+   * @generated from enum value: REFUND_OUTCOME_DONE = 3;
+   */
+  DONE = 3,
+}
+
+/**
+ * Describes the enum shop.payment.v1.RefundOutcome.
+ */
+export const RefundOutcomeSchema: GenEnum<RefundOutcome> = /*@__PURE__*/
+  enumDesc(file_shop_payment_v1_payment, 4);
+
+/**
  * Takes payments through a payment gateway and gives money back. It never
  * sees or stores a card number: shoppers' browsers exchange card details for a
  * token with the gateway, and only the token and the card's last four digits
@@ -609,8 +854,14 @@ export const PaymentService: GenService<{
    * comes back with status DECLINED and the reason. Repeating a request_id
    * returns the first payment; repeating it with a different order, amount
    * or payment method fails with FAILED_PRECONDITION (reason
-   * REQUEST_ID_REUSED). Fails with UNAVAILABLE when the gateway does not
-   * answer in time; retrying with the same request_id is then safe.
+   * REQUEST_ID_REUSED), and a request_id closed by CloseCharge fails with
+   * FAILED_PRECONDITION (reason CHARGE_CLOSED, ErrorInfo metadata `outcome:
+   * NOTHING_DONE`) without charging. When the gateway or payment's own
+   * database fails, payment settles the outcome itself by closing the
+   * request_id at the gateway: the answer is then the payment an earlier
+   * attempt captured, or CHARGE_CLOSED (nothing taken, ever). Only when the
+   * gateway cannot be reached even for that does it fail with UNAVAILABLE:
+   * the outcome is then unknown, and LookupCharge or CloseCharge tell later.
    *
    * @generated from rpc shop.payment.v1.PaymentService.Charge
    */
@@ -622,8 +873,11 @@ export const PaymentService: GenService<{
   /**
    * Gives back all or part of a captured payment. The refunds of a payment
    * never add up to more than it captured: asking for more fails with
-   * FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE). Repeating a
-   * request_id returns the first refund.
+   * FAILED_PRECONDITION (reason REFUND_EXCEEDS_CAPTURE), counting refunds
+   * still waiting for the gateway's answer. Repeating a request_id returns
+   * the first refund. UNAVAILABLE: the gateway's answer is unknown; the
+   * refund's amount stays held until it is known (a retry with the same
+   * request_id, or payment's own settling of pending refunds).
    *
    * @generated from rpc shop.payment.v1.PaymentService.Refund
    */
@@ -641,6 +895,48 @@ export const PaymentService: GenService<{
     methodKind: "unary";
     input: typeof GetPaymentRequestSchema;
     output: typeof GetPaymentResponseSchema;
+  },
+  /**
+   * Tells what became of a charge, by the request_id it was sent with, without
+   * charging anything: how a caller that lost a Charge's answer learns whether
+   * money moved. When payment has no record it asks the gateway, and records
+   * what the gateway captured. NOT_FOUND as an outcome (not an error) means no
+   * charge under that id has reached the gateway yet; one still may, unless
+   * the id is closed.
+   *
+   * @generated from rpc shop.payment.v1.PaymentService.LookupCharge
+   */
+  lookupCharge: {
+    methodKind: "unary";
+    input: typeof LookupChargeRequestSchema;
+    output: typeof LookupChargeResponseSchema;
+  },
+  /**
+   * Closes a charge's request_id for good, and tells its final outcome. If the
+   * gateway has not captured under it, it never will: the outcome is CLOSED
+   * and a late or repeated Charge with that id is refused without charging.
+   * If it has, the outcome is CAPTURED (or DECLINED) with the payment, to be
+   * refunded by the caller that gives the order up. It never moves money;
+   * closing twice answers the same.
+   *
+   * @generated from rpc shop.payment.v1.PaymentService.CloseCharge
+   */
+  closeCharge: {
+    methodKind: "unary";
+    input: typeof CloseChargeRequestSchema;
+    output: typeof CloseChargeResponseSchema;
+  },
+  /**
+   * Tells what became of a refund, by the request_id it was sent with, without
+   * refunding anything. A refund whose gateway answer was lost stays PENDING
+   * (its amount held against the capture) until the gateway's answer is known.
+   *
+   * @generated from rpc shop.payment.v1.PaymentService.LookupRefund
+   */
+  lookupRefund: {
+    methodKind: "unary";
+    input: typeof LookupRefundRequestSchema;
+    output: typeof LookupRefundResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_shop_payment_v1_payment, 0);
