@@ -33,6 +33,9 @@ from shopmesh import topology
 from .istio_consistency import find
 
 __all__ = [
+    "CHECKS",
+    "backup_problems",
+    "budget_problems",
     "connection_problems",
     "connection_settings",
     "database_problems",
@@ -524,3 +527,13 @@ def secret_problems(documents: Documents, readme: str) -> list[str]:
         if store and store not in stores:
             problems.append(f"ObjectStore {store}: not in istio/README.md")
     return problems
+
+
+# Every check above that takes only the documents: what an overlay must pass.
+CHECKS = (
+    stateless_problems,
+    database_problems,
+    connection_problems,
+    budget_problems,
+    backup_problems,
+)

@@ -1,8 +1,10 @@
-"""The services' state on Kubernetes: stateless pods, CloudNativePG, connections, Secrets."""
+"""The services' state on Kubernetes: stateless pods, CloudNativePG, connections, Secrets.
+
+Every overlay passes database_consistency.CHECKS in test_istio_consistency; these
+tests pin the parts that need more than the rendered documents, and the checks'
+own behaviour."""
 
 from __future__ import annotations
-
-import pytest
 
 from services.runtime.postgres import CONNECTIONS_PER_DATABASE
 from shopmesh import topology
@@ -10,32 +12,13 @@ from shopmesh.istio.manifests import ISTIO_DIR
 
 from .database_consistency import (
     Client,
-    backup_problems,
-    budget_problems,
-    connection_problems,
     connection_settings,
-    database_problems,
     hba_method,
     readme_objects,
     secret_problems,
     secret_value,
-    stateless_problems,
 )
 from .istio_consistency import find
-
-CHECKS = (
-    stateless_problems,
-    database_problems,
-    connection_problems,
-    budget_problems,
-    backup_problems,
-)
-
-
-@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-def test_every_overlay_keeps_its_state_in_postgresql(rendered, check) -> None:
-    for overlay, documents in rendered.items():
-        assert check(documents) == [], overlay
 
 
 def test_every_secret_and_store_the_manifests_name_is_created(rendered) -> None:

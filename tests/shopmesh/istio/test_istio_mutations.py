@@ -19,24 +19,9 @@ import yaml
 from shopmesh.istio import canary
 from shopmesh.istio.manifests import ISTIO_DIR
 
-from .database_consistency import (
-    backup_problems,
-    budget_problems,
-    connection_problems,
-    database_problems,
-    secret_problems,
-    stateless_problems,
-)
-from .istio_consistency import (
-    authorization_problems,
-    canary_problems,
-    coverage_problems,
-    destination_rule_problems,
-    find,
-    pod_problems,
-    route_problems,
-    transcoder_problems,
-)
+from . import database_consistency, istio_consistency
+from .database_consistency import secret_problems
+from .istio_consistency import canary_problems, find
 from .istio_validation import (
     KUBERNETES_VERSION,
     is_custom_resource,
@@ -552,21 +537,8 @@ def _problems(check: str, documents: Documents, schema_dir: pathlib.Path) -> lis
         return canary_problems(documents, canary.PLAN)
     if check == "secrets":
         return secret_problems(documents, (ISTIO_DIR / "README.md").read_text())
-    consistency = (
-        coverage_problems,
-        authorization_problems,
-        route_problems,
-        destination_rule_problems,
-        pod_problems,
-        transcoder_problems,
-        stateless_problems,
-        database_problems,
-        connection_problems,
-        budget_problems,
-        backup_problems,
-    )
     found = []
-    for function in consistency:
+    for function in istio_consistency.CHECKS + database_consistency.CHECKS:
         try:
             found += function(documents)
         except (KeyError, ValueError) as error:  # a check that cannot even read it objects too
