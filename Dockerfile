@@ -2,7 +2,8 @@
 #   docker build -t shopmesh:0.1.0 .
 #   docker run shopmesh:0.1.0 catalog        # = python -m services catalog
 # istio/ runs it with args [<service>], as user 10001 on a read-only root
-# filesystem, with the SQLite data on a volume at /var/lib/shopmesh.
+# filesystem. It keeps no data: each service's database is in PostgreSQL, reached
+# through libpq's PG* variables or SHOPMESH_DATABASE_URL (istio/README.md).
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
@@ -20,19 +21,18 @@ RUN python -m venv /opt/shopmesh \
 
 FROM ${PYTHON_IMAGE}
 RUN groupadd --gid 10001 shopmesh \
-    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin shopmesh \
-    && install -d -o 10001 -g 10001 /var/lib/shopmesh
+    && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin shopmesh
 COPY --from=build /opt/shopmesh /opt/shopmesh
 # Bytecode is compiled at build time: the root filesystem is read-only at run time.
 ENV PATH=/opt/shopmesh/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     SHOPMESH_LISTEN=0.0.0.0:50051 \
-    SHOPMESH_METRICS_LISTEN=0.0.0.0:9464 \
-    SHOPMESH_DATA_DIR=/var/lib/shopmesh
+    SHOPMESH_METRICS_LISTEN=0.0.0.0:9464
 # Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 USER 10001:10001
-WORKDIR /var/lib/shopmesh
+# Nothing is written at run time; the working directory is the (read-only) install.
+WORKDIR /opt/shopmesh
 # gRPC (with grpc.health.v1 and reflection), Prometheus /metrics.
 EXPOSE 50051 9464
 # Exec form: the server is PID 1 and gets SIGTERM itself, so it drains and exits 0.

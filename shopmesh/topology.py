@@ -1,13 +1,16 @@
 """The mesh topology (shopmesh/topology.yaml) joined with the contracts.
 
 `allowed_calls()` is the one call graph: Envoy RBAC and Istio AuthorizationPolicy
-are generated from or compared with it.
+are generated from or compared with it. `databases` is the one list of PostgreSQL
+databases: the local server (shopmesh.local.postgres) and the CloudNativePG
+Cluster of istio/ create exactly these, and point each service at its own.
 """
 
 from __future__ import annotations
 
 import functools
 import pathlib
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -18,6 +21,10 @@ __all__ = ["Topology", "load"]
 
 TOPOLOGY_FILE = pathlib.Path(__file__).with_name("topology.yaml")
 PUBLIC = "public"
+# A PostgreSQL identifier that needs no quoting (it names a database and its role).
+_DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
+# What services.runtime.config reads for the service's own database.
+OWN_DATABASE_VARIABLE = "SHOPMESH_DATABASE_URL"
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,9 @@ class Topology:
     replicas: dict[str, int]
     # service -> caller -> sorted gRPC method paths the caller may call
     allowed: dict[str, dict[str, tuple[str, ...]]]
+    # database (= its owning role) -> (the service that opens it, the environment
+    # variable carrying its connection string), sorted by database
+    databases: dict[str, tuple[str, str]]
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -50,6 +60,12 @@ class Topology:
     def upstreams(self, workload: str) -> tuple[str, ...]:
         """Services the workload calls."""
         return tuple(s for s, callers in self.allowed.items() if workload in callers)
+
+    def databases_of(self, service: str) -> dict[str, str]:
+        """The service's databases -> the variable carrying each one's connection string."""
+        return {
+            name: variable for name, (owner, variable) in self.databases.items() if owner == service
+        }
 
 
 def _resolve(service: str, methods: str | list[str]) -> tuple[str, ...]:
@@ -86,7 +102,25 @@ def parse(document: dict) -> Topology:
         clients=clients,
         replicas={name: int(spec.get("replicas", 1)) for name, spec in services.items()},
         allowed=allowed,
+        databases=_databases(services),
     )
+
+
+def _databases(services: dict) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for service, spec in services.items():
+        declared = spec.get("databases") or {}
+        if OWN_DATABASE_VARIABLE not in declared.values():
+            raise ValueError(f"topology: {service} has no database for {OWN_DATABASE_VARIABLE}")
+        if len(set(declared.values())) != len(declared):
+            raise ValueError(f"topology: {service} gives two databases the same variable")
+        for name, variable in declared.items():
+            if not _DATABASE_NAME.fullmatch(name):
+                raise ValueError(f"topology: {service}: {name!r} is not a plain database name")
+            if name in found:
+                raise ValueError(f"topology: database {name} belongs to {found[name][0]} already")
+            found[name] = (service, variable)
+    return dict(sorted(found.items()))
 
 
 @functools.cache

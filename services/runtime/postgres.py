@@ -45,6 +45,7 @@ from services.runtime.errors import Unavailable
 from services.runtime.migrations import Migrations
 
 __all__ = [
+    "CONNECTIONS_PER_DATABASE",
     "Connection",
     "Database",
     "DatabaseStore",
@@ -59,6 +60,10 @@ T = TypeVar("T")
 P = ParamSpec("P")
 Connection = psycopg.AsyncConnection
 
+# Connections one process keeps to one database at most: the pool, plus the health
+# probe's own (Database.probe). Deployments size PostgreSQL's connection limits by it.
+POOL_SIZE = 10
+CONNECTIONS_PER_DATABASE = POOL_SIZE + 1
 # A transaction PostgreSQL aborted to keep the serializable order is run again up to
 # this many times; contention that survives them is reported as unavailable.
 MAX_ATTEMPTS = 30
@@ -113,7 +118,7 @@ class Database:
         migrations: Migrations,
         *,
         name: str,
-        pool_size: int = 10,
+        pool_size: int = POOL_SIZE,
         statement_timeout_ms: int = 5000,
     ) -> Database:
         """Connect to `url` (a libpq URL or key=value string; "" means libpq's PG*

@@ -1,7 +1,8 @@
-"""Where shopmesh lives in a Kubernetes cluster: namespace, hosts, ports, identities.
+"""Where shopmesh lives in a Kubernetes cluster: namespace, hosts, ports, identities, scale.
 
 One place for the facts every manifest shares with the services' runtime (ports,
-env, drain) and with Istio (principals, the ingress gateway).
+env, drain), with Istio (principals, the ingress gateway) and with the database
+(how many pods of a service can be connected at once).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ __all__ = [
     "INGRESS_NAMESPACE",
     "INGRESS_SELECTOR",
     "INGRESS_TARGET_PORTS",
+    "MAX_REPLICAS",
+    "MAX_SURGE",
     "METRICS_PORT",
     "PART_OF",
     "host",
     "labels",
     "metadata",
     "namespace",
+    "pods_at_most",
     "principal",
+    "replicas",
 ]
 
 # Shared with services/ (SHOPMESH_LISTEN / SHOPMESH_METRICS_LISTEN defaults).
@@ -52,9 +57,28 @@ EDGE_WORKLOAD = "edge"
 EDGE_PRINCIPAL = f"{CLUSTER_DOMAIN}/ns/{INGRESS_NAMESPACE}/sa/istio-ingressgateway-service-account"
 PART_OF = {"app.kubernetes.io/part-of": "shopmesh"}
 
+# Kubernetes needs at least two pods for a rollout or a node drain to keep serving.
+MIN_REPLICAS = 2
+# The autoscaler's ceiling per service: the pods are stateless, so more of them is
+# more capacity, up to what the database's connection budget is sized for.
+MAX_REPLICAS = 6
+# A rolling update starts one new pod before it stops an old one.
+MAX_SURGE = 1
+
 
 def namespace() -> str:
     return topology.load().namespace
+
+
+def replicas(service: str) -> int:
+    """The pods a service's Deployment starts with (and the autoscaler's floor)."""
+    return max(MIN_REPLICAS, topology.load().replicas[service])
+
+
+def pods_at_most(service: str) -> int:
+    """The most pods of a service that can run at once: the autoscaler's ceiling plus
+    a rollout's surge, and the canary overlay's v2 Deployment with its own surge."""
+    return MAX_REPLICAS + MAX_SURGE + replicas(service) + MAX_SURGE
 
 
 def host(service: str) -> str:

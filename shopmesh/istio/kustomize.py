@@ -5,7 +5,8 @@ It supports exactly:
 - `resources`: files (multi-document YAML) and directories with a kustomization;
 - `patches` with `path:` only (strategic merge patches, target taken from the
   patch's apiVersion/kind/name/namespace). Maps merge, `null` deletes a key. On
-  Istio kinds (CRDs, no merge keys) lists are replaced, as kustomize does. On
+  custom resources (Istio's, CloudNativePG's: no merge keys) lists are replaced,
+  as kustomize does. On
   built-in kinds the named lists `containers`, `initContainers`, `env`, `volumes`
   merge by `name`; any other list in such a patch is refused rather than guessed;
 - `images`: `name` -> `newName` / `newTag` / `digest` on container images.
@@ -25,7 +26,9 @@ __all__ = ["UnsupportedKustomization", "build", "resource_id"]
 
 SUPPORTED_FIELDS = {"apiVersion", "kind", "resources", "patches", "images"}
 MERGED_BY_NAME = {"containers", "initContainers", "env", "volumes"}
-CRD_GROUP_SUFFIX = ".istio.io"
+# Built-in API groups are "" (core), single words (apps, batch, policy, ...) or end
+# in .k8s.io; a CRD's group is a domain of its own (networking.istio.io, ...).
+BUILT_IN_GROUP_SUFFIX = ".k8s.io"
 Document = dict[str, Any]
 
 
@@ -49,7 +52,7 @@ def _documents(path: pathlib.Path) -> list[Document]:
 
 def _is_crd(document: Document) -> bool:
     group = document.get("apiVersion", "").rpartition("/")[0]
-    return group.endswith(CRD_GROUP_SUFFIX)
+    return "." in group and not group.endswith(BUILT_IN_GROUP_SUFFIX)
 
 
 def _merge(target: Any, patch: Any, crd: bool, where: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from shopmesh import topology
-from shopmesh.istio import canary, ingress, security, telemetry, traffic, workloads
+from shopmesh.istio import canary, ingress, postgres, security, telemetry, traffic, workloads
 from shopmesh.istio.cluster import EDGE_WORKLOAD, PART_OF, namespace
 
 __all__ = [
@@ -81,7 +81,7 @@ def _namespace() -> dict[str, Any]:
 def _per_service(service: str) -> dict[str, Documents]:
     return {
         f"{service}/service-account.yaml": [workloads.service_account(service)],
-        f"{service}/persistent-volume-claim.yaml": [workloads.persistent_volume_claim(service)],
+        f"{service}/database.yaml": postgres.databases(service),
         f"{service}/deployment.yaml": [workloads.deployment(service)],
         f"{service}/service.yaml": [workloads.kubernetes_service(service)],
         f"{service}/horizontal-pod-autoscaler.yaml": [workloads.horizontal_pod_autoscaler(service)],
@@ -101,6 +101,8 @@ def _base() -> dict[str, Documents]:
         "ingress/gateway.yaml": [ingress.gateway()],
         "ingress/virtual-service.yaml": [ingress.virtual_service()],
         "ingress/grpc-json-transcoder.yaml": [ingress.grpc_json_transcoder()],
+        "postgres/cluster.yaml": [postgres.cluster()],
+        "postgres/scheduled-backup.yaml": [postgres.scheduled_backup()],
     }
     mesh_topology = topology.load()
     # Client workloads in the namespace (the gateway has its own): the identities

@@ -1,8 +1,10 @@
-"""Kubernetes objects that run one service: identity, storage, pods, Service, scaling.
+"""Kubernetes objects that run one service: identity, pods, Service, scaling.
 
 The pods follow the contract shared with services/: `python -m services <name>`,
 gRPC on GRPC_PORT with the standard health service, /metrics on METRICS_PORT,
-SQLite under SHOPMESH_DATA_DIR, SIGTERM drain of DRAIN_SECONDS.
+SIGTERM drain of DRAIN_SECONDS. They are stateless: their data is in PostgreSQL
+(shopmesh.istio.postgres), so any node may run them and the autoscaler's pods are
+added capacity.
 """
 
 from __future__ import annotations
@@ -12,31 +14,30 @@ from typing import Any
 from mesh import contracts
 from services.runtime.health import LIVENESS
 from shopmesh import topology
+from shopmesh.istio import postgres
 from shopmesh.istio.cluster import (
     DRAIN_SECONDS,
     GRPC_PORT,
     IMAGE,
+    MAX_REPLICAS,
+    MAX_SURGE,
     METRICS_PORT,
     PART_OF,
     labels,
     metadata,
+    replicas,
 )
 
 __all__ = [
     "deployment",
     "horizontal_pod_autoscaler",
     "kubernetes_service",
-    "persistent_volume_claim",
     "pod_disruption_budget",
     "service_account",
 ]
 
-DATA_DIR = "/var/lib/shopmesh"
 # The image's non-root user (Dockerfile: USER 10001).
 RUN_AS = 10001
-# Kubernetes needs at least two pods for a rollout or a node drain to keep serving.
-MIN_REPLICAS = 2
-MAX_REPLICAS = 6
 # Let the endpoint removal reach every sidecar before the server stops accepting.
 PRE_STOP_SECONDS = 5
 # SIGKILL only after pre-stop plus the server's own drain, with room to spare.
@@ -56,24 +57,10 @@ def service_account(workload: str) -> dict[str, Any]:
     }
 
 
-def persistent_volume_claim(service: str) -> dict[str, Any]:
-    """The service's SQLite database: one volume per service, shared by its pods."""
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": metadata(f"{service}-data", labels={**labels(service), **PART_OF}),
-        "spec": {
-            "accessModes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": "1Gi"}},
-        },
-    }
-
-
-def _env(service: str) -> list[dict[str, str]]:
+def _env(service: str) -> list[dict[str, Any]]:
     env = {
         "SHOPMESH_LISTEN": f"0.0.0.0:{GRPC_PORT}",
         "SHOPMESH_METRICS_LISTEN": f"0.0.0.0:{METRICS_PORT}",
-        "SHOPMESH_DATA_DIR": DATA_DIR,
         "SHOPMESH_DRAIN_SECONDS": str(DRAIN_SECONDS),
         "SHOPMESH_LOG_LEVEL": "INFO",
     }
@@ -83,7 +70,8 @@ def _env(service: str) -> list[dict[str, str]]:
     if upstreams:
         # The sidecar retries these hops (VirtualService); one retry layer per hop.
         env["SHOPMESH_APP_RETRIES"] = "0"
-    return [{"name": name, "value": value} for name, value in env.items()]
+    plain = [{"name": name, "value": value} for name, value in env.items()]
+    return plain + postgres.connection_env(service)
 
 
 def _probe(health_service: str | None, period: int, failures: int) -> dict[str, Any]:
@@ -95,23 +83,33 @@ def _probe(health_service: str | None, period: int, failures: int) -> dict[str, 
     return {"grpc": grpc, "periodSeconds": period, "failureThreshold": failures}
 
 
-def _same_node_as_peers(service: str) -> dict[str, Any]:
-    # A ReadWriteOnce volume attaches to one node, and SQLite's WAL needs every
-    # writer on one kernel: the service's pods share a node (PostgreSQL lifts this).
-    return {
-        "podAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": [
-                {
-                    "labelSelector": {"matchLabels": labels(service)},
-                    "topologyKey": "kubernetes.io/hostname",
-                }
-            ]
+def _spread(service: str) -> list[dict[str, Any]]:
+    """One node or zone going away takes at most its share of the service's pods.
+
+    Nodes: a hard limit (a pod waits rather than doubling up while another node has
+    fewer); cordoned and tainted nodes do not count, so a drain is not blocked by
+    them. Zones: best effort, clusters without zone labels still schedule. Counted
+    per ReplicaSet (pod-template-hash), so a rollout's old pods do not skew the new.
+    """
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": when,
+            "labelSelector": {"matchLabels": labels(service)},
+            "matchLabelKeys": ["pod-template-hash"],
+            "nodeTaintsPolicy": "Honor",
         }
-    }
+        for key, when in (
+            ("kubernetes.io/hostname", "DoNotSchedule"),
+            ("topology.kubernetes.io/zone", "ScheduleAnyway"),
+        )
+    ]
 
 
 def _container(service: str, image: str) -> dict[str, Any]:
     health = contracts.service(service).full_name
+    _, ca_mount = postgres.connection_volume()
     return {
         "name": service,
         "image": image,
@@ -126,7 +124,7 @@ def _container(service: str, image: str) -> dict[str, Any]:
             "requests": {"cpu": "100m", "memory": "128Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
-        # Startup covers opening and seeding the database; readiness follows the
+        # Startup covers migrating and seeding the database; readiness follows the
         # service's own status (NOT_SERVING while draining or when its store fails).
         # Liveness asks for the runtime's LIVENESS name, SERVING while the process
         # answers, whatever its store does: a restart does not cure a database, and
@@ -140,10 +138,7 @@ def _container(service: str, image: str) -> dict[str, Any]:
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
         },
-        "volumeMounts": [
-            {"name": "data", "mountPath": DATA_DIR},
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, ca_mount],
     }
 
 
@@ -152,18 +147,19 @@ def deployment(
 ) -> dict[str, Any]:
     """The service's pods; a canary release is a second Deployment with another version."""
     pod_labels = labels(service, version)
+    ca_volume, _ = postgres.connection_volume()
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": metadata(name or service, labels={**pod_labels, **PART_OF}),
         "spec": {
-            "replicas": max(MIN_REPLICAS, topology.load().replicas[service]),
+            "replicas": replicas(service),
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": pod_labels},
             # Never below the current capacity while a new pod starts.
             "strategy": {
                 "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": MAX_SURGE},
             },
             "template": {
                 "metadata": {
@@ -191,12 +187,9 @@ def deployment(
                         "fsGroup": RUN_AS,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "affinity": _same_node_as_peers(service),
+                    "topologySpreadConstraints": _spread(service),
                     "containers": [_container(service, image)],
-                    "volumes": [
-                        {"name": "data", "persistentVolumeClaim": {"claimName": f"{service}-data"}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, ca_volume],
                 },
             },
         },
@@ -232,7 +225,7 @@ def horizontal_pod_autoscaler(service: str) -> dict[str, Any]:
         "metadata": metadata(service, labels={**labels(service), **PART_OF}),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": service},
-            "minReplicas": max(MIN_REPLICAS, topology.load().replicas[service]),
+            "minReplicas": replicas(service),
             "maxReplicas": MAX_REPLICAS,
             "metrics": [
                 {

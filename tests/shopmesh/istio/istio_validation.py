@@ -1,8 +1,11 @@
-"""Strict validation of rendered manifests: Istio JSON schemas, typed models, Kubernetes.
+"""Strict validation of rendered manifests: CRD JSON schemas, typed models, Kubernetes.
 
-Each check returns a list of problems (empty when the document is valid), so the
-same functions serve the tests of istio/ and the mutation tests that prove they
-catch broken copies.
+Custom resources (Istio's, CloudNativePG's) validate against the JSON schemas in
+../shared/schemas/<family> (Draft 7) and the CEL rules those schemas carry
+(x-kubernetes-validations, evaluated with cel-python as the API server would on
+create); built-in kinds through kubernetes-validate. Each check returns a list of
+problems (empty when the document is valid), so the same functions serve the
+tests of istio/ and the mutation tests that prove they catch broken copies.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ import functools
 import importlib
 import json
 import pathlib
-import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import celpy
 import jsonschema
 import kubernetes_validate
 import pydantic
@@ -22,6 +25,7 @@ import pytest
 
 __all__ = [
     "KUBERNETES_VERSION",
+    "is_custom_resource",
     "is_istio",
     "kubernetes_problems",
     "model_problems",
@@ -33,31 +37,47 @@ __all__ = [
 # it has the preStop `sleep` action the Deployments use (1.29+).
 KUBERNETES_VERSION = "1.32"
 TOP_LEVEL_KEYS = {"apiVersion", "kind", "metadata", "spec"}
-# The one CEL rule of the schemas the checks evaluate themselves (jsonschema does
-# not run x-kubernetes-validations); the others concern fields istio/ does not use.
-DURATION_RULE = "duration(self) >= duration('1ms')"
-_GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# ../shared/schemas/<family>: which API groups each family's schemas cover.
+CNPG_GROUP = "postgresql.cnpg.io"
+SCHEMA_FAMILIES = ("istio", "cnpg")
 
 
 def require_schema_dir(repo_root: pathlib.Path, env: Mapping[str, str]) -> pathlib.Path:
-    """../shared/schemas/istio beside the repo; skip without it, but fail in CI."""
-    path = repo_root.parent / "shared" / "schemas" / "istio"
-    if path.is_dir():
+    """../shared/schemas beside the repo (istio/ and cnpg/); skip without it, but fail in CI."""
+    path = repo_root.parent / "shared" / "schemas"
+    missing = [family for family in SCHEMA_FAMILIES if not (path / family).is_dir()]
+    if not missing:
         return path
-    reason = f"Istio JSON schemas not found at {path} (../shared/schemas/istio)"
+    reason = f"CRD JSON schemas not found at {path} ({', '.join(missing)}; ../shared/schemas)"
     if env.get("CI") == "true":
         pytest.fail(f"{reason}: CI must have ../shared beside the checkout", pytrace=False)
     pytest.skip(reason)
 
 
+def _group(document: dict[str, Any]) -> str:
+    return document["apiVersion"].rpartition("/")[0]
+
+
 def is_istio(document: dict[str, Any]) -> bool:
-    return document["apiVersion"].split("/")[0].endswith(".istio.io")
+    return _group(document).endswith(".istio.io")
+
+
+def is_custom_resource(document: dict[str, Any]) -> bool:
+    """A kind that a CRD defines (validated by schema_problems, not by kubernetes_problems)."""
+    return is_istio(document) or _group(document) == CNPG_GROUP
 
 
 def _name(document: dict[str, Any]) -> str:
     metadata = document.get("metadata") or {}
     return f"{document.get('kind')} {metadata.get('namespace', '')}/{metadata.get('name')}"
+
+
+def _schema_file(schema_dir: pathlib.Path, document: dict[str, Any]) -> pathlib.Path:
+    group, _, version = document["apiVersion"].rpartition("/")
+    kind = document["kind"].lower()
+    if is_istio(document):
+        return schema_dir / "istio" / group / f"{kind}_{version}.json"
+    return schema_dir / "cnpg" / f"{kind}_{version}.json"
 
 
 @functools.cache
@@ -67,34 +87,43 @@ def _validator(schema_file: pathlib.Path) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(schema)
 
 
-def _go_duration_seconds(value: Any) -> float | None:
-    if not isinstance(value, str) or not value or _GO_DURATION.sub("", value):
-        return None
-    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _GO_DURATION.findall(value))
+@functools.cache
+def _program(rule: str) -> celpy.Runner:
+    environment = celpy.Environment()
+    return environment.program(environment.compile(rule))
 
 
-def _duration_problems(schema: dict[str, Any], value: Any, where: str) -> Iterator[str]:
-    rules = {rule.get("rule") for rule in schema.get("x-kubernetes-validations", [])}
-    if DURATION_RULE in rules:
-        seconds = _go_duration_seconds(value)
-        if seconds is None or seconds < 0.001:
-            yield f"{where}: {value!r} is not a duration of at least 1ms"
+def _rule_holds(rule: str, value: Any) -> bool:
+    try:
+        result = _program(rule).evaluate({"self": celpy.json_to_cel(value)})
+    except celpy.CELEvalError:
+        return False  # an error in a rule rejects the object, as the API server does
+    return result is True or (isinstance(result, celpy.celtypes.BoolType) and bool(result))
+
+
+def _rule_problems(schema: dict[str, Any], value: Any, where: str) -> Iterator[str]:
+    """The schema's CEL rules on every value present. Transition rules (they read
+    `oldSelf`) only apply to updates, and the manifests are created."""
+    for validation in schema.get("x-kubernetes-validations", []):
+        rule = validation["rule"]
+        if "oldSelf" not in rule and not _rule_holds(rule, value):
+            shown = "" if isinstance(value, dict | list) else f" ({value!r})"
+            yield f"{where}: {validation.get('message', rule)}{shown}"
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         for key, item in value.items():
             sub = properties.get(key, extra if isinstance(extra, dict) else None)
             if sub:
-                yield from _duration_problems(sub, item, f"{where}.{key}")
+                yield from _rule_problems(sub, item, f"{where}.{key}")
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
-            yield from _duration_problems(schema["items"], item, f"{where}[{i}]")
+            yield from _rule_problems(schema["items"], item, f"{where}[{i}]")
 
 
 def schema_problems(document: dict[str, Any], schema_dir: pathlib.Path) -> list[str]:
-    """Draft 7 validation against ../shared/schemas/istio/<group>/<kind>_<version>.json."""
-    group, version = document["apiVersion"].split("/")
-    schema_file = schema_dir / group / f"{document['kind'].lower()}_{version}.json"
+    """Draft 7 validation and CEL rules of the kind's schema in ../shared/schemas."""
+    schema_file = _schema_file(schema_dir, document)
     if not schema_file.exists():
         return [f"{_name(document)}: no schema {schema_file.name} for {document['apiVersion']}"]
     validator = _validator(schema_file)
@@ -108,7 +137,7 @@ def schema_problems(document: dict[str, Any], schema_dir: pathlib.Path) -> list[
         for key in document
         if key not in TOP_LEVEL_KEYS
     ]
-    problems += list(_duration_problems(validator.schema, document, _name(document)))
+    problems += list(_rule_problems(validator.schema, document, _name(document)))
     return problems
 
 

@@ -9,29 +9,14 @@ import pytest
 from mesh import contracts
 from shopmesh.istio import canary, traffic
 
-from .istio_consistency import (
-    authorization_problems,
-    canary_problems,
-    coverage_problems,
-    destination_rule_problems,
-    find,
-    pod_problems,
-    route_problems,
-    transcoder_problems,
-)
+from . import database_consistency, istio_consistency
+from .istio_consistency import canary_problems, find
 
-CHECKS = (
-    coverage_problems,
-    authorization_problems,
-    route_problems,
-    destination_rule_problems,
-    pod_problems,
-    transcoder_problems,
-)
+CHECKS = istio_consistency.CHECKS + database_consistency.CHECKS
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-def test_every_overlay_is_consistent_with_the_contracts(rendered, check) -> None:
+def test_every_overlay_is_consistent_with_the_contracts_and_topology(rendered, check) -> None:
     for overlay, documents in rendered.items():
         assert check(documents) == [], overlay
 

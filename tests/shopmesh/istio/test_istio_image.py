@@ -1,7 +1,7 @@
 """The Dockerfile and the Deployments agree on how the image runs.
 
 The image cannot be built here (no registry for base images); these checks pin
-what the manifests rely on: entrypoint, user, ports, data dir, build context.
+what the manifests rely on: entrypoint, user, ports, no state, build context.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_image_runs_the_service_named_by_the_argument(rendered) -> None:
         assert container["args"] == [deployment["metadata"]["labels"]["app"]]
 
 
-def test_image_user_ports_and_data_dir_match_the_pods(rendered) -> None:
+def test_image_user_and_ports_match_the_pods(rendered) -> None:
     (user,) = [rest for op, rest in _final_stage() if op == "USER"]
     (exposed,) = [rest.split() for op, rest in _final_stage() if op == "EXPOSE"]
     env = _env()
@@ -61,11 +61,20 @@ def test_image_user_ports_and_data_dir_match_the_pods(rendered) -> None:
             user == f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
         )
         assert sorted(exposed) == sorted(str(p["containerPort"]) for p in container["ports"])
-        pod_env = {e["name"]: e["value"] for e in container["env"]}
-        for name in ("SHOPMESH_LISTEN", "SHOPMESH_METRICS_LISTEN", "SHOPMESH_DATA_DIR"):
+        pod_env = {e["name"]: e.get("value") for e in container["env"]}
+        for name in ("SHOPMESH_LISTEN", "SHOPMESH_METRICS_LISTEN"):
             assert env[name] == pod_env[name], name
-        mounts = {m["mountPath"] for m in container["volumeMounts"]}
-        assert env["SHOPMESH_DATA_DIR"] in mounts
+
+
+def test_image_keeps_no_state() -> None:
+    """Data lives in PostgreSQL: no data dir, no volume, nothing made writable for it."""
+    stage = _final_stage()
+    assert not [rest for op, rest in stage if op == "VOLUME"]
+    assert not [name for name in _env() if name == "SHOPMESH_DATA_DIR"]
+    (workdir,) = [rest for op, rest in stage if op == "WORKDIR"]
+    runs = " ".join(rest for op, rest in stage if op == "RUN")
+    assert "install -d" not in runs and "chown" not in runs, "a writable dir in the image"
+    assert workdir.startswith("/opt/"), workdir
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:

@@ -90,6 +90,24 @@ def test_patches_replace_lists_and_delete_null_keys_on_istio_kinds(tmp_path) -> 
     assert _get(kustomize.build(overlay), "VirtualService")["spec"] == {"http": [{"name": "c"}]}
 
 
+def test_patches_replace_lists_of_other_custom_resources_too(tmp_path) -> None:
+    cluster = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "db", "namespace": "shop"},
+        "spec": {"instances": 3, "managed": {"roles": [{"name": "a"}, {"name": "b"}]}},
+    }
+    patch = {**cluster, "spec": {"managed": {"roles": [{"name": "c"}]}}}
+    _tree(tmp_path, {"base/cluster.yaml": cluster})
+    overlay = _overlay(
+        tmp_path,
+        {"resources": ["../base", "../base/cluster.yaml"], "patches": [{"path": "patch.yaml"}]},
+        patch=patch,
+    )
+    (built,) = [d for d in kustomize.build(overlay) if d["kind"] == "Cluster"]
+    assert built["spec"] == {"instances": 3, "managed": {"roles": [{"name": "c"}]}}
+
+
 def test_images_rewrite_matching_containers_only(tmp_path) -> None:
     images = {"images": [{"name": "shopmesh", "newName": "reg.example/shopmesh", "newTag": "2"}]}
     deployment = _get(kustomize.build(_overlay(tmp_path, images)), "Deployment")

@@ -1,7 +1,8 @@
 """Deliberately broken copies of the rendered manifests are caught by the checks.
 
 Each mutation breaks one thing in a copy of an overlay (typo'd field, wrong enum,
-missing AuthZ rule, drifted policy...) and names the checks that must object.
+missing AuthZ rule, drifted policy, a volume claim, a pg_hba hole...) and names
+the checks that must object.
 """
 
 from __future__ import annotations
@@ -16,19 +17,14 @@ import pytest
 import yaml
 
 from shopmesh.istio import canary
+from shopmesh.istio.manifests import ISTIO_DIR
 
-from .istio_consistency import (
-    authorization_problems,
-    canary_problems,
-    coverage_problems,
-    destination_rule_problems,
-    find,
-    pod_problems,
-    route_problems,
-    transcoder_problems,
-)
+from . import database_consistency, istio_consistency
+from .database_consistency import secret_problems
+from .istio_consistency import canary_problems, find
 from .istio_validation import (
     KUBERNETES_VERSION,
+    is_custom_resource,
     is_istio,
     kubernetes_problems,
     model_problems,
@@ -86,6 +82,77 @@ def _transcoder_config(documents: Documents) -> dict[str, Any]:
 
 def _transcoder_match(documents: Documents) -> dict[str, Any]:
     return _transcoder_patch(documents)["match"]
+
+
+def _pod(documents: Documents, name: str) -> dict[str, Any]:
+    return _one(documents, "Deployment", name)["spec"]["template"]["spec"]
+
+
+def _env(documents: Documents, deployment: str, name: str) -> dict[str, Any]:
+    (entry,) = [e for e in _container(documents, deployment)["env"] if e["name"] == name]
+    return entry
+
+
+def _cluster_spec(documents: Documents) -> dict[str, Any]:
+    return _one(documents, "Cluster", "shop-postgres")["spec"]
+
+
+def _role(documents: Documents, name: str) -> dict[str, Any]:
+    (role,) = [r for r in _cluster_spec(documents)["managed"]["roles"] if r["name"] == name]
+    return role
+
+
+def _hba(documents: Documents) -> list[str]:
+    return _cluster_spec(documents)["postgresql"]["pg_hba"]
+
+
+def _replace_hba(old: str, new: str | None) -> Callable[[Documents], None]:
+    def mutate(documents: Documents) -> None:
+        rules = _hba(documents)
+        i = rules.index(old)
+        if new is None:
+            del rules[i]
+        else:
+            rules[i] = new
+
+    return mutate
+
+
+def _add_volume_claim(documents: Documents) -> None:
+    documents.append(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "order-data", "namespace": "shop"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+
+
+def _mount_volume_claim(documents: Documents) -> None:
+    _pod(documents, "order")["volumes"].append(
+        {"name": "data", "persistentVolumeClaim": {"claimName": "order-data"}}
+    )
+
+
+def _pin_to_one_node(documents: Documents) -> None:
+    term = {
+        "labelSelector": {"matchLabels": {"app": "inventory"}},
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    _pod(documents, "inventory")["affinity"] = {
+        "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+    }
+
+
+def _conninfo_before_its_password(documents: Documents) -> None:
+    env = _container(documents, "payment")["env"]
+    (url,) = [e for e in env if e["name"] == "SHOPMESH_GATEWAY_DATABASE_URL"]
+    env.remove(url)
+    env.insert(0, url)
 
 
 def _drop_document(kind: str, name: str) -> Callable[[Documents], None]:
@@ -252,28 +319,226 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
         lambda d: _route(d, "catalog", "GetProduct")["route"][1].update(weight=7),
         ("canary",),
     ),
+    # --- state: stateless pods, CloudNativePG, connections, Secrets ---------------------
+    ("a volume claim comes back", _add_volume_claim, ("consistency",)),
+    ("a Deployment mounts a volume claim", _mount_volume_claim, ("consistency",)),
+    ("pods pinned to one node", _pin_to_one_node, ("consistency",)),
+    (
+        "pods not spread over nodes",
+        lambda d: _pod(d, "catalog").pop("topologySpreadConstraints"),
+        ("consistency",),
+    ),
+    (
+        "node spread that only prefers",
+        lambda d: _pod(d, "order")["topologySpreadConstraints"][0].update(
+            whenUnsatisfiable="ScheduleAnyway"
+        ),
+        ("consistency",),
+    ),
+    (
+        "an autoscaler that cannot add pods",
+        lambda d: _one(d, "HorizontalPodAutoscaler", "payment")["spec"].update(maxReplicas=2),
+        ("consistency",),
+    ),
+    (
+        "the data dir comes back",
+        lambda d: _container(d, "catalog")["env"].append(
+            {"name": "SHOPMESH_DATA_DIR", "value": "/var/lib/shopmesh"}
+        ),
+        ("consistency",),
+    ),
+    (
+        "a pod reads another service's Secret",
+        lambda d: _env(d, "catalog", "PGPASSWORD")["valueFrom"]["secretKeyRef"].update(
+            name="postgres-order"
+        ),
+        ("consistency",),
+    ),
+    (
+        "a pod opens another service's database",
+        lambda d: _env(d, "inventory", "PGDATABASE").update(value="order"),
+        ("consistency",),
+    ),
+    (
+        "a conninfo that refers to a variable defined after it",
+        _conninfo_before_its_password,
+        ("consistency",),
+    ),
+    (
+        "TLS without verifying the server",
+        lambda d: _env(d, "order", "PGSSLMODE").update(value="require"),
+        ("consistency",),
+    ),
+    (
+        "a pod connects to the standbys' Service",
+        lambda d: _env(d, "order-v2", "PGHOST").update(value="shop-postgres-ro.shop.svc"),
+        ("consistency",),
+    ),
+    (
+        "the CA's private key mounted into a pod",
+        lambda d: _pod(d, "payment")["volumes"][1]["secret"]["items"].append(
+            {"key": "ca.key", "path": "ca.key"}
+        ),
+        ("consistency",),
+    ),
+    (
+        "a database without its Database object",
+        _drop_document("Database", "payment-gateway"),
+        ("consistency",),
+    ),
+    (
+        "a Database owned by another service's role",
+        lambda d: _one(d, "Database", "payment-gateway")["spec"].update(owner="payment"),
+        ("consistency",),
+    ),
+    (
+        "deleting a Database object drops the data",
+        lambda d: _one(d, "Database", "order")["spec"].update(databaseReclaimPolicy="delete"),
+        ("consistency",),
+    ),
+    (
+        "a role that cannot log in",
+        lambda d: _role(d, "inventory").update(login=False),
+        ("consistency",),
+    ),
+    (
+        "a role with powers it does not need",
+        lambda d: _role(d, "catalog").update(superuser=True),
+        ("consistency",),
+    ),
+    (
+        "pg_hba lets a role in from any pod",
+        _replace_hba(
+            "hostssl catalog catalog ${podselector:catalog} scram-sha-256",
+            "hostssl catalog catalog all scram-sha-256",
+        ),
+        ("consistency",),
+    ),
+    (
+        "pg_hba lets a role in without TLS",
+        _replace_hba(
+            "hostssl order order ${podselector:order} scram-sha-256",
+            "host order order ${podselector:order} scram-sha-256",
+        ),
+        ("consistency",),
+    ),
+    (
+        "pg_hba lets other roles into a database",
+        _replace_hba("host payment all all reject", None),
+        ("consistency",),
+    ),
+    (
+        "pg_hba lets a role into other databases",
+        _replace_hba("host all payment_gateway all reject", None),
+        ("consistency",),
+    ),
+    (
+        "pg_hba lets another service's pods in",
+        lambda d: _cluster_spec(d)["podSelectorRefs"][0]["selector"].update(matchLabels={}),
+        ("consistency",),
+    ),
+    (
+        "a Cluster of two instances",
+        lambda d: _cluster_spec(d).update(instances=2),
+        ("consistency",),
+    ),
+    (
+        "instances that may share a node",
+        lambda d: _cluster_spec(d)["affinity"].update(podAntiAffinityType="preferred"),
+        ("consistency",),
+    ),
+    (
+        "commits that a failover may lose",
+        lambda d: _cluster_spec(d)["postgresql"].pop("synchronous"),
+        ("consistency",),
+    ),
+    (
+        "instances with Istio sidecars",
+        lambda d: _cluster_spec(d)["inheritedMetadata"]["labels"].pop("sidecar.istio.io/inject"),
+        ("consistency",),
+    ),
+    (
+        "a connection limit below the service's pods",
+        lambda d: _role(d, "order").update(connectionLimit=50),
+        ("consistency",),
+    ),
+    (
+        "max_connections below the roles' limits",
+        lambda d: _cluster_spec(d)["postgresql"]["parameters"].update(max_connections="300"),
+        ("consistency",),
+    ),
+    (
+        "an autoscaler ceiling raised without the connection budget",
+        lambda d: _one(d, "HorizontalPodAutoscaler", "order")["spec"].update(maxReplicas=20),
+        ("consistency",),
+    ),
+    (
+        "no WAL archive",
+        lambda d: _cluster_spec(d)["plugins"][0].update(isWALArchiver=False),
+        ("consistency",),
+    ),
+    (
+        "a ScheduledBackup by a method the Cluster does not configure",
+        lambda d: _one(d, "ScheduledBackup", "shop-postgres-daily")["spec"].update(
+            method="volumeSnapshot"
+        ),
+        ("consistency",),
+    ),
+    (
+        "a role whose Secret nobody creates",
+        lambda d: _role(d, "order")["passwordSecret"].update(name="order-password"),
+        ("secrets",),
+    ),
+    (
+        "an ObjectStore nobody creates",
+        lambda d: _cluster_spec(d)["plugins"][0]["parameters"].update(barmanObjectName="backups"),
+        ("secrets",),
+    ),
+    (
+        "typo'd Cluster field",
+        lambda d: _rename(_cluster_spec(d), "instances", "instanses"),
+        ("schema",),
+    ),
+    (
+        "wrong ScheduledBackup method enum",
+        lambda d: _one(d, "ScheduledBackup", "shop-postgres-daily")["spec"].update(
+            method="plugins"
+        ),
+        ("schema", "consistency"),
+    ),
+    (
+        "role connection limit of the wrong type",
+        lambda d: _role(d, "catalog").update(connectionLimit="110"),
+        ("schema",),
+    ),
+    (
+        "a database named postgres (CEL rule)",
+        lambda d: _one(d, "Database", "catalog")["spec"].update(name="postgres"),
+        ("schema", "consistency"),
+    ),
+    (
+        "no synchronous standby (CEL rule)",
+        lambda d: _cluster_spec(d)["postgresql"]["synchronous"].update(number=0),
+        ("schema", "consistency"),
+    ),
 ]
 
 
 def _problems(check: str, documents: Documents, schema_dir: pathlib.Path) -> list[str]:
     if check == "schema":
-        return [p for d in documents if is_istio(d) for p in schema_problems(d, schema_dir)]
+        return [
+            p for d in documents if is_custom_resource(d) for p in schema_problems(d, schema_dir)
+        ]
     if check == "model":
         return [p for d in documents if is_istio(d) for p in model_problems(d)]
     if check == "kubernetes":
-        return [p for d in documents if not is_istio(d) for p in kubernetes_problems(d)]
+        return [p for d in documents if not is_custom_resource(d) for p in kubernetes_problems(d)]
     if check == "canary":
         return canary_problems(documents, canary.PLAN)
-    consistency = (
-        coverage_problems,
-        authorization_problems,
-        route_problems,
-        destination_rule_problems,
-        pod_problems,
-        transcoder_problems,
-    )
+    if check == "secrets":
+        return secret_problems(documents, (ISTIO_DIR / "README.md").read_text())
     found = []
-    for function in consistency:
+    for function in istio_consistency.CHECKS + database_consistency.CHECKS:
         try:
             found += function(documents)
         except (KeyError, ValueError) as error:  # a check that cannot even read it objects too
@@ -294,7 +559,7 @@ def test_kubernetes_validate_command_rejects_a_typo(rendered, tmp_path) -> None:
     documents = rendered["base"]
     _rename(_container(documents, "catalog"), "livenessProbe", "livenesProbe")
     stream = tmp_path / "broken.yaml"
-    stream.write_text(yaml.safe_dump_all([d for d in documents if not is_istio(d)]))
+    stream.write_text(yaml.safe_dump_all([d for d in documents if not is_custom_resource(d)]))
     command = [str(pathlib.Path(sys.executable).parent / "kubernetes-validate"), "--strict"]
     result = subprocess.run(
         [*command, "--quiet", "--kubernetes-version", KUBERNETES_VERSION, str(stream)],

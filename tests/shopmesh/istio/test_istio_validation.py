@@ -14,6 +14,7 @@ from shopmesh.istio.manifests import ISTIO_DIR
 
 from .istio_validation import (
     KUBERNETES_VERSION,
+    is_custom_resource,
     is_istio,
     kubernetes_problems,
     model_problems,
@@ -45,11 +46,13 @@ def test_drift_is_detected(tmp_path: pathlib.Path) -> None:
     assert manifests.check(tmp_path) == ["base/catalog/service.yaml", "base/leftover.yaml"]
 
 
-def test_istio_resources_match_the_json_schemas(rendered, schema_dir) -> None:
+def test_custom_resources_match_the_json_schemas_and_their_rules(rendered, schema_dir) -> None:
     for overlay, documents in rendered.items():
-        istio = [d for d in documents if is_istio(d)]
-        assert len(istio) >= 15, overlay
-        problems = [p for d in istio for p in schema_problems(d, schema_dir)]
+        custom = [d for d in documents if is_custom_resource(d)]
+        assert len([d for d in custom if is_istio(d)]) >= 15, overlay
+        cnpg = {d["kind"] for d in custom if d["apiVersion"] == "postgresql.cnpg.io/v1"}
+        assert cnpg == {"Cluster", "Database", "ScheduledBackup"}, overlay
+        problems = [p for d in custom for p in schema_problems(d, schema_dir)]
         assert problems == [], overlay
 
 
@@ -61,7 +64,7 @@ def test_istio_resources_parse_into_typed_models_without_losing_keys(rendered) -
 
 def test_kubernetes_objects_pass_strict_validation(rendered) -> None:
     for overlay, documents in rendered.items():
-        kubernetes = [d for d in documents if not is_istio(d)]
+        kubernetes = [d for d in documents if not is_custom_resource(d)]
         kinds = {d["kind"] for d in kubernetes}
         assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds, overlay
         problems = [p for d in kubernetes for p in kubernetes_problems(d)]
@@ -71,7 +74,7 @@ def test_kubernetes_objects_pass_strict_validation(rendered) -> None:
 def test_kubernetes_validate_command_accepts_the_canary_overlay(rendered, tmp_path) -> None:
     """The same check through the command a platform team would run in their CI."""
     stream = tmp_path / "kubernetes.yaml"
-    documents = [d for d in rendered["overlays/canary"] if not is_istio(d)]
+    documents = [d for d in rendered["overlays/canary"] if not is_custom_resource(d)]
     stream.write_text(yaml.safe_dump_all(documents))
     command = [str(pathlib.Path(sys.executable).parent / "kubernetes-validate"), "--strict"]
     result = subprocess.run(
@@ -90,4 +93,7 @@ def test_missing_schemas_skip_locally_but_fail_in_ci(tmp_path: pathlib.Path) -> 
     with pytest.raises(pytest.fail.Exception, match=r"CI must have \.\./shared"):
         require_schema_dir(checkout, {"CI": "true"})
     (tmp_path / "shared/schemas/istio").mkdir(parents=True)
-    assert require_schema_dir(checkout, {"CI": "true"}) == tmp_path / "shared/schemas/istio"
+    with pytest.raises(pytest.fail.Exception, match="cnpg"):
+        require_schema_dir(checkout, {"CI": "true"})
+    (tmp_path / "shared/schemas/cnpg").mkdir(parents=True)
+    assert require_schema_dir(checkout, {"CI": "true"}) == tmp_path / "shared/schemas"
