@@ -15,6 +15,7 @@ import logging
 import time
 
 import grpc
+from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from shop.catalog.v1 import catalog_pb2
@@ -222,6 +223,7 @@ class SagaRunner:
         return inventory_pb2.ReserveStockRequest(
             order_id=saga.id,
             items=[inventory_pb2.ReservationItem(sku=sku, quantity=n) for sku, n in units.items()],
+            ttl=duration_pb2.Duration(seconds=max(1, round(self.settings.reservation_ttl_seconds))),
             request_id=action_request_id(saga.id, "reserve"),
         )
 

@@ -7,6 +7,9 @@ SHOPMESH_ORDER_UNKNOWN_CHARGE_SECONDS
                                  how long after checkout a failed order keeps asking payment
                                  about a charge whose outcome it never learned, before it
                                  ends FAILED and flags the charge for reconciliation (300)
+SHOPMESH_ORDER_RESERVATION_TTL_SECONDS
+                                 how long inventory holds a checkout's stock before it
+                                 expires (900; a saga charges only while it is held)
 SHOPMESH_ORDER_PAUSE_AFTER       test hook, see faults.py
 """
 
@@ -36,6 +39,7 @@ class OrderSettings:
     lease_seconds: float = 10.0
     recovery_seconds: float = 2.0
     unknown_charge_seconds: float = 300.0
+    reservation_ttl_seconds: float = 900.0
     pause_after: PauseAfter | None = None
 
     @classmethod
@@ -47,6 +51,9 @@ class OrderSettings:
             ),
             unknown_charge_seconds=_positive(
                 env, "SHOPMESH_ORDER_UNKNOWN_CHARGE_SECONDS", cls.unknown_charge_seconds
+            ),
+            reservation_ttl_seconds=_positive(
+                env, "SHOPMESH_ORDER_RESERVATION_TTL_SECONDS", cls.reservation_ttl_seconds
             ),
             pause_after=PauseAfter.from_env(env),
         )

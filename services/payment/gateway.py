@@ -31,7 +31,10 @@ SHOPMESH_GATEWAY_ERROR_RATE (0..1: share of calls that fail; half of the
 charges and refunds among them fail *after* doing the work, as a lost response
 would), SHOPMESH_GATEWAY_SEED (the RNG seed, for repeatable runs),
 SHOPMESH_GATEWAY_TIMEOUT_MS (how long tok_timeout hangs before GatewayTimeout;
-default 1000).
+default 1000); and two deterministic ones for tests: SHOPMESH_GATEWAY_DOWN=1
+(every call fails before the gateway does anything) and
+SHOPMESH_GATEWAY_LOSE_ANSWERS=charge,refund (operations of those kinds are done,
+then time out, as if their answer was lost).
 """
 
 from __future__ import annotations
@@ -163,9 +166,15 @@ class SimulatedGateway:
         error_rate: float = 0.0,
         timeout: float = 1.0,
         seed: int | None = None,
+        down: bool = False,
+        lose_answers: frozenset[str] = frozenset(),
     ) -> None:
         if not 0 <= error_rate <= 1:
             raise ValueError("SHOPMESH_GATEWAY_ERROR_RATE must be between 0 and 1")
+        if unknown := lose_answers - {"charge", "refund"}:
+            raise ValueError(f"SHOPMESH_GATEWAY_LOSE_ANSWERS: no such kind {sorted(unknown)}")
+        self._down = down
+        self._lose_answers = lose_answers
         self._database = database
         self._latency = latency
         self._error_rate = error_rate
@@ -182,6 +191,10 @@ class SimulatedGateway:
             error_rate=float(env.get("SHOPMESH_GATEWAY_ERROR_RATE") or 0),
             timeout=float(env.get("SHOPMESH_GATEWAY_TIMEOUT_MS") or 1000) / 1000,
             seed=int(seed) if seed else None,
+            down=env.get("SHOPMESH_GATEWAY_DOWN") == "1",
+            lose_answers=frozenset(
+                kind for kind in (env.get("SHOPMESH_GATEWAY_LOSE_ANSWERS") or "").split(",") if kind
+            ),
         )
 
     async def close(self) -> None:
@@ -231,14 +244,18 @@ class SimulatedGateway:
         """The latency and error knobs, for calls that do no work either way."""
         if self._latency:
             await asyncio.sleep(self._latency)
-        if self._random.random() < self._error_rate:
+        if self._down or self._random.random() < self._error_rate:
             raise GatewayError("the gateway is unavailable")
 
     async def _operate(self, operation: _Operation) -> GatewayResult:
         if self._latency:
             await asyncio.sleep(self._latency)
+        if self._down:
+            raise GatewayError("the gateway is unavailable")
         fault = self._random.random() < self._error_rate
-        lose_response = fault and self._random.random() < 0.5
+        lose_response = (fault and self._random.random() < 0.5) or (
+            operation.kind in self._lose_answers
+        )
         if fault and not lose_response:
             raise GatewayError("the gateway is unavailable")
         result = await self._database.write(_record_once, operation)
