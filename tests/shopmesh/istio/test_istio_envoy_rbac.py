@@ -13,7 +13,7 @@ import pytest
 
 from shopmesh import topology as mesh_topology
 from shopmesh.envoy import common, discovery, sidecar
-from shopmesh.identity import certs
+from shopmesh.identity import certs, tokens
 
 from .istio_consistency import INGRESS_PRINCIPAL, find, granted
 
@@ -22,7 +22,10 @@ from .istio_consistency import INGRESS_PRINCIPAL, find, granted
 def sidecars(tmp_path_factory) -> dict[str, dict[str, Any]]:
     topology = mesh_topology.load()
     root = tmp_path_factory.mktemp("sidecars")
-    files = common.MeshFiles(ca=root / "certs" / "ca.pem", eds_dir=root / "eds", log_dir=root)
+    keys = tokens.SigningKeys.ensure(root / "certs")
+    files = common.MeshFiles(
+        ca=root / "certs" / "ca.pem", eds_dir=root / "eds", log_dir=root, jwks=keys.jwks_path
+    )
     issued = certs.issue_all(root / "certs", topology)
     for service in topology.services:
         discovery.write_endpoints(files.eds_dir, service, [("127.0.0.1", 15000)])
