@@ -64,6 +64,7 @@ async def at_rate(
     # repeating another's ids would be answered from the order service's dedupe.
     plan = generator.LoadPlan(rate, seconds, dict(mix), seed=next(_seeds))
     cpu_before, started = cpu_seconds(os.getpid()), time.monotonic()
-    recorder = await generator.run(RestShopper(mesh.edge_url, session), plan, shop, progress=None)
+    shopper = RestShopper(mesh.edge_url, session, mesh.tokens)
+    recorder = await generator.run(shopper, plan, shop, progress=None)
     elapsed = time.monotonic() - started
     return Step(rate, recorder, elapsed, (cpu_seconds(os.getpid()) - cpu_before) / elapsed)

@@ -68,7 +68,7 @@ class Chaos:
     # -- shoppers ----------------------------------------------------------
 
     def shopper(self) -> RestShopper:
-        return RestShopper(self.mesh.edge_url, self.session)
+        return RestShopper(self.mesh.edge_url, self.session, self.mesh.tokens)
 
     async def knowledge(self) -> Knowledge:
         if self.shop is None:

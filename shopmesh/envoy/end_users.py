@@ -38,6 +38,7 @@ PAYLOAD_METADATA = "end_user"
 # The edge's requirement names (fragments/edge/end_user_tokens.yaml).
 ROUTE_REQUIRES_CUSTOMER = "customer"
 ROUTE_TOKEN_OPTIONAL = "anonymous"
+_PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig"
 
 
 def _provider(topology: Topology, jwks: str, *, at_edge: bool) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def route_requirement(topology: Topology, service: str) -> dict[str, Any]:
     name = ROUTE_REQUIRES_CUSTOMER if topology.needs_end_user(service) else ROUTE_TOKEN_OPTIONAL
     return {
         JWT_FILTER: {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.PerRouteConfig",
+            "@type": _PER_ROUTE,
             "requirement_name": name,
         }
     }
