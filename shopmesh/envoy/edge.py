@@ -108,8 +108,33 @@ def _details(status: int) -> list[dict[str, Any]]:
     ]
 
 
+# jwt_authn's 403 (a token for another audience); and a REST client's request, which
+# the transcoder has turned into gRPC (native gRPC clients never carry this header:
+# the edge drops x-envoy-* headers from outside).
+_TOKEN_REFUSED = "response.code == 403 && response.code_details.startsWith('jwt_authn')"
+_FROM_REST = "'x-envoy-original-path' in request.headers"
+
+
+def _token_refusals() -> list[dict[str, Any]]:
+    unauthenticated = {
+        "json_format": {
+            "code": grpc.StatusCode.UNAUTHENTICATED.value[0],
+            "message": "%LOCAL_REPLY_BODY%",
+            "details": [],
+        }
+    }
+    return [
+        fill(
+            "edge/token_refusal_mapper",
+            expression=f"{_TOKEN_REFUSED} && {_FROM_REST}",
+            body=unauthenticated,
+        ),
+        fill("edge/token_refusal_mapper", expression=_TOKEN_REFUSED, body=None),
+    ]
+
+
 def _json_errors() -> dict[str, Any]:
-    mappers = [
+    mappers = _token_refusals() + [
         fill(
             "edge/json_error_mapper",
             http_status=status,

@@ -6,9 +6,11 @@ public half of every key there. The edge and the order sidecars verify tokens
 against that file (Envoy jwt_authn, local JWKS), so it is the one list of keys
 the local mesh trusts. Each key has its own `kid`, which lets keys rotate:
 
-    keys.add_key()        # a new key joins the JWKS (proxies reload it), tokens
-                          # are signed with it from then on
-    keys.retire("dev-1")  # the old key leaves the JWKS: its tokens stop working
+    keys.add_key()        # a new key joins the JWKS and signs from now on: have
+                          # the proxies read the JWKS again (LocalMesh.reload_token_keys)
+                          # before handing out its tokens
+    keys.retire("dev-1")  # the old key leaves the JWKS: once the proxies have read
+                          # it again, the old key's tokens stop working
 
 Only public keys ever leave this directory. Kubernetes never sees these: istio/
 carries the identity provider's public JWKS (see istio/README.md).
@@ -131,7 +133,9 @@ class TokenIssuer:
 
     keys: SigningKeys
     end_users: EndUsers
-    _cache: dict[tuple[str, tuple[str, ...]], tuple[float, str]] = field(default_factory=dict)
+    _cache: dict[tuple[str, tuple[str, ...], str], tuple[float, str]] = field(
+        default_factory=dict
+    )
 
     def claims(
         self, subject: str, scopes: Iterable[str] = (), ttl: float = DEFAULT_TTL, now=None
@@ -161,12 +165,13 @@ class TokenIssuer:
         return self.keys.sign(self.claims(subject, scopes, ttl), kid)
 
     def bearer(self, subject: str, scopes: Iterable[str] = ()) -> str:
-        """An `authorization` header value for `subject`, reused while it has half its
-        life left: load generators ask for one per request."""
-        key = (subject, tuple(scopes))
+        """An `authorization` header value for `subject`, signed with the newest key and
+        reused while it has half its life left: load generators ask for one per request."""
+        kid = self.keys.kids()[-1]
+        key = (subject, tuple(scopes), kid)
         now = time.time()
         renew_at, token = self._cache.get(key, (0.0, ""))
         if now >= renew_at:
-            token = self.token(subject, key[1])
+            token = self.token(subject, key[1], kid=kid)
             self._cache[key] = (now + DEFAULT_TTL / 2, token)
         return f"Bearer {token}"
