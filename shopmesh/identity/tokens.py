@@ -133,9 +133,7 @@ class TokenIssuer:
 
     keys: SigningKeys
     end_users: EndUsers
-    _cache: dict[tuple[str, tuple[str, ...], str], tuple[float, str]] = field(
-        default_factory=dict
-    )
+    _cache: dict[tuple[str, tuple[str, ...], str], tuple[float, str]] = field(default_factory=dict)
 
     def claims(
         self, subject: str, scopes: Iterable[str] = (), ttl: float = DEFAULT_TTL, now=None

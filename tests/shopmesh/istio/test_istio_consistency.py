@@ -14,6 +14,7 @@ from .istio_consistency import (
     canary_problems,
     coverage_problems,
     destination_rule_problems,
+    end_user_problems,
     find,
     pod_problems,
     route_problems,
@@ -27,6 +28,7 @@ CHECKS = (
     destination_rule_problems,
     pod_problems,
     transcoder_problems,
+    end_user_problems,
 )
 
 

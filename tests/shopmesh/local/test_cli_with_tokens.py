@@ -1,4 +1,4 @@
-"""`shopmesh token` and `shopmesh checkout` as README shows them, against the running mesh's edge."""
+"""`shopmesh token` and `shopmesh checkout` as README shows them, against the mesh's edge."""
 
 from __future__ import annotations
 
