@@ -19,7 +19,6 @@ carries the identity provider's public JWKS (see istio/README.md).
 from __future__ import annotations
 
 import json
-import os
 import pathlib
 import re
 import time
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
+from shopmesh.identity.files import write_atomically
 from shopmesh.topology import EndUsers
 
 __all__ = ["ALGORITHM", "DEFAULT_TTL", "SigningKeys", "TokenIssuer"]
@@ -38,16 +38,6 @@ __all__ = ["ALGORITHM", "DEFAULT_TTL", "SigningKeys", "TokenIssuer"]
 ALGORITHM = "ES256"
 DEFAULT_TTL = 3600.0  # seconds a token is valid
 _KEY_FILE = re.compile(r"^jwt-(dev-(\d+))-key\.pem$")
-
-
-def _write(path: pathlib.Path, data: bytes, private: bool = False) -> None:
-    """Replaces `path` at once: a proxy reading the JWKS never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(path.name + ".tmp")
-    scratch.write_bytes(data)
-    if private:
-        scratch.chmod(0o600)
-    os.replace(scratch, path)
 
 
 class SigningKeys:
@@ -95,7 +85,7 @@ class SigningKeys:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        _write(self.directory / f"jwt-{kid}-key.pem", pem, private=True)
+        write_atomically(self.directory / f"jwt-{kid}-key.pem", pem, private=True)
         self.publish()
         return kid
 
@@ -119,7 +109,7 @@ class SigningKeys:
 
     def publish(self) -> pathlib.Path:
         """(Re)writes jwks.json from the keys present."""
-        _write(self.jwks_path, json.dumps(self.jwks(), indent=2).encode() + b"\n")
+        write_atomically(self.jwks_path, json.dumps(self.jwks(), indent=2).encode() + b"\n")
         return self.jwks_path
 
     def sign(self, claims: dict, kid: str | None = None) -> str:

@@ -19,7 +19,7 @@ from shop.order.v1 import order_pb2
 
 from mesh import contracts
 from services.runtime.end_user import CLAIMS_HEADER
-from services.runtime.testing import connect, end_user_metadata, error_details, serving
+from services.runtime.testing import connect, end_user_metadata, error_details
 
 from .checkout import place_request
 
@@ -46,17 +46,9 @@ NOT_AN_END_USER = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("order")
-
-
 @pytest.fixture
-async def stub(data_dir):
-    env = {
-        f"SHOPMESH_UPSTREAM_{name}": "127.0.0.1:1" for name in ("CATALOG", "INVENTORY", "PAYMENT")
-    }
-    async with serving("order", data_dir, env) as server, connect(server) as channel:
+async def stub(order_alone):
+    async with connect(order_alone) as channel:
         yield contracts.service("order").stub(channel)
 
 

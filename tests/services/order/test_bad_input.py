@@ -11,7 +11,7 @@ from shop.payment.v1 import payment_pb2
 
 from mesh import contracts
 from services.runtime.paging import encode_page_token
-from services.runtime.testing import error_details, serving
+from services.runtime.testing import error_details
 from tests.services.e2e.shop import ActsForTheNamedCustomer
 
 from .checkout import place_request
@@ -144,24 +144,14 @@ OTHER_CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("order")
-
-
 @pytest.fixture
-async def stub(data_dir):
-    # Upstreams point at a closed port: validation must fail before any of them is called.
-    env = {
-        f"SHOPMESH_UPSTREAM_{name}": "127.0.0.1:1" for name in ("CATALOG", "INVENTORY", "PAYMENT")
-    }
-    async with serving("order", data_dir, env) as server:
-        # As the order sidecar would let it: each call acts for the customer it names.
-        target = f"127.0.0.1:{server.port}"
-        async with grpc.aio.insecure_channel(
-            target, interceptors=[ActsForTheNamedCustomer()]
-        ) as channel:
-            yield contracts.service("order").stub(channel)
+async def stub(order_alone):
+    # As the order sidecar would let it: each call acts for the customer it names.
+    target = f"127.0.0.1:{order_alone.port}"
+    async with grpc.aio.insecure_channel(
+        target, interceptors=[ActsForTheNamedCustomer()]
+    ) as channel:
+        yield contracts.service("order").stub(channel)
 
 
 async def _assert_invalid(stub, method: str, request, field: str) -> None:
