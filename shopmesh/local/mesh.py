@@ -304,13 +304,24 @@ class LocalMesh:
         `self.tokens.keys` gained or retired a key.
 
         Envoy reads a local JWKS file when it starts, so each such sidecar is restarted
-        on its ports, one after the other (callers' proxies retry on the other replica),
-        then the edge, on its port. Returns when the mesh is healthy again.
+        on its ports, one replica at a time and out of rotation: withdrawn from
+        discovery until its app has reconnected to it (the app's channels back off
+        between attempts while their sidecar is down), so callers use the other
+        replicas meanwhile. Then the edge restarts on its port. Returns when the mesh
+        is healthy again.
         """
         for service in sorted(self.topology.end_user_services):
-            for replica in self.replicas[service]:
+            for replica in list(self.replicas[service]):
+                others = [r for r in self.replicas[service] if r is not replica]
+                discovery.write_endpoints(
+                    self.layout.eds, service, [(LOOPBACK, r.inbound_port) for r in others]
+                )
+                self._wait_withdrawn(service, replica.inbound_address)
+                connected = self._app_connections(replica)
                 stop_all([replica.sidecar.process], grace=5)
                 self._start_sidecars([replica])
+                self._wait_reconnected(replica, connected, timeout)
+                self._publish(service)
                 self.wait_healthy(timeout)
         if self.edge:
             port = self.edge_port
@@ -318,6 +329,24 @@ class LocalMesh:
             self._start_edge(dataclasses.replace(self.edge_settings, port=port))
         self._write_state()
         self.wait_healthy(timeout)
+
+    def _app_connections(self, replica: Replica) -> set[str]:
+        """Upstreams whose outbound port on the sidecar the replica's app is connected to."""
+        assert replica.sidecar.admin
+        suffix = ".downstream_cx_active"
+        return {
+            name.removeprefix("http.outbound_").removesuffix(suffix)
+            for name, value in replica.sidecar.admin.stats("http.outbound_").items()
+            if name.endswith(suffix) and value > 0
+        }
+
+    def _wait_reconnected(self, replica: Replica, upstreams: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not upstreams <= self._app_connections(replica):
+            if time.monotonic() > deadline:
+                missing = sorted(upstreams - self._app_connections(replica))
+                raise MeshError(f"{replica.name}: app not reconnected to {missing} in {timeout}s")
+            time.sleep(0.1)
 
     def _wait_withdrawn(self, service: str, address: str, timeout: float = 10.0) -> None:
         callers = [p for p in self.proxies() if service in self.topology.upstreams(p.workload)]
