@@ -17,7 +17,7 @@ import yaml
 
 from mesh import contracts
 
-__all__ = ["Topology", "load"]
+__all__ = ["EndUsers", "Topology", "load"]
 
 TOPOLOGY_FILE = pathlib.Path(__file__).with_name("topology.yaml")
 PUBLIC = "public"
@@ -25,6 +25,15 @@ PUBLIC = "public"
 _DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 # What services.runtime.config reads for the service's own database.
 OWN_DATABASE_VARIABLE = "SHOPMESH_DATABASE_URL"
+END_USER_REQUIRED = "required"
+
+
+@dataclass(frozen=True)
+class EndUsers:
+    """Whose JWTs identify end users: the issuer (`iss`) and audience (`aud`) they must name."""
+
+    issuer: str
+    audience: str
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,9 @@ class Topology:
     # database (= its owning role) -> (the service that opens it, the environment
     # variable carrying its connection string), sorted by database
     databases: dict[str, tuple[str, str]]
+    end_users: EndUsers
+    # Services every call of which must carry a verified end user (health checks aside).
+    end_user_services: frozenset[str] = frozenset()
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -56,6 +68,9 @@ class Topology:
 
     def callers(self, service: str) -> dict[str, tuple[str, ...]]:
         return self.allowed[service]
+
+    def needs_end_user(self, service: str) -> bool:
+        return service in self.end_user_services
 
     def upstreams(self, workload: str) -> tuple[str, ...]:
         """Services the workload calls."""
@@ -90,7 +105,13 @@ def parse(document: dict) -> Topology:
     clients = tuple(document.get("clients") or {})
     workloads = set(clients) | set(services)
     allowed: dict[str, dict[str, tuple[str, ...]]] = {}
+    end_user_services = set()
     for name, spec in services.items():
+        end_user = spec.get("end_user")
+        if end_user not in (None, END_USER_REQUIRED):
+            raise ValueError(f"topology: {name}: end_user is `{END_USER_REQUIRED}` or absent")
+        if end_user:
+            end_user_services.add(name)
         allowed[name] = {}
         for caller, methods in (spec.get("allow") or {}).items():
             if caller not in workloads:
@@ -103,6 +124,8 @@ def parse(document: dict) -> Topology:
         replicas={name: int(spec.get("replicas", 1)) for name, spec in services.items()},
         allowed=allowed,
         databases=_databases(services),
+        end_users=EndUsers(**document["end_users"]),
+        end_user_services=frozenset(end_user_services),
     )
 
 

@@ -16,6 +16,7 @@ import uuid
 
 from shop.order.v1 import order_pb2
 
+from services.order.access import unknown_order
 from services.order.model import Saga, fingerprint, new_saga
 from services.order.saga import PRODUCT_NOT_FOUND, Interrupted, SagaRunner
 from services.order.settings import OrderSettings
@@ -71,7 +72,7 @@ class Orders:
     async def get(self, order_id: str) -> order_pb2.Order:
         saga = await self.store.get(order_id)
         if saga is None:
-            raise NotFound(f"no order with id {order_id!r}", metadata={"id": order_id})
+            raise unknown_order(order_id)
         return saga.order
 
     async def place(self, request: order_pb2.PlaceOrderRequest, deadline: float) -> order_pb2.Order:
@@ -87,6 +88,14 @@ class Orders:
             saga, created = await self.store.create(saga, self.owner)
             if created:
                 return await self._drive(saga, deadline)
+        if saga.order.customer_id != request.customer_id:
+            # Someone else's checkout: say no without naming their order.
+            raise FailedPrecondition(
+                "REQUEST_ID_REUSED",
+                f"request_id {request.request_id} was used for a different checkout;"
+                " use a new request_id for a new checkout",
+                metadata={"request_id": request.request_id},
+            )
         if saga.fingerprint != fingerprint(request):
             raise FailedPrecondition(
                 "REQUEST_ID_REUSED",
@@ -111,7 +120,7 @@ class Orders:
         while True:
             saga = await self.store.get(order_id)
             if saga is None:
-                raise NotFound(f"no order with id {order_id!r}", metadata={"id": order_id})
+                raise unknown_order(order_id)
             status = saga.order.status
             if status == order_pb2.ORDER_STATUS_PENDING or (
                 saga.step is None and status == order_pb2.ORDER_STATUS_FAILED

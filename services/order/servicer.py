@@ -1,5 +1,5 @@
-"""OrderService handlers: validate, then hand over to Orders (checkout and cancellation
-sagas) or read the store."""
+"""OrderService handlers: who is calling (access.py), validate, then hand over to Orders
+(checkout and cancellation sagas) or read the store."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 import grpc
 
 from mesh import contracts
-from services.order import validation
+from services.order import access, validation
 from services.order.orders import Orders
 from services.runtime import ServerConfig
 from services.runtime.paging import encode_page_token
@@ -40,15 +40,24 @@ class OrderServicer(contract.servicer_base):
         self._orders = orders
 
     async def PlaceOrder(self, request, context):
+        user = access.caller(context)
+        # The order is the caller's: what is stored, deduplicated and fingerprinted.
+        request.customer_id = access.customer_for(user, request.customer_id, reading=False)
         validation.check_place(request)
         order = await self._orders.place(request, _deadline(context, "PlaceOrder"))
         return messages.PlaceOrderResponse(order=order)
 
     async def GetOrder(self, request, context):
+        user = access.caller(context)
         validation.check_get(request)
-        return messages.GetOrderResponse(order=await self._orders.get(request.id))
+        order = await self._orders.get(request.id)
+        access.check_read(user, order)
+        return messages.GetOrderResponse(order=order)
 
     async def ListOrders(self, request, context):
+        user = access.caller(context)
+        # Page tokens are bound to the customer actually listed.
+        request.customer_id = access.customer_for(user, request.customer_id, reading=True)
         size, after = validation.check_list(request)
         # One more than asked tells whether another page follows.
         orders = await self._orders.store.list_orders(request.customer_id, after, size + 1)
@@ -62,7 +71,10 @@ class OrderServicer(contract.servicer_base):
         return messages.ListOrdersResponse(orders=page, next_page_token=next_token)
 
     async def CancelOrder(self, request, context):
+        user = access.caller(context)
         validation.check_cancel(request)
+        # An order's customer never changes: checked once, before anything is started.
+        access.check_change(user, await self._orders.get(request.id))
         order = await self._orders.cancel(
             request.id, request.reason, _deadline(context, "CancelOrder")
         )

@@ -30,8 +30,10 @@ __all__ = [
     "FieldViolation",
     "InvalidArgument",
     "NotFound",
+    "PermissionDenied",
     "PreconditionViolation",
     "ServiceError",
+    "Unauthenticated",
     "Unavailable",
     "current_trace_id",
     "domain_of",
@@ -103,6 +105,19 @@ class InvalidArgument(ServiceError):
 
 class NotFound(ServiceError):
     code = grpc.StatusCode.NOT_FOUND
+
+
+class Unauthenticated(ServiceError):
+    """No verified caller: the request carries no (valid) credential for what it asks."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(ServiceError):
+    """The caller is known and may not do this. Where even the existence of a resource
+    is not the caller's business, raise NotFound instead."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class AlreadyExists(ServiceError):

@@ -7,6 +7,7 @@ async with serving("catalog", databases) as server:
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -14,7 +15,7 @@ import pathlib
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -22,6 +23,7 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 
 from services.runtime.config import ServerConfig
+from services.runtime.end_user import CLAIMS_HEADER
 from services.runtime.server import Server, create_server
 from services.runtime.service import Service
 
@@ -30,6 +32,7 @@ __all__ = [
     "ErrorDetails",
     "SpawnedServer",
     "connect",
+    "end_user_metadata",
     "error_details",
     "serving",
     "spawn",
@@ -101,6 +104,16 @@ async def connect(server_or_port) -> AsyncIterator[grpc.aio.Channel]:
     port = getattr(server_or_port, "port", server_or_port)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield channel
+
+
+def end_user_metadata(subject: str, scopes: Iterable[str] = ()) -> tuple[tuple[str, str], ...]:
+    """The verified claims a sidecar hands its app for a token of `subject`: what a test
+    that calls an app directly sends in the sidecar's place."""
+    claims: dict[str, str] = {"sub": subject}
+    if scope := " ".join(scopes):
+        claims["scope"] = scope
+    value = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return ((CLAIMS_HEADER, value),)
 
 
 @dataclass

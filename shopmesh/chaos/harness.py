@@ -80,7 +80,9 @@ class Chaos:
     # -- shoppers ----------------------------------------------------------
 
     def shopper(self) -> RestShopper:
-        return RestShopper(self.mesh.edge_url, self.session, self.error_answers)
+        return RestShopper(
+            self.mesh.edge_url, self.session, self.mesh.tokens, error_log=self.error_answers
+        )
 
     async def knowledge(self) -> Knowledge:
         if self.shop is None:

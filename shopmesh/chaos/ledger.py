@@ -46,6 +46,7 @@ def _name(enum, value: int, prefix: str) -> str:
 @dataclass(frozen=True)
 class Order:
     id: str
+    customer_id: str
     status: str  # CONFIRMED, FAILED, CANCELLED, PENDING
     step: str | None  # the saga's next action; None when nothing is in flight
     failure_reason: str
@@ -154,6 +155,7 @@ def read_orders(url: str) -> dict[str, Order]:
             order = order_pb2.Order.FromString(blob)
             orders[order.id] = Order(
                 id=order.id,
+                customer_id=order.customer_id,
                 status=_name(order_pb2.OrderStatus, order.status, "ORDER_STATUS_"),
                 step=step,
                 failure_reason=order.failure_reason or failure_reason,

@@ -1,10 +1,13 @@
 """`shopmesh checkout`: place an order through the order service and print it.
 
-shopmesh checkout --customer ada --item kitchen-espresso-cup=2 --item garden-trowel \\
+shopmesh checkout --token "$(shopmesh token --customer ada)" --target 127.0.0.1:8080 \\
+    --item kitchen-espresso-cup=2 --item garden-trowel \\
     --card tok_visa --recipient "Ada Lovelace" --address-line "1 Main St" --region US
 
-The order service is found like every upstream (mesh.config: SHOPMESH_UPSTREAM_ORDER,
-SHOPMESH_MESH_CONFIG, else order:50051) unless --target is given. Exit status: 0 when
+The order is the token's subject's (an end user's JWT, sent as `authorization:
+Bearer`; --token or $SHOPMESH_TOKEN). The order service is found like every
+upstream (mesh.config: SHOPMESH_UPSTREAM_ORDER, SHOPMESH_MESH_CONFIG, else
+order:50051) unless --target is given (the edge, locally). Exit status: 0 when
 the order is CONFIRMED, 1 when it FAILED or the call failed, 2 for bad arguments.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import decimal
+import os
 import sys
 import uuid
 
@@ -94,6 +98,13 @@ def _print(order, messages) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.token:
+        print(
+            "shopmesh checkout: an order needs an end user's token: --token"
+            ' "$(shopmesh token --customer ada)" or $SHOPMESH_TOKEN',
+            file=sys.stderr,
+        )
+        return 2
     contract = contracts.service("order")
     messages = contract.messages
     request = _request(args, messages)
@@ -103,9 +114,12 @@ def _run(args: argparse.Namespace) -> int:
             upstreams={**config.upstreams, "order": mesh_config.Upstream("order", args.target)},
             app_retries=config.app_retries,
         )
+    credentials = (("authorization", f"Bearer {args.token}"),)
     with mesh.connect("order", config=config) as channel:
         try:
-            response = contract.stub(channel).PlaceOrder(request, timeout=args.timeout)
+            response = contract.stub(channel).PlaceOrder(
+                request, timeout=args.timeout, metadata=credentials
+            )
         except grpc.RpcError as error:
             print(f"shopmesh checkout: {error.code().name}: {error.details()}", file=sys.stderr)
             print(
@@ -127,7 +141,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--customer", required=True, help="customer id")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("SHOPMESH_TOKEN"),
+        help="the end user's token (default $SHOPMESH_TOKEN): the order is its subject's",
+    )
+    parser.add_argument(
+        "--customer",
+        default="",
+        help="customer id; empty (the default) means the token's subject, any other is refused",
+    )
     parser.add_argument(
         "--item",
         type=_item,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ipaddress
+import pathlib
 import socket
 import time
 from urllib.parse import urlsplit
@@ -12,8 +13,11 @@ from urllib.parse import urlsplit
 import aiohttp
 import grpc
 
+from shopmesh import topology
+from shopmesh.identity.tokens import SigningKeys, TokenIssuer
 from shopmesh.load import generator
 from shopmesh.load.shoppers import GrpcShopper, RestShopper
+from shopmesh.local.layout import DEFAULT_RUN_DIR, RunDir
 
 
 def _mix(text: str) -> dict[str, float]:
@@ -79,20 +83,37 @@ def register(subparsers) -> None:
     parser.add_argument("--mix", type=_mix, default=dict(generator.DEFAULT_MIX))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-in-flight", type=int, default=2000)
+    parser.add_argument(
+        "--run-dir",
+        type=pathlib.Path,
+        default=DEFAULT_RUN_DIR,
+        help="the local mesh whose development key signs the shoppers' tokens"
+        f" (default {DEFAULT_RUN_DIR})",
+    )
     parser.set_defaults(func=main)
+
+
+def _tokens(run_dir: pathlib.Path) -> TokenIssuer | None:
+    """Every shopper is a customer with a token; without the mesh's key, anonymous."""
+    keys = SigningKeys(RunDir(run_dir).certs)
+    if not keys.kids():
+        print(f"load: no signing key in {keys.directory}: checkouts and lookups will be 401")
+        return None
+    return TokenIssuer(keys, topology.load().end_users)
 
 
 async def _drive(args) -> str:
     plan = generator.LoadPlan(args.rate, args.duration, args.mix, args.seed, args.max_in_flight)
     started = time.monotonic()
+    tokens = _tokens(args.run_dir)
     if args.transport == "rest":
         connector = aiohttp.TCPConnector(limit=args.max_in_flight)
         async with aiohttp.ClientSession(connector=connector) as session:
-            recorder = await generator.run(RestShopper(args.target, session), plan)
+            recorder = await generator.run(RestShopper(args.target, session, tokens), plan)
     else:
         target = args.target.split("://")[-1]
         async with grpc.aio.insecure_channel(target) as channel:
-            recorder = await generator.run(GrpcShopper(channel), plan)
+            recorder = await generator.run(GrpcShopper(channel, tokens=tokens), plan)
     return recorder.report(time.monotonic() - started)
 
 

@@ -66,11 +66,15 @@ def _banner(mesh: LocalMesh) -> str:
         "try:",
         f"  curl -s {url}/v1/products?pageSize=3",
         f"  curl -s {url}/v1/products/kitchen-espresso-cup",
-        f"  curl -s -X POST {url}/v1/orders -H 'content-type: application/json' -d '"
-        '{"customerId": "ada", "items": [{"productId": "kitchen-espresso-cup", "quantity": 1}],'
+        "  # orders are an end user's: a token whose subject is the customer",
+        f"  TOKEN=$(shopmesh token --customer ada --run-dir {mesh.layout.root})",
+        f'  curl -s -X POST {url}/v1/orders -H "authorization: Bearer $TOKEN"'
+        " -H 'content-type: application/json' -d '"
+        '{"items": [{"productId": "kitchen-espresso-cup", "quantity": 1}],'
         ' "shippingAddress": {"regionCode": "US", "addressLines": ["1 Main St"],'
         ' "recipients": ["Ada Lovelace"]}, "paymentMethod": {"card": {"token": "tok_visa"}},'
         " \"requestId\": \"'$(python3 -c 'import uuid; print(uuid.uuid4())')'\"}'",
+        f'  curl -s {url}/v1/orders -H "authorization: Bearer $TOKEN"',
         f"  shopmesh status --run-dir {mesh.layout.root}",
         "",
         f"logs: {mesh.layout.logs}    Ctrl-C stops everything.",

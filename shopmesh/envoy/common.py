@@ -37,6 +37,7 @@ class MeshFiles:
     ca: pathlib.Path  # the mesh CA certificate
     eds_dir: pathlib.Path  # discovery files, see shopmesh/envoy/discovery.py
     log_dir: pathlib.Path  # health check event logs
+    jwks: pathlib.Path  # public keys of the end users' token issuer (shopmesh/identity/tokens.py)
 
 
 @dataclass(frozen=True)

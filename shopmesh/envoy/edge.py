@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from mesh import contracts
-from shopmesh.envoy import common, json_guard
+from shopmesh.envoy import common, end_users, json_guard
 from shopmesh.envoy.templates import fill
 from shopmesh.identity.certs import WorkloadCert
 from shopmesh.topology import Topology
@@ -23,10 +23,17 @@ RATE_LIMIT_FILTER = "envoy.filters.http.local_ratelimit"
 # Browser origins allowed by CORS: pages served from this machine, any port.
 LOCAL_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?"
 
+# How often a customer's checkout bucket refills: a 429 says to retry after it.
+CHECKOUT_FILL_SECONDS = 1
+# Customers whose checkout buckets the edge keeps (least recently seen dropped first).
+CHECKOUT_MAX_CUSTOMERS = 100_000
+
 # gRPC code of each HTTP status the edge itself answers with (malformed
-# requests, limits, no route), the inverse of the transcoder's mapping.
+# requests, no or a bad token, limits, no route), the inverse of the
+# transcoder's mapping.
 _LOCAL_REPLY_CODES = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
     403: grpc.StatusCode.PERMISSION_DENIED,
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -44,8 +51,9 @@ class EdgeSettings:
 
     address: str = common.LOOPBACK
     port: int = 8080  # 0: any free port (read back from the admin API)
-    checkout_burst: int = 20  # checkouts accepted at once
-    checkout_per_second: int = 10  # sustained checkouts per second
+    # Per customer (token subject): checkouts accepted at once, and sustained per second.
+    checkout_burst: int = 5
+    checkout_per_second: int = 1
     max_request_bytes: int = 64 * 1024
     origins: str = LOCAL_ORIGINS  # CORS: a regex over the Origin header
 
@@ -54,20 +62,28 @@ def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
     return {
         RATE_LIMIT_FILTER: fill(
             "edge/checkout_rate_limit",
+            customer_header=end_users.CUSTOMER_HEADER,
             burst=settings.checkout_burst,
             per_second=settings.checkout_per_second,
+            fill_interval=common.duration(CHECKOUT_FILL_SECONDS),
+            max_customers=CHECKOUT_MAX_CUSTOMERS,
+            retry_after=str(CHECKOUT_FILL_SECONDS),
         )
     }
 
 
 def _routes(topology: Topology, settings: EdgeSettings) -> list[dict[str, Any]]:
-    """A route per RPC the edge may call (shopmesh/topology.yaml); nothing else is reachable."""
+    """A route per RPC the edge may call (shopmesh/topology.yaml); nothing else is reachable.
+
+    Each says whether its calls need an end user's token; checkout adds its limit."""
     checkout = contracts.service(CHECKOUT[0]).methods[CHECKOUT[1]].path
     routes = []
     for service in topology.upstreams(EDGE):
         for path in topology.callers(service)[EDGE]:
-            limit = _checkout_limit(settings) if path == checkout else None
-            routes.append(common.method_route(contracts.method_policy(path), service, limit))
+            per_filter = end_users.route_requirement(topology, service)
+            if path == checkout:
+                per_filter.update(_checkout_limit(settings))
+            routes.append(common.method_route(contracts.method_policy(path), service, per_filter))
     return [*routes, fill("edge/not_found_route")]
 
 
@@ -86,12 +102,50 @@ def _transcoded_services(topology: Topology) -> list[contracts.ServiceContract]:
 UNAVAILABLE_MESSAGE = "the shop cannot answer this request now; try again shortly"
 
 
+def _details(status: int) -> list[dict[str, Any]]:
+    """Details of the edge's own JSON errors: a 429 says when to try again."""
+    if status != 429:
+        return []
+    return [
+        {
+            "@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retryDelay": common.duration(CHECKOUT_FILL_SECONDS),
+        }
+    ]
+
+
+# jwt_authn's 403 (a token for another audience); and a REST client's request, which
+# the transcoder has turned into gRPC (native gRPC clients never carry this header:
+# the edge drops x-envoy-* headers from outside).
+_TOKEN_REFUSED = "response.code == 403 && response.code_details.startsWith('jwt_authn')"
+_FROM_REST = "'x-envoy-original-path' in request.headers"
+
+
+def _token_refusals() -> list[dict[str, Any]]:
+    unauthenticated = {
+        "json_format": {
+            "code": grpc.StatusCode.UNAUTHENTICATED.value[0],
+            "message": "%LOCAL_REPLY_BODY%",
+            "details": [],
+        }
+    }
+    return [
+        fill(
+            "edge/token_refusal_mapper",
+            expression=f"{_TOKEN_REFUSED} && {_FROM_REST}",
+            body=unauthenticated,
+        ),
+        fill("edge/token_refusal_mapper", expression=_TOKEN_REFUSED, body=None),
+    ]
+
+
 def _json_errors() -> dict[str, Any]:
-    mappers = [
+    mappers = _token_refusals() + [
         fill(
             "edge/json_error_mapper",
             http_status=status,
             grpc_code=code.value[0],
+            details=_details(status),
             message=UNAVAILABLE_MESSAGE if status >= 500 else "%LOCAL_REPLY_BODY%",
         )
         for status, code in _LOCAL_REPLY_CODES.items()
@@ -118,6 +172,7 @@ def render(
         port=settings.port,
         access_log=common.access_log(EDGE),
         json_errors=_json_errors(),
+        strip_headers=end_users.strip_filter(),
         body_limit=fill("edge/body_limit", max_request_bytes=settings.max_request_bytes),
         transcoder=fill(
             "edge/transcoder",
@@ -125,6 +180,7 @@ def render(
             services=[s.full_name for s in _transcoded_services(topology)],
         ),
         json_guard=json_guard.render(_transcoded_services(topology)),
+        end_user_tokens=end_users.edge_filter(topology, str(files.jwks)),
         cors=fill("edge/cors", allowed_origins=[{"safe_regex": {"regex": settings.origins}}]),
         routes=_routes(topology, settings),
     )

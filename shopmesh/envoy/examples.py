@@ -49,6 +49,7 @@ def render() -> dict[str, str]:
         ca=pathlib.Path(MOUNT / "certs" / "ca.pem"),
         eds_dir=pathlib.Path(MOUNT / "eds"),
         log_dir=pathlib.Path(LOG_DIR),
+        jwks=pathlib.Path(MOUNT / "certs" / "jwks.json"),
     )
     configs = {
         "edge.yaml": edge.render(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mesh import contracts
-from shopmesh.envoy import common
+from shopmesh.envoy import common, end_users
 from shopmesh.envoy.templates import fill
 from shopmesh.identity.certs import WorkloadCert
 from shopmesh.topology import Topology
@@ -26,18 +26,24 @@ def _principal(topology: Topology, workload: str) -> dict[str, Any]:
     return {"authenticated": {"principal_name": {"exact": topology.spiffe_id(workload)}}}
 
 
-def _policy(topology: Topology, workloads: list[str], paths: tuple[str, ...]) -> dict[str, Any]:
+def _policy(
+    topology: Topology, workloads: list[str], paths: tuple[str, ...], end_user: bool = False
+) -> dict[str, Any]:
     return fill(
         "sidecar/rbac_policy",
         permissions=[{"url_path": {"path": {"exact": path}}} for path in paths],
         principals=[_principal(topology, w) for w in workloads],
+        end_user=end_users.principal() if end_user else None,
     )
 
 
 def _rbac_policies(topology: Topology, service: str) -> dict[str, Any]:
-    """One policy per caller in shopmesh/topology.yaml, plus health checks for all."""
+    """One policy per caller in shopmesh/topology.yaml, plus health checks for all.
+
+    A caller's calls of a service that acts for end users need a verified end user too."""
+    end_user = topology.needs_end_user(service)
     policies = {
-        f"{caller}-calls": _policy(topology, [caller], paths)
+        f"{caller}-calls": _policy(topology, [caller], paths, end_user)
         for caller, paths in sorted(topology.callers(service).items())
     }
     policies["health-checks"] = _policy(topology, list(topology.workloads), HEALTH_METHODS)
@@ -75,6 +81,8 @@ def render(
             local_replies=fill(
                 "sidecar/local_replies", message=f"the {service} service could not answer now"
             ),
+            strip_headers=end_users.strip_filter(),
+            end_user_tokens=end_users.sidecar_filter(topology, service, str(files.jwks)),
             policies=_rbac_policies(topology, service),
         )
     ]

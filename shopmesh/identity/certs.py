@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import os
 import pathlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from shopmesh.identity.files import write_atomically
 from shopmesh.topology import Topology
 
 __all__ = ["CertificateAuthority", "WorkloadCert", "issue_all"]
@@ -38,15 +38,6 @@ class WorkloadCert:
     spiffe_id: str
     cert: pathlib.Path
     key: pathlib.Path
-
-
-def _write(path: pathlib.Path, data: bytes, private: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    if private:
-        tmp.chmod(0o600)
-    os.replace(tmp, path)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -71,8 +62,8 @@ class CertificateAuthority:
             self._key = key
         else:
             self._key, self._cert = self._create()
-            _write(self.key_path, _key_pem(self._key), private=True)
-            _write(self.cert_path, self._cert.public_bytes(serialization.Encoding.PEM))
+            write_atomically(self.key_path, _key_pem(self._key), private=True)
+            write_atomically(self.cert_path, self._cert.public_bytes(serialization.Encoding.PEM))
 
     @staticmethod
     def _create() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
@@ -146,8 +137,8 @@ class CertificateAuthority:
             cert=self.directory / f"{workload}.pem",
             key=self.directory / f"{workload}-key.pem",
         )
-        _write(result.key, _key_pem(key), private=True)
-        _write(result.cert, cert.public_bytes(serialization.Encoding.PEM))
+        write_atomically(result.key, _key_pem(key), private=True)
+        write_atomically(result.cert, cert.public_bytes(serialization.Encoding.PEM))
         return result
 
 

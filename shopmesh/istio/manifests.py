@@ -17,7 +17,16 @@ from typing import Any
 import yaml
 
 from shopmesh import topology
-from shopmesh.istio import canary, ingress, postgres, security, telemetry, traffic, workloads
+from shopmesh.istio import (
+    canary,
+    end_users,
+    ingress,
+    postgres,
+    security,
+    telemetry,
+    traffic,
+    workloads,
+)
 from shopmesh.istio.cluster import EDGE_WORKLOAD, PART_OF, namespace
 
 __all__ = [
@@ -79,6 +88,7 @@ def _namespace() -> dict[str, Any]:
 
 
 def _per_service(service: str) -> dict[str, Documents]:
+    acts_for_end_users = topology.load().needs_end_user(service)
     return {
         f"{service}/service-account.yaml": [workloads.service_account(service)],
         f"{service}/database.yaml": postgres.databases(service),
@@ -89,6 +99,11 @@ def _per_service(service: str) -> dict[str, Documents]:
         f"{service}/destination-rule.yaml": [traffic.destination_rule(service)],
         f"{service}/virtual-service.yaml": [traffic.virtual_service(service)],
         f"{service}/authorization-policy.yaml": [security.authorization_policy(service)],
+        **(
+            {f"{service}/request-authentication.yaml": [end_users.request_authentication(service)]}
+            if acts_for_end_users
+            else {}
+        ),
     }
 
 
@@ -103,6 +118,8 @@ def _base() -> dict[str, Documents]:
         "ingress/grpc-json-transcoder.yaml": [ingress.grpc_json_transcoder()],
         "postgres/cluster.yaml": [postgres.cluster()],
         "postgres/scheduled-backup.yaml": [postgres.scheduled_backup()],
+        "ingress/request-authentication.yaml": [end_users.gateway_request_authentication()],
+        "ingress/authorization-end-users-required.yaml": [end_users.gateway_requires_end_users()],
     }
     mesh_topology = topology.load()
     # Client workloads in the namespace (the gateway has its own): the identities

@@ -3,6 +3,11 @@
 Both shoppers offer the same operations and report an outcome per call: "OK", an
 HTTP status ("HTTP 503") or a gRPC code name ("UNAVAILABLE"). A checkout that ends
 FAILED (e.g. out of stock) is a correct answer, not an error; it is noted apart.
+
+Shoppers are many customers (CUSTOMERS of them), each with their own token from
+`tokens` (the mesh's development issuer): a checkout is one customer's, and an
+order is looked up with its customer's token. Without `tokens` a shopper is
+anonymous: browsing works, order calls get 401 / UNAUTHENTICATED.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import grpc
 from google.protobuf import json_format
 
 from mesh import contracts
+from shopmesh.identity.tokens import TokenIssuer
 from shopmesh.load.recorder import OK
 
 catalog = contracts.service("catalog")
@@ -32,6 +38,11 @@ SHIPPING = {
     "recipients": ["Load Tester"],
 }
 APPROVING_TOKEN = "tok_visa"
+CUSTOMERS = 1000
+
+
+def customer(rng: random.Random) -> str:
+    return f"load-{rng.randrange(CUSTOMERS)}"
 
 
 @dataclass
@@ -41,7 +52,8 @@ class Knowledge:
     product_ids: list[str]
     categories: list[str]
     words: list[str]
-    order_ids: list[str] = field(default_factory=list)
+    # (order id, its customer) of the orders placed so far
+    orders: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
     def from_products(cls, products: list[Any]) -> Knowledge:
@@ -80,6 +92,10 @@ class ErrorAnswer:
     body: str
 
 
+def _credentials(tokens: TokenIssuer | None, customer_id: str) -> dict[str, str]:
+    return {"authorization": tokens.bearer(customer_id)} if tokens else {}
+
+
 class RestShopper:
     """Calls the edge's REST/JSON API (the gRPC-JSON transcoder)."""
 
@@ -87,15 +103,21 @@ class RestShopper:
         self,
         base_url: str,
         session: aiohttp.ClientSession,
+        tokens: TokenIssuer | None = None,
         error_log: list[ErrorAnswer] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session
+        self.tokens = tokens
         # Where every non-200 answer is kept, body and all (chaos checks read them).
         self.error_log = error_log
 
-    async def _call(self, method: str, path: str, message_type: Any = None, **kwargs):
-        async with self.session.request(method, self.base_url + path, **kwargs) as response:
+    async def _call(
+        self, method: str, path: str, message_type: Any = None, customer_id: str = "", **kwargs
+    ):
+        headers = _credentials(self.tokens, customer_id) if customer_id else {}
+        url = self.base_url + path
+        async with self.session.request(method, url, headers=headers, **kwargs) as response:
             text = await response.text()
             if response.status != 200:
                 if self.error_log is not None:
@@ -106,10 +128,12 @@ class RestShopper:
                 return OK, body
             return OK, json_format.ParseDict(body, message_type(), ignore_unknown_fields=True)
 
-    async def cancel(self, order_id: str) -> tuple[str, str | None]:
+    async def cancel(self, order_id: str, customer_id: str) -> tuple[str, str | None]:
+        """POST /v1/orders/{id}:cancel as the customer who placed it."""
         body = {"requestId": str(uuid.uuid4()), "reason": "changed my mind"}
+        path, response = f"/v1/orders/{order_id}:cancel", order.messages.CancelOrderResponse
         outcome, cancelled = await self._call(
-            "POST", f"/v1/orders/{order_id}:cancel", order.messages.CancelOrderResponse, json=body
+            "POST", path, response, customer_id=customer_id, json=body
         )
         return outcome, cancelled and f"cancel {order_status(cancelled.order.status)}"
 
@@ -137,29 +161,31 @@ class RestShopper:
         return outcome, None
 
     async def place(self, rng: random.Random, customer_id: str, items: dict[str, int]):
-        """POST /v1/orders for {product id: quantity}: (outcome, PlaceOrderResponse or None)."""
+        """POST /v1/orders for {product id: quantity} as `customer_id`:
+        (outcome, PlaceOrderResponse or None)."""
         body = {
-            "customerId": customer_id,
             "items": [{"productId": pid, "quantity": n} for pid, n in items.items()],
             "shippingAddress": SHIPPING,
             "paymentMethod": {"card": {"token": APPROVING_TOKEN}},
             "requestId": str(uuid.UUID(int=rng.getrandbits(128))),
         }
-        return await self._call("POST", "/v1/orders", order.messages.PlaceOrderResponse, json=body)
+        return await self._call(
+            "POST", "/v1/orders", order.messages.PlaceOrderResponse, customer_id, json=body
+        )
 
     async def checkout(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
-        customer = f"load-{rng.randrange(1000)}"
         products = rng.sample(shop.product_ids, rng.choice((1, 2)))
-        outcome, placed = await self.place(rng, customer, dict.fromkeys(products, 1))
+        outcome, placed = await self.place(rng, customer(rng), dict.fromkeys(products, 1))
         if outcome != OK:
             return outcome, None
-        shop.order_ids.append(placed.order.id)
+        shop.orders.append((placed.order.id, placed.order.customer_id))
         return outcome, f"checkout {order_status(placed.order.status)}"
 
     async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
-        if not shop.order_ids:
+        if not shop.orders:
             return await self.product(rng, shop)
-        outcome, _ = await self._call("GET", f"/v1/orders/{rng.choice(shop.order_ids)}")
+        order_id, customer_id = rng.choice(shop.orders)
+        outcome, _ = await self._call("GET", f"/v1/orders/{order_id}", customer_id=customer_id)
         return outcome, None
 
 
@@ -167,16 +193,20 @@ class GrpcShopper:
     """Calls the same operations with the generated stubs over one channel."""
 
     def __init__(
-        self, channel: grpc.aio.Channel, order_channel: grpc.aio.Channel | None = None
+        self,
+        channel: grpc.aio.Channel,
+        order_channel: grpc.aio.Channel | None = None,
+        tokens: TokenIssuer | None = None,
     ) -> None:
         # Through the edge one channel reaches every service; direct, each has its own.
         self.catalog = catalog.stub(channel)
         self.order = order.stub(order_channel or channel)
+        self.tokens = tokens
 
-    @staticmethod
-    async def _call(rpc, request) -> tuple[str, Any]:
+    async def _call(self, rpc, request, customer_id: str = "") -> tuple[str, Any]:
+        credentials = _credentials(self.tokens, customer_id) if customer_id else {}
         try:
-            return OK, await rpc(request)
+            return OK, await rpc(request, metadata=tuple(credentials.items()))
         except grpc.aio.AioRpcError as error:
             return error.code().name, None
 
@@ -202,8 +232,8 @@ class GrpcShopper:
         return (await self._call(self.catalog.GetProduct, request))[0], None
 
     async def checkout(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
+        customer_id = customer(rng)
         request = order.messages.PlaceOrderRequest(
-            customer_id=f"load-{rng.randrange(1000)}",
             items=[
                 order.messages.OrderItem(product_id=pid, quantity=1)
                 for pid in rng.sample(shop.product_ids, rng.choice((1, 2)))
@@ -214,14 +244,15 @@ class GrpcShopper:
             request_id=str(uuid.UUID(int=rng.getrandbits(128))),
         )
         json_format.ParseDict(SHIPPING, request.shipping_address)
-        outcome, placed = await self._call(self.order.PlaceOrder, request)
+        outcome, placed = await self._call(self.order.PlaceOrder, request, customer_id)
         if outcome != OK:
             return outcome, None
-        shop.order_ids.append(placed.order.id)
+        shop.orders.append((placed.order.id, placed.order.customer_id))
         return outcome, f"checkout {order_status(placed.order.status)}"
 
     async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
-        if not shop.order_ids:
+        if not shop.orders:
             return await self.product(rng, shop)
-        request = order.messages.GetOrderRequest(id=rng.choice(shop.order_ids))
-        return (await self._call(self.order.GetOrder, request))[0], None
+        order_id, customer_id = rng.choice(shop.orders)
+        request = order.messages.GetOrderRequest(id=order_id)
+        return (await self._call(self.order.GetOrder, request, customer_id))[0], None

@@ -1,6 +1,7 @@
 """Where the local mesh keeps its files under one run directory (./var/mesh by default).
 
-certs/    the mesh CA and one certificate per workload
+certs/    the mesh CA and one certificate per workload; the end users' token
+          issuer's signing keys and their public JWKS (jwks.json)
 eds/      discovery files the proxies watch (one per service)
 envoy/    rendered Envoy bootstraps and the admin addresses Envoy wrote
 mesh/     each app's mesh config (where its sidecar's outbound ports are)
@@ -30,6 +31,11 @@ class RunDir:
     @property
     def ca(self) -> pathlib.Path:
         return self.certs / "ca.pem"
+
+    @property
+    def jwks(self) -> pathlib.Path:
+        """What the edge and the order sidecars trust end users' tokens by."""
+        return self.certs / "jwks.json"
 
     @property
     def eds(self) -> pathlib.Path:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ import yaml
 from mesh import contracts
 from shopmesh import topology as mesh_topology
 from shopmesh.envoy import common, descriptor, discovery, edge, sidecar
-from shopmesh.identity import certs
+from shopmesh.identity import certs, tokens
 from shopmesh.local import health, leftovers
 from shopmesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
 from shopmesh.local.layout import DEFAULT_RUN_DIR, RunDir
@@ -161,7 +162,14 @@ class LocalMesh:
         self.certs: dict[str, certs.WorkloadCert] = {}
         self.postgres = LocalPostgres(self.layout.postgres)
         self._files = common.MeshFiles(
-            ca=self.layout.ca, eds_dir=self.layout.eds, log_dir=self.layout.logs
+            ca=self.layout.ca,
+            eds_dir=self.layout.eds,
+            log_dir=self.layout.logs,
+            jwks=self.layout.jwks,
+        )
+        # End users' tokens: the development issuer whose JWKS the proxies trust.
+        self.tokens = tokens.TokenIssuer(
+            tokens.SigningKeys(self.layout.certs), self.topology.end_users
         )
 
     # -- lifecycle ---------------------------------------------------------
@@ -294,6 +302,55 @@ class LocalMesh:
         stop_all([replica.sidecar.process], grace=5)
         self._write_state()
 
+    def reload_token_keys(self, timeout: float = 30.0) -> None:
+        """Makes the proxies that verify end users' tokens read the JWKS again, after
+        `self.tokens.keys` gained or retired a key.
+
+        Envoy reads a local JWKS file when it starts, so each such sidecar is restarted
+        on its ports, one replica at a time and out of rotation: withdrawn from
+        discovery until its app has reconnected to it (the app's channels back off
+        between attempts while their sidecar is down), so callers use the other
+        replicas meanwhile. Then the edge restarts on its port. Returns when the mesh
+        is healthy again.
+        """
+        for service in sorted(self.topology.end_user_services):
+            for replica in list(self.replicas[service]):
+                others = [r for r in self.replicas[service] if r is not replica]
+                discovery.write_endpoints(
+                    self.layout.eds, service, [(LOOPBACK, r.inbound_port) for r in others]
+                )
+                self._wait_withdrawn(service, replica.inbound_address)
+                connected = self._app_connections(replica)
+                stop_all([replica.sidecar.process], grace=5)
+                self._start_sidecars([replica])
+                self._wait_reconnected(replica, connected, timeout)
+                self._publish(service)
+                self.wait_healthy(timeout)
+        if self.edge:
+            port = self.edge_port
+            stop_all([self.edge.process], grace=5)
+            self._start_edge(dataclasses.replace(self.edge_settings, port=port))
+        self._write_state()
+        self.wait_healthy(timeout)
+
+    def _app_connections(self, replica: Replica) -> set[str]:
+        """Upstreams whose outbound port on the sidecar the replica's app is connected to."""
+        assert replica.sidecar.admin
+        suffix = ".downstream_cx_active"
+        return {
+            name.removeprefix("http.outbound_").removesuffix(suffix)
+            for name, value in replica.sidecar.admin.stats("http.outbound_").items()
+            if name.endswith(suffix) and value > 0
+        }
+
+    def _wait_reconnected(self, replica: Replica, upstreams: set[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not upstreams <= self._app_connections(replica):
+            if time.monotonic() > deadline:
+                missing = sorted(upstreams - self._app_connections(replica))
+                raise MeshError(f"{replica.name}: app not reconnected to {missing} in {timeout}s")
+            time.sleep(0.1)
+
     def _wait_withdrawn(self, service: str, address: str, timeout: float = 10.0) -> None:
         callers = [p for p in self.proxies() if service in self.topology.upstreams(p.workload)]
         deadline = time.monotonic() + timeout
@@ -349,6 +406,7 @@ class LocalMesh:
             self.postgres.create_database(database)
         self._progress(f"certificates for {len(self.topology.workloads)} workloads")
         self.certs = certs.issue_all(self.layout.certs, self.topology)
+        tokens.SigningKeys.ensure(self.layout.certs)
         descriptor.write_transcoder_descriptor(self.layout.transcoder_descriptor)
         for service in self.topology.services:
             discovery.write_endpoints(self.layout.eds, service, [])
@@ -466,13 +524,13 @@ class LocalMesh:
         addresses = [(LOOPBACK, r.inbound_port) for r in self.replicas[service] if r.inbound_port]
         discovery.write_endpoints(self.layout.eds, service, addresses)
 
-    def _start_edge(self) -> None:
+    def _start_edge(self, settings: edge.EdgeSettings | None = None) -> None:
         config = edge.render(
             self.topology,
             self.certs[edge.EDGE],
             self._files,
             self.layout.transcoder_descriptor,
-            self.edge_settings,
+            settings or self.edge_settings,
             self.health_checking,
         )
         self.edge = Proxy(edge.EDGE, edge.EDGE, self._envoy_process(edge.EDGE))

@@ -5,7 +5,8 @@ from opentelemetry.trace import SpanKind
 import mesh
 from mesh import config as mesh_config
 from mesh import contracts
-from tests.services.e2e.shop import whole_shop
+from services.runtime.testing import end_user_metadata
+from tests.services.e2e.shop import DEFAULT_CUSTOMER, whole_shop
 from tests.services.order.checkout import place_request
 
 order = contracts.service("order")
@@ -17,7 +18,9 @@ async def test_place_order_spans_all_four_services_in_one_trace(databases, spans
         upstream = {"order": mesh_config.Upstream("order", shop.address("order"))}
         config = mesh_config.MeshConfig(upstreams=upstream)
         async with mesh.aio_connect("order", config=config) as channel:
-            placed = await order.stub(channel).PlaceOrder(place_request())
+            placed = await order.stub(channel).PlaceOrder(
+                place_request(), metadata=end_user_metadata(DEFAULT_CUSTOMER)
+            )
     assert placed.order.status == order.messages.ORDER_STATUS_CONFIRMED
 
     finished = spans.get_finished_spans()

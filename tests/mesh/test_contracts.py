@@ -12,7 +12,7 @@ from mesh import contracts
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUF = pathlib.Path(sys.executable).parent / "buf"
-READ_PREFIXES = ("Get", "BatchGet", "List", "Search")
+READ_PREFIXES = ("Get", "BatchGet", "List", "Search", "Lookup")
 EXPECTED_SERVICES = {
     "catalog": "shop.catalog.v1.CatalogService",
     "inventory": "shop.inventory.v1.InventoryService",

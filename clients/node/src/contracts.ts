@@ -18,6 +18,23 @@ import { policy } from "../../../gen/ts/shop/mesh/v1/options_pb.js";
 export interface CallOptions {
   /** Deadline, in ms from now. Default: the method's (shop.mesh.v1.policy).timeout_ms. */
   timeoutMs?: number;
+  /**
+   * The end user's token (a JWT) the call acts for, sent as `authorization: Bearer
+   * <token>`. A storefront backend passes on the token its shopper signed in with:
+   * every order RPC needs one, and acts for the token's subject only.
+   */
+  token?: string;
+}
+
+/** What a transport needs of one call: a deadline always, the end user's token if any. */
+export interface CallSettings {
+  timeoutMs: number;
+  token?: string;
+}
+
+/** The `authorization` value of an end user's token. */
+export function bearer(token: string): string {
+  return `Bearer ${token}`;
 }
 
 /** One promise-returning function per RPC of a service, typed from its generated descriptor. */
@@ -29,7 +46,7 @@ export type Client<S extends GenServiceMethods> = {
 };
 
 /** How a transport performs one unary call: a request in, the response or an RpcError out. */
-export type Transport = (method: DescMethod, request: Message, timeoutMs: number) => Promise<Message>;
+export type Transport = (method: DescMethod, request: Message, call: CallSettings) => Promise<Message>;
 
 /** "/shop.catalog.v1.CatalogService/ListProducts": the method's gRPC path. */
 export function grpcPath(method: DescMethod): string {
@@ -62,7 +79,7 @@ export function makeClient<S extends GenServiceMethods>(
     client[method.localName] = (request: MessageInitShape<DescMethod["input"]>, options?: CallOptions) => {
       const timeoutMs = options?.timeoutMs ?? defaultTimeoutMs(method);
       if (!(timeoutMs > 0)) throw new RangeError(`timeoutMs must be positive, not ${timeoutMs}`);
-      return transport(method, create(method.input, request), timeoutMs);
+      return transport(method, create(method.input, request), { timeoutMs, token: options?.token });
     };
   }
   return client as Client<S>;

@@ -4,7 +4,7 @@
 import { fromBinary, toBinary, type Message } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { Client as GrpcChannel, Metadata, type ChannelCredentials } from "@grpc/grpc-js";
-import { grpcPath, makeClient, type Client, type Transport } from "./contracts.js";
+import { bearer, grpcPath, makeClient, type Client, type Transport } from "./contracts.js";
 import { RpcError } from "./errors.js";
 
 export interface GrpcConnection<S extends GenServiceMethods> {
@@ -41,14 +41,18 @@ export function dialGrpc<S extends GenServiceMethods>(
       "grpc.ssl_target_name_override": options.authority,
     }),
   });
-  const transport: Transport = (method, request, timeoutMs) =>
+  const transport: Transport = (method, request, { timeoutMs, token }) =>
     new Promise((resolve, reject) => {
+      const metadata = new Metadata();
+      // The end user's token, passed through: the sidecar of a service that acts for
+      // end users verifies it and hands the service the verified claims.
+      if (token) metadata.set("authorization", bearer(token));
       channel.makeUnaryRequest<Message, Message>(
         grpcPath(method),
         (message) => Buffer.from(toBinary(method.input, message)),
         (bytes) => fromBinary(method.output, bytes),
         request,
-        new Metadata(),
+        metadata,
         // grpc-js sends it as grpc-timeout; the mesh propagates what remains of it.
         { deadline: Date.now() + timeoutMs },
         (error, response) => (error ? reject(RpcError.fromGrpc(error)) : resolve(response!)),

@@ -1,8 +1,11 @@
 // The storefront-node workload's smoke run against a running mesh: the same
 // shopping trip over gRPC (mTLS to the sidecars, as spiffe://.../sa/storefront-node)
-// and over REST/JSON through the edge. Prints what happened as JSON.
+// and over REST/JSON through the edge, for the shopper whose token it is given
+// (as a storefront backend passes on the token its shopper signed in with).
+// Prints what happened as JSON.
 //
-//   node dist/clients/node/src/main.js --run-dir ../../var/mesh
+//   node dist/clients/node/src/main.js --run-dir ../../var/mesh \
+//       --token "$(../../.venv/bin/shopmesh token --customer ada --run-dir ../../var/mesh)"
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -48,25 +51,32 @@ async function failure(call: Promise<unknown>) {
   }
 }
 
-/** List products, buy `quantity` of the `pick`-th, then a bad checkout and a hopeless deadline. */
-async function shoppingTrip({ catalog, orders }: Shop, customerId: string, pick: number, quantity: number) {
+/**
+ * List products (anonymous), buy `quantity` of the `pick`-th as the token's shopper,
+ * list their orders, then a bad checkout, a checkout without the token and a hopeless
+ * deadline.
+ */
+async function shoppingTrip({ catalog, orders }: Shop, token: string, pick: number, quantity: number) {
   const listing = await catalog.listProducts({ pageSize: 5 });
   const product = listing.products[pick];
   if (!product) throw new Error(`the catalog listed ${listing.products.length} products`);
-  const placed = await orders.placeOrder({
-    customerId,
+  const checkout = {
     items: [{ productId: product.id, quantity }],
     shippingAddress: { regionCode: "US", addressLines: ["1 Main St"], recipients: ["Node Shopper"] },
-    paymentMethod: { kind: { case: "card", value: { token: "tok_visa" } } },
-    requestId: randomUUID(),
-  });
+    paymentMethod: { kind: { case: "card" as const, value: { token: "tok_visa" } } },
+  };
+  // No customerId: the order is the token's subject's.
+  const placed = await orders.placeOrder({ ...checkout, requestId: randomUUID() }, { token });
+  const mine = await orders.listOrders({ pageSize: 100 }, { token });
   return {
     products: listing.products.map((p) => p.id),
     order: describeOrder(placed.order),
+    listed: mine.orders.map((o) => ({ id: o.id, customer_id: o.customerId })),
     // No address, no payment, a quantity out of range and a request_id that is no UUID.
     bad_request: await failure(
-      orders.placeOrder({ customerId, items: [{ productId: product.id, quantity: 0 }], requestId: "again" }),
+      orders.placeOrder({ items: [{ productId: product.id, quantity: 0 }], requestId: "again" }, { token }),
     ),
+    no_token: await failure(orders.placeOrder({ ...checkout, requestId: randomUUID() })),
     deadline: await failure(catalog.listProducts({ pageSize: 5 }, { timeoutMs: 1 })),
   };
 }
@@ -76,9 +86,11 @@ async function main(): Promise<void> {
     options: {
       "run-dir": { type: "string", default: process.env.SHOPMESH_RUN_DIR ?? "var/mesh" },
       workload: { type: "string", default: "storefront-node" },
-      customer: { type: "string", default: "storefront-node-demo" },
+      token: { type: "string", default: process.env.SHOPMESH_TOKEN },
     },
   });
+  const token = values.token;
+  if (!token) throw new Error("no end user's token: --token or SHOPMESH_TOKEN (shopmesh token --customer ...)");
   const runDir = values["run-dir"];
   const mesh = discover(runDir);
   const identity = loadIdentity(join(runDir, "certs"), values.workload);
@@ -94,11 +106,11 @@ async function main(): Promise<void> {
   const inventory = dial(InventoryService, "inventory");
   const impostor = dial(CatalogService, "catalog", "order");
   try {
-    const grpc = await shoppingTrip({ catalog: catalog.client, orders: orders.client }, values.customer, 0, 2);
+    const grpc = await shoppingTrip({ catalog: catalog.client, orders: orders.client }, token, 0, 2);
     if (!mesh.edgeUrl) throw new Error("no edge URL: set SHOPMESH_EDGE_URL or start the mesh");
     const rest = await shoppingTrip(
       { catalog: restClient(CatalogService, mesh.edgeUrl), orders: restClient(OrderService, mesh.edgeUrl) },
-      values.customer,
+      token,
       1,
       1,
     );

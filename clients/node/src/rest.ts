@@ -11,7 +11,7 @@ import {
 } from "@bufbuild/protobuf";
 import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
 import { status as grpcStatus } from "@grpc/grpc-js";
-import { grpcPath, httpRule, makeClient, type Client, type Transport } from "./contracts.js";
+import { bearer, grpcPath, httpRule, makeClient, type Client, type Transport } from "./contracts.js";
 import { RpcError } from "./errors.js";
 
 const PATH_VARIABLE = /\{([^}=]+)(=[^}]*)?\}/g;
@@ -60,7 +60,7 @@ function requestBody(rule: string, schema: DescMessage, request: Message, pathFi
 
 /** A client of `service` through the edge at `baseUrl` (e.g. http://127.0.0.1:8080). */
 export function restClient<S extends GenServiceMethods>(service: GenService<S>, baseUrl: string): Client<S> {
-  const transport: Transport = async (method, request, timeoutMs) => {
+  const transport: Transport = async (method, request, { timeoutMs, token }) => {
     const rule = httpRule(method);
     if (!rule) throw new Error(`${grpcPath(method)} has no HTTP rule: it is gRPC only`);
     const { case: verb, value: template } = rule.pattern;
@@ -76,6 +76,7 @@ export function restClient<S extends GenServiceMethods>(service: GenService<S>, 
           "content-type": "application/json",
           // The edge turns the REST call into gRPC; this deadline travels with it.
           "grpc-timeout": `${timeoutMs}m`,
+          ...(token && { authorization: bearer(token) }),
         },
         body: rule.body ? JSON.stringify(requestBody(rule.body, method.input, request, used)) : undefined,
         // And we stop waiting when it passes, whatever the network does.

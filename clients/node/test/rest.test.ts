@@ -34,6 +34,18 @@ test("the deadline travels as grpc-timeout", async () => {
   assert.equal(seen, "1500m");
 });
 
+test("an end user's token travels as a bearer authorization header, and only when given", async () => {
+  const seen: (string | undefined)[] = [];
+  handler = (request, response) => {
+    seen.push(request.headers.authorization);
+    response.setHeader("content-type", "application/json");
+    response.end(JSON.stringify({ product: { id: "kitchen-espresso-cup" } }));
+  };
+  await catalog.getProduct({ id: "kitchen-espresso-cup" }, { token: "header.payload.signature" });
+  await catalog.getProduct({ id: "kitchen-espresso-cup" });
+  assert.deepEqual(seen, ["Bearer header.payload.signature", undefined]);
+});
+
 test("a body still arriving at the deadline is DEADLINE_EXCEEDED", async () => {
   const stalled: ServerResponse[] = [];
   handler = (_, response) => {

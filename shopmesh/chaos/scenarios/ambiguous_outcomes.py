@@ -109,7 +109,7 @@ async def _race_cancellations(chaos: Chaos, count: int) -> int:
     await asyncio.gather(*(
         coroutine
         for order in confirmed
-        for coroutine in (shopper.cancel(order.id), operator(order.payment_id))
+        for coroutine in (shopper.cancel(order.id, order.customer_id), operator(order.payment_id))
     ))  # fmt: skip
     return len(confirmed)
 

@@ -34,8 +34,8 @@ CLEAN_FAILURES = {"HTTP 429", "FAILED INSUFFICIENT_STOCK"}
 class FlashSaleShopper(RestShopper):
     """Checks out `quantity` units of one product; notes "<STATUS> <failure_reason>"."""
 
-    def __init__(self, base_url, session, product_id: str, quantity: int = 1) -> None:
-        super().__init__(base_url, session)
+    def __init__(self, base_url, session, tokens, product_id: str, quantity: int = 1) -> None:
+        super().__init__(base_url, session, tokens)
         self.product_id = product_id
         self.quantity = quantity
 
@@ -66,7 +66,9 @@ async def scenario(chaos: Chaos, size: Size) -> None:
     shop = await chaos.knowledge()
     item = shop.product_ids[-1]
     usual = replace(shop, product_ids=[p for p in shop.product_ids if p != item])
-    bulk = FlashSaleShopper(chaos.mesh.edge_url, chaos.session, item, SEED_QUANTITY - size.stock)
+    bulk = FlashSaleShopper(
+        chaos.mesh.edge_url, chaos.session, chaos.mesh.tokens, item, SEED_QUANTITY - size.stock
+    )
     outcome, note = await bulk.checkout(random.Random(0), shop)
     report.check(
         f"the sale item is sold down to {size.stock} units",
@@ -82,7 +84,7 @@ async def scenario(chaos: Chaos, size: Size) -> None:
     sale = await chaos.burst(
         20 * checkout_rate,
         size.sale,
-        FlashSaleShopper(chaos.mesh.edge_url, chaos.session, item),
+        FlashSaleShopper(chaos.mesh.edge_url, chaos.session, chaos.mesh.tokens, item),
         shop,
         {"checkout": 1.0},
     )

@@ -89,7 +89,7 @@ async def outage(chaos: Chaos, size: Size, *, kill: bool) -> None:
     await chaos.settle(size.final_bound)
 
     snapshot = await chaos.ledger()
-    told = set(chaos.shop.order_ids if chaos.shop else ())
+    told = {order_id for order_id, _ in (chaos.shop.orders if chaos.shop else ())}
     lost = sorted(told - set(snapshot.orders))
     report.check(
         "no order lost: every order id a shopper was given is in the order database",

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 
 import pytest
 from shop.inventory.v1 import inventory_pb2
@@ -63,7 +64,7 @@ def test_rest_transport_sends_its_deadline_and_fails_as_rpc_errors(node, client,
         timeout=60,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "# pass 4" in done.stdout and "# fail 0" in done.stdout, done.stdout
+    assert "# pass 5" in done.stdout and "# fail 0" in done.stdout, done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -88,11 +89,11 @@ def stock(mesh: LocalMesh, skus: list[str]) -> dict[str, tuple[int, int]]:
     return {s.sku: (s.available, s.sold) for s in reply.stocks}
 
 
-def run_client(mesh: LocalMesh, command: list[str]) -> dict:
+def run_client(mesh: LocalMesh, command: list[str], token: str) -> dict:
     # Only what the mesh wrote: no SHOPMESH_* from the caller's shell redirects the client.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPMESH_")}
     done = subprocess.run(
-        [*command, "--run-dir", str(mesh.layout.root)],
+        [*command, "--run-dir", str(mesh.layout.root), "--token", token],
         capture_output=True,
         text=True,
         timeout=60,
@@ -107,7 +108,8 @@ def test_node_client_shops_through_the_mesh(client, mesh):
     skus = [p["sku"] for p in products]
     before = stock(mesh, skus)
 
-    report = run_client(mesh, client)
+    shopper = f"node-{uuid.uuid4().hex[:8]}"
+    report = run_client(mesh, client, mesh.tokens.token(shopper))
 
     assert report["workload"] == topology.load().spiffe_id("storefront-node")
     # Default deadlines come from the contracts, as the Python clients' do.
@@ -120,6 +122,9 @@ def test_node_client_shops_through_the_mesh(client, mesh):
         assert trip["products"] == sorted(trip["products"]), transport  # ordered by id
         order = trip["order"]
         assert order["status"] == "ORDER_STATUS_CONFIRMED", (transport, order)
+        # The token's subject is the customer, and lists only their own orders.
+        assert {o["customer_id"] for o in trip["listed"]} == {shopper}, (transport, trip)
+        assert order["id"] in [o["id"] for o in trip["listed"]], transport
         for line in order["lines"]:
             bought[line["sku"]] = bought.get(line["sku"], 0) + line["quantity"]
         bad = trip["bad_request"]
@@ -129,6 +134,10 @@ def test_node_client_shops_through_the_mesh(client, mesh):
         assert set(bad["field_violations"]) == BAD_FIELDS, (transport, bad)
         assert bad["field_violations"]["request_id"] == "must be a UUID", transport
         assert trip["deadline"]["code"] == "DEADLINE_EXCEEDED", (transport, trip["deadline"])
+    # Without the shopper's token no order: the edge says who is missing (401); the
+    # order sidecar lets no allowed workload through without an end user (403).
+    assert report["rest"]["no_token"]["code"] == "UNAUTHENTICATED", report["rest"]
+    assert report["grpc"]["no_token"]["code"] == "PERMISSION_DENIED", report["grpc"]
     assert bought == {
         report["grpc"]["order"]["lines"][0]["sku"]: 2,
         report["rest"]["order"]["lines"][0]["sku"]: 1,

@@ -20,7 +20,8 @@ from shop.payment.v1 import payment_pb2
 
 from mesh import contracts
 from services.order.store import PostgresOrderStore
-from services.runtime.testing import DatabaseSource, serving
+from services.runtime.end_user import CLAIMS_HEADER
+from services.runtime.testing import DatabaseSource, end_user_metadata, serving
 
 UPSTREAMS = ("catalog", "inventory", "payment")
 
@@ -31,7 +32,27 @@ FAST_RECOVERY = {
     "SHOPMESH_DRAIN_SECONDS": "1",
 }
 
+# Who the order service's callers act for unless their request names a customer
+# (the default customer of tests/services/order/checkout.py).
+DEFAULT_CUSTOMER = "cust-1"
+
 catalog_messages = contracts.service("catalog").messages
+
+
+class ActsForTheNamedCustomer(grpc.aio.UnaryUnaryClientInterceptor):
+    """Stands in for the order sidecar, which hands the app a verified end user: each call
+    carries the claims of the customer its request names (customer_id), else those of
+    DEFAULT_CUSTOMER. A call that brings claims of its own keeps them."""
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        given = list(details.metadata or ())
+        if not any(key == CLAIMS_HEADER for key, _ in given):
+            subject = getattr(request, "customer_id", "") or DEFAULT_CUSTOMER
+            metadata = grpc.aio.Metadata(*given, *end_user_metadata(subject))
+            details = details._replace(metadata=metadata)
+        return await continuation(details, request)
+
+
 inventory_messages = contracts.service("inventory").messages
 payment_messages = contracts.service("payment").messages
 
@@ -52,8 +73,12 @@ class Shop:
         return f"127.0.0.1:{self.ports[name]}"
 
     def connect(self, name: str, port: int | None = None) -> Any:
-        """A plain stub (no mesh interceptors: the test sees exactly what the server says)."""
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port or self.ports[name]}")
+        """A plain stub (no mesh interceptors: the test sees exactly what the server says);
+        order's acts for the customer each request names, as its sidecar would let it."""
+        interceptors = [ActsForTheNamedCustomer()] if name == "order" else None
+        channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{port or self.ports[name]}", interceptors=interceptors
+        )
         self._channels.append(channel)
         return contracts.service(name).stub(channel)
 

@@ -17,6 +17,7 @@ RECEIVED = {"A": 10, "B": 5}
 def _order(order_id, status="CONFIRMED", units=None, **fields) -> Order:
     values = dict(
         id=order_id,
+        customer_id="ada",
         status=status,
         step=None,
         failure_reason="" if status != "FAILED" else "INSUFFICIENT_STOCK",

@@ -7,7 +7,7 @@ import pytest
 
 from shopmesh import topology as mesh_topology
 from shopmesh.envoy import common, descriptor, discovery, edge, sidecar
-from shopmesh.identity import certs
+from shopmesh.identity import certs, tokens
 
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
 
@@ -21,7 +21,10 @@ def topology():
 def mesh_files(tmp_path_factory, topology):
     """Throwaway certificates and discovery files, as a run directory would hold them."""
     root = tmp_path_factory.mktemp("render")
-    files = common.MeshFiles(ca=root / "certs" / "ca.pem", eds_dir=root / "eds", log_dir=root)
+    keys = tokens.SigningKeys.ensure(root / "certs")
+    files = common.MeshFiles(
+        ca=root / "certs" / "ca.pem", eds_dir=root / "eds", log_dir=root, jwks=keys.jwks_path
+    )
     issued = certs.issue_all(root / "certs", topology)
     for service in topology.services:
         discovery.write_endpoints(files.eds_dir, service, [("127.0.0.1", 15000)])

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from mesh import contracts
-from shopmesh.envoy import common, edge, sidecar
+from shopmesh.envoy import common, edge, end_users, sidecar
 
 SERVICES = ["catalog", "inventory", "payment", "order"]
 
@@ -35,19 +35,46 @@ def test_inbound_rbac_allows_exactly_the_declared_callers(service, configs, topo
     rbac = http_filter(listeners(configs[f"{service}-0"])["inbound"], "envoy.filters.http.rbac")
     rules = rbac["typed_config"]["rules"]
     assert rules["action"] == "ALLOW"
-    allowed: dict[str, set[str]] = {}
+    allowed: dict[tuple[str, bool], set[str]] = {}
     for policy in rules["policies"].values():
         paths = {
             p["url_path"]["path"]["exact"] for p in policy["permissions"][0]["or_rules"]["rules"]
         }
-        for principal in policy["principals"][0]["or_ids"]["ids"]:
+        callers, *also = policy["principals"][0]["and_ids"]["ids"]
+        needs_end_user = also == [end_users.principal()]
+        assert also in ([], [end_users.principal()])
+        for principal in callers["or_ids"]["ids"]:
             name = principal["authenticated"]["principal_name"]["exact"]
-            allowed.setdefault(name, set()).update(paths)
+            allowed.setdefault((name, needs_end_user), set()).update(paths)
     health = set(sidecar.HEALTH_METHODS)
-    expected = {topology.spiffe_id(w): set(health) for w in topology.workloads}
+    expected = {(topology.spiffe_id(w), False): set(health) for w in topology.workloads}
     for caller, paths in topology.callers(service).items():
-        expected[topology.spiffe_id(caller)] |= set(paths)
+        key = (topology.spiffe_id(caller), topology.needs_end_user(service))
+        expected[key] = expected.get(key, set()) | set(paths)
     assert allowed == expected
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_a_sidecar_of_a_service_acting_for_end_users_checks_tokens(service, configs, topology):
+    inbound = listeners(configs[f"{service}-0"])["inbound"]
+    names = [f["name"] for f in http_manager(inbound)["http_filters"]]
+    checks = topology.needs_end_user(service)
+    assert names == [
+        "envoy.filters.http.header_mutation",
+        *([end_users.JWT_FILTER] if checks else []),
+        "envoy.filters.http.rbac",
+        "envoy.filters.http.router",
+    ]
+    strip = http_filter(inbound, "envoy.filters.http.header_mutation")["typed_config"]
+    removed = {m["remove"] for m in strip["mutations"]["request_mutations"]}
+    assert removed == {end_users.CLAIMS_HEADER, end_users.CUSTOMER_HEADER}
+    if checks:
+        tokens = http_filter(inbound, end_users.JWT_FILTER)["typed_config"]
+        provider = tokens["providers"]["end_users"]
+        assert provider["issuer"] == topology.end_users.issuer
+        assert provider["audiences"] == [topology.end_users.audience]
+        assert provider["forward_payload_header"] == end_users.CLAIMS_HEADER
+        assert provider["forward"] is False  # the app gets claims, never the token
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -132,11 +159,34 @@ def test_edge_transcodes_the_public_services_strictly(configs):
     order = [f["name"] for f in http_manager(listener)["http_filters"]]
     assert order == [
         "envoy.filters.http.cors",
+        "envoy.filters.http.header_mutation",
         "envoy.filters.http.buffer",
         "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",
+        end_users.JWT_FILTER,
         "envoy.filters.http.local_ratelimit",
         "envoy.filters.http.router",
+    ]
+
+
+def test_edge_routes_need_a_token_exactly_where_the_service_acts_for_end_users(configs, topology):
+    listener = listeners(configs["edge"])["edge"]
+    *methods, fallback = routes(listener)
+    for route in methods:
+        service = contracts.method_policy(route["match"]["path"]).service
+        requirement = route["typed_per_filter_config"][end_users.JWT_FILTER]["requirement_name"]
+        expected = (
+            end_users.ROUTE_REQUIRES_CUSTOMER
+            if topology.needs_end_user(service)
+            else end_users.ROUTE_TOKEN_OPTIONAL
+        )
+        assert requirement == expected, route["match"]["path"]
+    assert "typed_per_filter_config" not in fallback
+    tokens = http_filter(listener, end_users.JWT_FILTER)["typed_config"]
+    provider = tokens["providers"]["end_users"]
+    assert provider["forward"] is True  # the order sidecar verifies the token again
+    assert provider["claim_to_headers"] == [
+        {"header_name": end_users.CUSTOMER_HEADER, "claim_name": "sub"}
     ]
 
 
@@ -151,9 +201,14 @@ def test_edge_settings_change_the_rendered_edge(mesh_files, topology, tmp_path):
     (checkout,) = [
         r["typed_per_filter_config"]["envoy.filters.http.local_ratelimit"]
         for r in routes(listener)
-        if "typed_per_filter_config" in r
+        if "envoy.filters.http.local_ratelimit" in r.get("typed_per_filter_config", {})
     ]
-    assert checkout["token_bucket"]["max_tokens"] == 3
+    (per_customer,) = checkout["descriptors"]
+    assert per_customer["entries"] == [{"key": "customer"}]  # no value: a bucket per customer
+    assert per_customer["token_bucket"]["max_tokens"] == 3
+    (action,) = checkout["rate_limits"][0]["actions"]
+    assert action["request_headers"]["header_name"] == end_users.CUSTOMER_HEADER
+    assert checkout["always_consume_default_token_bucket"] is False
     assert checkout["rate_limited_as_resource_exhausted"] is True
 
 

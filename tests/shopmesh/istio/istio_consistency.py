@@ -7,6 +7,7 @@ renderer, and returns the problems it found (empty when consistent).
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,7 @@ from google.api import annotations_pb2, field_behavior_pb2
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from mesh import contracts
+from services.runtime.end_user import CLAIMS_HEADER
 from services.runtime.health import LIVENESS
 from shopmesh import topology
 from shopmesh.istio.cluster import INGRESS_TARGET_PORTS
@@ -24,14 +26,19 @@ __all__ = [
     "canary_problems",
     "coverage_problems",
     "destination_rule_problems",
+    "end_user_problems",
+    "end_user_required",
     "find",
     "granted",
+    "istio_path_matches",
     "pod_problems",
     "route_problems",
     "transcoder_problems",
 ]
 
 NAMESPACE = "shop"
+INGRESS_NAMESPACE = "istio-system"
+INGRESS_LABELS = {"istio": "ingressgateway"}
 INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 # Retrying any of these could repeat work the server did, or retry client errors.
 SAFE_RETRY_CONDITIONS = {"connect-failure", "refused-stream", "reset", "unavailable"}
@@ -117,7 +124,10 @@ def authorization_problems(documents: Documents) -> list[str]:
     ]
     if len(strict) != 1:
         problems.append("namespace shop: no namespace-wide PeerAuthentication STRICT")
-    policies = find(documents, "AuthorizationPolicy")
+    # The shop's own namespace; the gateway's end-user rule is end_user_problems' to check.
+    policies = [
+        p for p in find(documents, "AuthorizationPolicy") if p["metadata"]["namespace"] == NAMESPACE
+    ]
     if not [d for d in policies if d["spec"] == {}]:
         problems.append("namespace shop: no deny-by-default (empty) AuthorizationPolicy")
     for policy in policies:
@@ -445,6 +455,124 @@ def canary_problems(documents: Documents, plan: tuple[tuple[int, int], ...]) -> 
     return problems
 
 
+def end_user_required(policy: dict[str, Any]) -> dict[str, set[str]]:
+    """principal -> gRPC paths an ALLOW policy grants it only with a request principal."""
+    found: dict[str, set[str]] = {}
+    for rule in policy["spec"].get("rules", []):
+        for source in (f["source"] for f in rule.get("from", [])):
+            if source.get("requestPrincipals") != ["*"]:
+                continue
+            paths = {p for t in rule.get("to", []) for p in t["operation"].get("paths", [])}
+            for principal in source.get("principals", []):
+                found.setdefault(principal, set()).update(paths)
+    return found
+
+
+def istio_path_matches(pattern: str, path: str) -> bool:
+    """Istio's `paths` semantics: exact, `prefix*`, `*suffix` or `*`."""
+    if pattern == "*":
+        return True
+    if pattern.endswith("*"):
+        return path.startswith(pattern[:-1])
+    if pattern.startswith("*"):
+        return path.endswith(pattern[1:])
+    return path == pattern
+
+
+def _example_rest_path(method: contracts.MethodPolicy) -> str | None:
+    """A concrete REST path of the method's HTTP rule ("{id}" filled in)."""
+    if method.http is None:
+        return None
+    template = getattr(method.http, method.http.WhichOneof("pattern"))
+    while "{" in template:
+        start, end = template.index("{"), template.index("}")
+        template = template[:start] + "some-id" + template[end + 1 :]
+    return template
+
+
+def _jwks_problems(where: str, text: str) -> list[str]:
+    try:
+        keys = json.loads(text)["keys"]
+    except (ValueError, KeyError, TypeError):
+        return [f"{where}: jwks is not a JSON Web Key Set"]
+    problems = []
+    kids = [k.get("kid") for k in keys]
+    if len(keys) < 2 or len(set(kids)) != len(kids) or None in kids:
+        problems.append(f"{where}: jwks needs two or more keys with distinct kids (rotation)")
+    for key in keys:
+        if "d" in key or key.get("kty") != "EC" or key.get("alg") != "ES256":
+            problems.append(f"{where}: key {key.get('kid')} is not a public ES256 key")
+    return problems
+
+
+def _jwt_rule(documents: Documents, namespace: str, labels: dict, where: str):
+    found = [
+        d
+        for d in find(documents, "RequestAuthentication")
+        if d["metadata"]["namespace"] == namespace
+        and d["spec"].get("selector", {}).get("matchLabels") == labels
+    ]
+    if len(found) != 1 or len(found[0]["spec"].get("jwtRules", [])) != 1:
+        return None, [f"{where}: want one RequestAuthentication with one jwtRule"]
+    rule = found[0]["spec"]["jwtRules"][0]
+    end_users = topology.load().end_users
+    problems = _jwks_problems(where, rule.get("jwks", ""))
+    if (rule.get("issuer"), rule.get("audiences")) != (end_users.issuer, [end_users.audience]):
+        problems.append(f"{where}: issuer/audiences differ from shopmesh/topology.yaml")
+    return rule, problems
+
+
+def end_user_problems(documents: Documents) -> list[str]:
+    """Tokens are checked at the gateway and at every workload that acts for end users,
+    whose every caller then needs a request principal, and whose app gets the verified
+    claims; the gateway refuses their RPCs (gRPC and REST paths) without a token."""
+    mesh_topology = topology.load()
+    gateway, problems = _jwt_rule(documents, INGRESS_NAMESPACE, INGRESS_LABELS, "gateway")
+    if gateway and gateway.get("forwardOriginalToken") is not True:
+        problems.append("gateway: does not pass the token on for the workload to check")
+    policies = find(documents, "AuthorizationPolicy")
+    for service in mesh_topology.services:
+        callers = {_principal(c): set(paths) for c, paths in mesh_topology.callers(service).items()}
+        required: dict[str, set[str]] = {}
+        for policy in (p for p in policies if _selects(p, service)):
+            for principal, paths in end_user_required(policy).items():
+                required.setdefault(principal, set()).update(paths)
+        if not mesh_topology.needs_end_user(service):
+            if required:
+                problems.append(f"{service}: needs end users, which the topology does not say")
+            continue
+        if required != callers:
+            problems.append(f"{service}: callers needing an end user {required} != {callers}")
+        rule, found = _jwt_rule(documents, NAMESPACE, {"app": service}, service)
+        problems += found
+        if rule and rule.get("outputPayloadToHeader") != CLAIMS_HEADER:
+            problems.append(f"{service}: the app does not get the verified claims")
+        if rule and gateway and rule.get("jwks") != gateway.get("jwks"):
+            problems.append(f"{service}: trusts other keys than the gateway")
+    denied = [
+        p
+        for p in policies
+        if p["metadata"]["namespace"] == INGRESS_NAMESPACE and p["spec"].get("action") == "DENY"
+    ]
+    patterns = [
+        pattern
+        for policy in denied
+        for rule in policy["spec"].get("rules", [])
+        if any(f["source"].get("notRequestPrincipals") == ["*"] for f in rule.get("from", []))
+        for to in rule.get("to", [])
+        for pattern in to["operation"].get("paths", [])
+    ]
+    for service in mesh_topology.services:
+        for path in mesh_topology.callers(service).get("edge", ()):
+            method = contracts.method_policy(path)
+            for sent in filter(None, (path, _example_rest_path(method))):
+                refused = any(istio_path_matches(p, sent) for p in patterns)
+                if refused != mesh_topology.needs_end_user(service):
+                    want = "refused" if mesh_topology.needs_end_user(service) else "let through"
+                    problems.append(f"gateway: {sent} without a token is not {want}")
+    return problems
+
+
 # Every check above that takes only the documents: what an overlay must pass.
 CHECKS = (
     coverage_problems,
@@ -453,4 +581,5 @@ CHECKS = (
     destination_rule_problems,
     pod_problems,
     transcoder_problems,
+    end_user_problems,
 )

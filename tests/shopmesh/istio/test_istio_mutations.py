@@ -7,6 +7,7 @@ the checks that must object.
 
 from __future__ import annotations
 
+import json
 import pathlib
 import subprocess
 import sys
@@ -153,6 +154,35 @@ def _conninfo_before_its_password(documents: Documents) -> None:
     (url,) = [e for e in env if e["name"] == "SHOPMESH_GATEWAY_DATABASE_URL"]
     env.remove(url)
     env.insert(0, url)
+
+
+def _jwt_rule(documents: Documents, name: str) -> dict[str, Any]:
+    return _one(documents, "RequestAuthentication", name)["spec"]["jwtRules"][0]
+
+
+def _order_callers_without_end_users(documents: Documents) -> None:
+    for rule in _rules(documents, "order"):
+        for source in rule["from"]:
+            source["source"].pop("requestPrincipals", None)
+
+
+def _one_key_only(documents: Documents) -> None:
+    rule = _jwt_rule(documents, "order-end-users")
+    keys = json.loads(rule["jwks"])
+    rule["jwks"] = json.dumps({"keys": keys["keys"][:1]})
+
+
+def _private_key_in_the_jwks(documents: Documents) -> None:
+    rule = _jwt_rule(documents, "shop-end-users")
+    keys = json.loads(rule["jwks"])
+    keys["keys"][0]["d"] = "c2VjcmV0"
+    rule["jwks"] = json.dumps(keys)
+
+
+def _rest_orders_open_at_the_gateway(documents: Documents) -> None:
+    (rule,) = _one(documents, "AuthorizationPolicy", "shop-end-users-required")["spec"]["rules"]
+    paths = rule["to"][0]["operation"]["paths"]
+    paths[:] = [p for p in paths if not p.startswith("/v1/")]
 
 
 def _drop_document(kind: str, name: str) -> Callable[[Documents], None]:
@@ -313,6 +343,50 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
             terminationGracePeriodSeconds=10
         ),
         ("consistency",),
+    ),
+    (
+        "order callers need no end user",
+        _order_callers_without_end_users,
+        ("consistency",),
+    ),
+    (
+        "the gateway checks tokens of another issuer",
+        lambda d: _jwt_rule(d, "shop-end-users").update(issuer="https://elsewhere.example"),
+        ("consistency",),
+    ),
+    (
+        "the order workload checks tokens for another audience",
+        lambda d: _jwt_rule(d, "order-end-users").update(audiences=["another-api"]),
+        ("consistency",),
+    ),
+    (
+        "the order app gets no verified claims",
+        lambda d: _jwt_rule(d, "order-end-users").pop("outputPayloadToHeader"),
+        ("consistency",),
+    ),
+    ("a JWKS that cannot rotate (one key)", _one_key_only, ("consistency",)),
+    ("a private key in the JWKS", _private_key_in_the_jwks, ("consistency",)),
+    (
+        "no token checks at the order workload",
+        _drop_document("RequestAuthentication", "order-end-users"),
+        ("consistency",),
+    ),
+    (
+        "REST order paths open at the gateway without a token",
+        _rest_orders_open_at_the_gateway,
+        ("consistency",),
+    ),
+    (
+        "no end-user rule at the gateway",
+        _drop_document("AuthorizationPolicy", "shop-end-users-required"),
+        ("consistency",),
+    ),
+    (
+        "typo'd RequestAuthentication field",
+        lambda d: _rename(
+            _jwt_rule(d, "order-end-users"), "outputPayloadToHeader", "outputPayload"
+        ),
+        ("schema", "model", "consistency"),
     ),
     (
         "canary weights off the plan",

@@ -3,9 +3,8 @@ import pytest
 from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.local.mesh import LocalMesh
 
-# Low enough for a flash-sale test to exceed, high enough for the other tests'
-# checkouts in a row (malformed ones count too: the limit applies before the
-# body is parsed).
+# Per customer: low enough for one customer's burst to exceed, high enough for
+# the other tests' checkouts in a row by one customer.
 CHECKOUT_BURST = 10
 CHECKOUT_PER_SECOND = 5
 

@@ -49,8 +49,14 @@ def rest(
             connection.close()
 
 
+def as_customer(mesh: LocalMesh, customer: str, *scopes: str) -> dict[str, str]:
+    """The `authorization` header of `customer`'s token (the mesh's development key)."""
+    return {"authorization": mesh.tokens.bearer(customer, scopes)}
+
+
 def order_body(customer: str, product: str = "kitchen-espresso-cup", quantity: int = 1) -> dict:
-    """A valid checkout request in REST/JSON form."""
+    """A valid checkout request in REST/JSON form. It names its customer, as clients
+    written before tokens do: only that customer's token may send it."""
     return {
         "customerId": customer,
         "items": [{"productId": product, "quantity": quantity}],
@@ -65,7 +71,8 @@ def order_body(customer: str, product: str = "kitchen-espresso-cup", quantity: i
 
 
 def orders_of(mesh: LocalMesh, customer: str) -> list[dict]:
-    response = rest(mesh, "GET", f"/v1/orders?customerId={customer}&pageSize=100")
+    """The customer's orders, as they list them with their token."""
+    response = rest(mesh, "GET", "/v1/orders?pageSize=100", headers=as_customer(mesh, customer))
     assert response.status == 200, response.body
     return response.json()["orders"]
 

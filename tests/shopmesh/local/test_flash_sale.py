@@ -12,7 +12,7 @@ from google.protobuf import json_format
 from mesh import contracts
 
 from .conftest import CHECKOUT_BURST, CHECKOUT_PER_SECOND
-from .meshclient import as_workload, order_body, orders_of, rest
+from .meshclient import as_customer, as_workload, order_body, orders_of, rest
 
 pytestmark = pytest.mark.timeout(180)
 PRODUCT, SKU = "kitchen-espresso-cup", "KIT-1001"
@@ -40,7 +40,10 @@ def test_a_rest_burst_gets_429s_and_only_whole_orders(mesh, full_bucket):
     stock_before = _stock(mesh)
     bodies = [order_body(customer, PRODUCT) for _ in range(BURST)]
     with ThreadPoolExecutor(BURST) as pool:
-        responses = list(pool.map(lambda body: rest(mesh, "POST", "/v1/orders", body), bodies))
+        token = as_customer(mesh, customer)
+        responses = list(
+            pool.map(lambda body: rest(mesh, "POST", "/v1/orders", body, token), bodies)
+        )
     statuses = Counter(r.status for r in responses)
     assert set(statuses) <= {200, 429}, statuses
     # The bucket holds CHECKOUT_BURST; a little refills while the burst arrives.
@@ -69,7 +72,10 @@ def test_a_grpc_burst_gets_resource_exhausted(mesh, full_bucket):
     ]
     with grpc.insecure_channel(mesh.edge_address) as channel:
         stub = order.stub(channel)
-        calls = [stub.PlaceOrder.future(request, timeout=30) for request in requests]
+        token = tuple(as_customer(mesh, customer).items())
+        calls = [
+            stub.PlaceOrder.future(request, timeout=30, metadata=token) for request in requests
+        ]
         codes = Counter(call.code() for call in calls)
         accepted = sorted(
             call.result().order.id for call in calls if call.code() == grpc.StatusCode.OK

@@ -224,7 +224,12 @@ class PlaceOrderRequest(_message.Message):
     PAYMENT_METHOD_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
-    """The customer placing the order."""
+    """The customer placing the order: the caller's token subject, which is what
+    an empty value means. Kept in the request (not removed) so that clients
+    written before tokens keep working unchanged (`buf breaking`), and so
+    that a client that names a customer is checked rather than ignored: any
+    other customer is PERMISSION_DENIED. The order records the subject.
+    """
     request_id: _builtins.str
     """Client-chosen id (a UUID): a retried checkout returns the same order."""
     @_builtins.property
@@ -290,7 +295,7 @@ class GetOrderRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Id of the order to return."""
+    """Id of the order to return. Another customer's order is NOT_FOUND."""
     def __init__(
         self,
         *,
@@ -338,7 +343,11 @@ class ListOrdersRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     customer_id: _builtins.str
-    """The customer whose orders to list."""
+    """The customer whose orders to list. Empty means the caller (the token's
+    subject). Another customer needs the operator scope `shop.ops`, else the
+    call is PERMISSION_DENIED. Kept in the request for operators and for
+    clients written before tokens (`buf breaking`).
+    """
     page_size: _builtins.int
     """Largest number of orders to return. 0 means 20; values above 100 are
     treated as 100; negative values are rejected.
@@ -398,7 +407,7 @@ class CancelOrderRequest(_message.Message):
     REASON_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
-    """Id of the order to cancel."""
+    """Id of the order to cancel. Another customer's order is NOT_FOUND."""
     reason: _builtins.str
     """Why the order is cancelled, up to 200 characters."""
     request_id: _builtins.str

@@ -32,6 +32,14 @@ class OrderServiceStub:
     before it (release the stock, refund the charge) and the order ends FAILED
     with the reason. Every order reaches CONFIRMED, FAILED or CANCELLED, even
     when the service restarts in the middle of a checkout.
+
+    Every RPC acts for an end user: the caller sends `authorization: Bearer
+    <JWT>`, and the customer is the verified token's subject. A call without a
+    valid token is UNAUTHENTICATED (HTTP 401). A customer sees and changes only
+    their own orders: another customer's order is NOT_FOUND, as if it did not
+    exist, and naming another customer in customer_id is PERMISSION_DENIED
+    (HTTP 403). A token with the operator scope `shop.ops` may also read (not
+    change) any customer's orders.
     """
 
     def __init__(self, channel):
@@ -69,6 +77,14 @@ class OrderServiceServicer:
     before it (release the stock, refund the charge) and the order ends FAILED
     with the reason. Every order reaches CONFIRMED, FAILED or CANCELLED, even
     when the service restarts in the middle of a checkout.
+
+    Every RPC acts for an end user: the caller sends `authorization: Bearer
+    <JWT>`, and the customer is the verified token's subject. A call without a
+    valid token is UNAUTHENTICATED (HTTP 401). A customer sees and changes only
+    their own orders: another customer's order is NOT_FOUND, as if it did not
+    exist, and naming another customer in customer_id is PERMISSION_DENIED
+    (HTTP 403). A token with the operator scope `shop.ops` may also read (not
+    change) any customer's orders.
     """
 
     def PlaceOrder(self, request, context):
@@ -88,21 +104,24 @@ class OrderServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetOrder(self, request, context):
-        """Returns one order.
+        """Returns one of the caller's orders (any order for an operator).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListOrders(self, request, context):
-        """Lists one customer's orders, newest first, a page at a time.
+        """Lists the caller's orders (an operator: any customer's), newest first, a
+        page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CancelOrder(self, request, context):
-        """Cancels a confirmed order: refunds its payment and returns its stock.
+        """Cancels one of the caller's confirmed orders: refunds its payment and
+        returns its stock. An operator may read another customer's order but not
+        cancel it (PERMISSION_DENIED).
         Cancelling a cancelled order returns it unchanged; cancelling a failed
         or unfinished order fails with FAILED_PRECONDITION (reason
         ORDER_NOT_CONFIRMED).
@@ -149,6 +168,14 @@ class OrderService:
     before it (release the stock, refund the charge) and the order ends FAILED
     with the reason. Every order reaches CONFIRMED, FAILED or CANCELLED, even
     when the service restarts in the middle of a checkout.
+
+    Every RPC acts for an end user: the caller sends `authorization: Bearer
+    <JWT>`, and the customer is the verified token's subject. A call without a
+    valid token is UNAUTHENTICATED (HTTP 401). A customer sees and changes only
+    their own orders: another customer's order is NOT_FOUND, as if it did not
+    exist, and naming another customer in customer_id is PERMISSION_DENIED
+    (HTTP 403). A token with the operator scope `shop.ops` may also read (not
+    change) any customer's orders.
     """
 
     @staticmethod

@@ -33,6 +33,14 @@ class OrderServiceStub:
     before it (release the stock, refund the charge) and the order ends FAILED
     with the reason. Every order reaches CONFIRMED, FAILED or CANCELLED, even
     when the service restarts in the middle of a checkout.
+
+    Every RPC acts for an end user: the caller sends `authorization: Bearer
+    <JWT>`, and the customer is the verified token's subject. A call without a
+    valid token is UNAUTHENTICATED (HTTP 401). A customer sees and changes only
+    their own orders: another customer's order is NOT_FOUND, as if it did not
+    exist, and naming another customer in customer_id is PERMISSION_DENIED
+    (HTTP 403). A token with the operator scope `shop.ops` may also read (not
+    change) any customer's orders.
     """
 
     @_typing.overload
@@ -52,11 +60,15 @@ class OrderServiceStub:
     background and repeating the request returns it.
     """
     GetOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.GetOrderRequest, _order_pb2.GetOrderResponse]
-    """Returns one order."""
+    """Returns one of the caller's orders (any order for an operator)."""
     ListOrders: _grpc.UnaryUnaryMultiCallable[_order_pb2.ListOrdersRequest, _order_pb2.ListOrdersResponse]
-    """Lists one customer's orders, newest first, a page at a time."""
+    """Lists the caller's orders (an operator: any customer's), newest first, a
+    page at a time.
+    """
     CancelOrder: _grpc.UnaryUnaryMultiCallable[_order_pb2.CancelOrderRequest, _order_pb2.CancelOrderResponse]
-    """Cancels a confirmed order: refunds its payment and returns its stock.
+    """Cancels one of the caller's confirmed orders: refunds its payment and
+    returns its stock. An operator may read another customer's order but not
+    cancel it (PERMISSION_DENIED).
     Cancelling a cancelled order returns it unchanged; cancelling a failed
     or unfinished order fails with FAILED_PRECONDITION (reason
     ORDER_NOT_CONFIRMED).
@@ -70,6 +82,14 @@ class OrderServiceAsyncStub(OrderServiceStub):
     before it (release the stock, refund the charge) and the order ends FAILED
     with the reason. Every order reaches CONFIRMED, FAILED or CANCELLED, even
     when the service restarts in the middle of a checkout.
+
+    Every RPC acts for an end user: the caller sends `authorization: Bearer
+    <JWT>`, and the customer is the verified token's subject. A call without a
+    valid token is UNAUTHENTICATED (HTTP 401). A customer sees and changes only
+    their own orders: another customer's order is NOT_FOUND, as if it did not
+    exist, and naming another customer in customer_id is PERMISSION_DENIED
+    (HTTP 403). A token with the operator scope `shop.ops` may also read (not
+    change) any customer's orders.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -86,11 +106,15 @@ class OrderServiceAsyncStub(OrderServiceStub):
     background and repeating the request returns it.
     """
     GetOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.GetOrderRequest, _order_pb2.GetOrderResponse]  # type: ignore[assignment]
-    """Returns one order."""
+    """Returns one of the caller's orders (any order for an operator)."""
     ListOrders: _aio.UnaryUnaryMultiCallable[_order_pb2.ListOrdersRequest, _order_pb2.ListOrdersResponse]  # type: ignore[assignment]
-    """Lists one customer's orders, newest first, a page at a time."""
+    """Lists the caller's orders (an operator: any customer's), newest first, a
+    page at a time.
+    """
     CancelOrder: _aio.UnaryUnaryMultiCallable[_order_pb2.CancelOrderRequest, _order_pb2.CancelOrderResponse]  # type: ignore[assignment]
-    """Cancels a confirmed order: refunds its payment and returns its stock.
+    """Cancels one of the caller's confirmed orders: refunds its payment and
+    returns its stock. An operator may read another customer's order but not
+    cancel it (PERMISSION_DENIED).
     Cancelling a cancelled order returns it unchanged; cancelling a failed
     or unfinished order fails with FAILED_PRECONDITION (reason
     ORDER_NOT_CONFIRMED).
@@ -103,6 +127,14 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
     before it (release the stock, refund the charge) and the order ends FAILED
     with the reason. Every order reaches CONFIRMED, FAILED or CANCELLED, even
     when the service restarts in the middle of a checkout.
+
+    Every RPC acts for an end user: the caller sends `authorization: Bearer
+    <JWT>`, and the customer is the verified token's subject. A call without a
+    valid token is UNAUTHENTICATED (HTTP 401). A customer sees and changes only
+    their own orders: another customer's order is NOT_FOUND, as if it did not
+    exist, and naming another customer in customer_id is PERMISSION_DENIED
+    (HTTP 403). A token with the operator scope `shop.ops` may also read (not
+    change) any customer's orders.
     """
 
     @_abc_1.abstractmethod
@@ -129,7 +161,7 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _order_pb2.GetOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.GetOrderResponse, _abc.Awaitable[_order_pb2.GetOrderResponse]]:
-        """Returns one order."""
+        """Returns one of the caller's orders (any order for an operator)."""
 
     @_abc_1.abstractmethod
     def ListOrders(
@@ -137,7 +169,9 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _order_pb2.ListOrdersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.ListOrdersResponse, _abc.Awaitable[_order_pb2.ListOrdersResponse]]:
-        """Lists one customer's orders, newest first, a page at a time."""
+        """Lists the caller's orders (an operator: any customer's), newest first, a
+        page at a time.
+        """
 
     @_abc_1.abstractmethod
     def CancelOrder(
@@ -145,7 +179,9 @@ class OrderServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _order_pb2.CancelOrderRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_order_pb2.CancelOrderResponse, _abc.Awaitable[_order_pb2.CancelOrderResponse]]:
-        """Cancels a confirmed order: refunds its payment and returns its stock.
+        """Cancels one of the caller's confirmed orders: refunds its payment and
+        returns its stock. An operator may read another customer's order but not
+        cancel it (PERMISSION_DENIED).
         Cancelling a cancelled order returns it unchanged; cancelling a failed
         or unfinished order fails with FAILED_PRECONDITION (reason
         ORDER_NOT_CONFIRMED).

@@ -21,7 +21,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shop/order/v1/order.proto.
  */
 export const file_shop_order_v1_order: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaG9wL29yZGVyL3YxL29yZGVyLnByb3RvEg1zaG9wLm9yZGVyLnYxIj0KCU9yZGVySXRlbRIYCgpwcm9kdWN0X2lkGAEgASgJQgTiQQECEhYKCHF1YW50aXR5GAIgASgFQgTiQQECIsABCglPcmRlckxpbmUSGAoKcHJvZHVjdF9pZBgBIAEoCUIE4kEBAxIRCgNza3UYAiABKAlCBOJBAQMSEgoEbmFtZRgDIAEoCUIE4kEBAxIWCghxdWFudGl0eRgEIAEoBUIE4kEBAxIsCgp1bml0X3ByaWNlGAUgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQMSLAoKbGluZV90b3RhbBgGIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDIt0DCgVPcmRlchIQCgJpZBgBIAEoCUIE4kEBCBIZCgtjdXN0b21lcl9pZBgCIAEoCUIE4kEBAxItCgVsaW5lcxgDIAMoCzIYLnNob3Aub3JkZXIudjEuT3JkZXJMaW5lQgTiQQEDEicKBXRvdGFsGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQMSOgoQc2hpcHBpbmdfYWRkcmVzcxgFIAEoCzIaLmdvb2dsZS50eXBlLlBvc3RhbEFkZHJlc3NCBOJBAQMSMAoGc3RhdHVzGAYgASgOMhouc2hvcC5vcmRlci52MS5PcmRlclN0YXR1c0IE4kEBAxIcCg5mYWlsdXJlX3JlYXNvbhgHIAEoCUIE4kEBAxIdCg9mYWlsdXJlX21lc3NhZ2UYCCABKAlCBOJBAQMSGAoKcGF5bWVudF9pZBgJIAEoCUIE4kEBAxIcCg5yZXNlcnZhdGlvbl9pZBgKIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDIvEBChFQbGFjZU9yZGVyUmVxdWVzdBIZCgtjdXN0b21lcl9pZBgBIAEoCUIE4kEBAhItCgVpdGVtcxgCIAMoCzIYLnNob3Aub3JkZXIudjEuT3JkZXJJdGVtQgTiQQECEjoKEHNoaXBwaW5nX2FkZHJlc3MYAyABKAsyGi5nb29nbGUudHlwZS5Qb3N0YWxBZGRyZXNzQgTiQQECEjwKDnBheW1lbnRfbWV0aG9kGAQgASgLMh4uc2hvcC5wYXltZW50LnYxLlBheW1lbnRNZXRob2RCBOJBAQISGAoKcmVxdWVzdF9pZBgFIAEoCUIE4kEBAiI5ChJQbGFjZU9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5zaG9wLm9yZGVyLnYxLk9yZGVyIiMKD0dldE9yZGVyUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAiI3ChBHZXRPcmRlclJlc3BvbnNlEiMKBW9yZGVyGAEgASgLMhQuc2hvcC5vcmRlci52MS5PcmRlciJhChFMaXN0T3JkZXJzUmVxdWVzdBIZCgtjdXN0b21lcl9pZBgBIAEoCUIE4kEBAhIXCglwYWdlX3NpemUYAiABKAVCBOJBAQESGAoKcGFnZV90b2tlbhgDIAEoCUIE4kEBASJTChJMaXN0T3JkZXJzUmVzcG9uc2USJAoGb3JkZXJzGAEgAygLMhQuc2hvcC5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoSQ2FuY2VsT3JkZXJSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECEhQKBnJlYXNvbhgCIAEoCUIE4kEBARIYCgpyZXF1ZXN0X2lkGAMgASgJQgTiQQECIjoKE0NhbmNlbE9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5zaG9wLm9yZGVyLnYxLk9yZGVyKpYBCgtPcmRlclN0YXR1cxIcChhPUkRFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRPUkRFUl9TVEFUVVNfUEVORElORxABEhoKFk9SREVSX1NUQVRVU19DT05GSVJNRUQQAhIXChNPUkRFUl9TVEFUVVNfRkFJTEVEEAMSGgoWT1JERVJfU1RBVFVTX0NBTkNFTExFRBAEMucDCgxPcmRlclNlcnZpY2UScgoKUGxhY2VPcmRlchIgLnNob3Aub3JkZXIudjEuUGxhY2VPcmRlclJlcXVlc3QaIS5zaG9wLm9yZGVyLnYxLlBsYWNlT3JkZXJSZXNwb25zZSIfkAICyvMYAwiQToLT5JMCDzoBKiIKL3YxL29yZGVycxJuCghHZXRPcmRlchIeLnNob3Aub3JkZXIudjEuR2V0T3JkZXJSZXF1ZXN0Gh8uc2hvcC5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIiGQAgHK8xgDCPQDgtPkkwIREg8vdjEvb3JkZXJzL3tpZH0SbwoKTGlzdE9yZGVycxIgLnNob3Aub3JkZXIudjEuTGlzdE9yZGVyc1JlcXVlc3QaIS5zaG9wLm9yZGVyLnYxLkxpc3RPcmRlcnNSZXNwb25zZSIckAIByvMYAwjoB4LT5JMCDBIKL3YxL29yZGVycxKBAQoLQ2FuY2VsT3JkZXISIS5zaG9wLm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBoiLnNob3Aub3JkZXIudjEuQ2FuY2VsT3JkZXJSZXNwb25zZSIrkAICyvMYAwiQToLT5JMCGzoBKiIWL3YxL29yZGVycy97aWR9OmNhbmNlbGIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_type_money, file_google_type_postal_address, file_shop_mesh_v1_options, file_shop_payment_v1_payment]);
+  fileDesc("ChlzaG9wL29yZGVyL3YxL29yZGVyLnByb3RvEg1zaG9wLm9yZGVyLnYxIj0KCU9yZGVySXRlbRIYCgpwcm9kdWN0X2lkGAEgASgJQgTiQQECEhYKCHF1YW50aXR5GAIgASgFQgTiQQECIsABCglPcmRlckxpbmUSGAoKcHJvZHVjdF9pZBgBIAEoCUIE4kEBAxIRCgNza3UYAiABKAlCBOJBAQMSEgoEbmFtZRgDIAEoCUIE4kEBAxIWCghxdWFudGl0eRgEIAEoBUIE4kEBAxIsCgp1bml0X3ByaWNlGAUgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQMSLAoKbGluZV90b3RhbBgGIAEoCzISLmdvb2dsZS50eXBlLk1vbmV5QgTiQQEDIt0DCgVPcmRlchIQCgJpZBgBIAEoCUIE4kEBCBIZCgtjdXN0b21lcl9pZBgCIAEoCUIE4kEBAxItCgVsaW5lcxgDIAMoCzIYLnNob3Aub3JkZXIudjEuT3JkZXJMaW5lQgTiQQEDEicKBXRvdGFsGAQgASgLMhIuZ29vZ2xlLnR5cGUuTW9uZXlCBOJBAQMSOgoQc2hpcHBpbmdfYWRkcmVzcxgFIAEoCzIaLmdvb2dsZS50eXBlLlBvc3RhbEFkZHJlc3NCBOJBAQMSMAoGc3RhdHVzGAYgASgOMhouc2hvcC5vcmRlci52MS5PcmRlclN0YXR1c0IE4kEBAxIcCg5mYWlsdXJlX3JlYXNvbhgHIAEoCUIE4kEBAxIdCg9mYWlsdXJlX21lc3NhZ2UYCCABKAlCBOJBAQMSGAoKcGF5bWVudF9pZBgJIAEoCUIE4kEBAxIcCg5yZXNlcnZhdGlvbl9pZBgKIAEoCUIE4kEBAxI1CgtjcmVhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCBOJBAQMSNQoLdXBkYXRlX3RpbWUYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgTiQQEDIvEBChFQbGFjZU9yZGVyUmVxdWVzdBIZCgtjdXN0b21lcl9pZBgBIAEoCUIE4kEBARItCgVpdGVtcxgCIAMoCzIYLnNob3Aub3JkZXIudjEuT3JkZXJJdGVtQgTiQQECEjoKEHNoaXBwaW5nX2FkZHJlc3MYAyABKAsyGi5nb29nbGUudHlwZS5Qb3N0YWxBZGRyZXNzQgTiQQECEjwKDnBheW1lbnRfbWV0aG9kGAQgASgLMh4uc2hvcC5wYXltZW50LnYxLlBheW1lbnRNZXRob2RCBOJBAQISGAoKcmVxdWVzdF9pZBgFIAEoCUIE4kEBAiI5ChJQbGFjZU9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5zaG9wLm9yZGVyLnYxLk9yZGVyIiMKD0dldE9yZGVyUmVxdWVzdBIQCgJpZBgBIAEoCUIE4kEBAiI3ChBHZXRPcmRlclJlc3BvbnNlEiMKBW9yZGVyGAEgASgLMhQuc2hvcC5vcmRlci52MS5PcmRlciJhChFMaXN0T3JkZXJzUmVxdWVzdBIZCgtjdXN0b21lcl9pZBgBIAEoCUIE4kEBARIXCglwYWdlX3NpemUYAiABKAVCBOJBAQESGAoKcGFnZV90b2tlbhgDIAEoCUIE4kEBASJTChJMaXN0T3JkZXJzUmVzcG9uc2USJAoGb3JkZXJzGAEgAygLMhQuc2hvcC5vcmRlci52MS5PcmRlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoSQ2FuY2VsT3JkZXJSZXF1ZXN0EhAKAmlkGAEgASgJQgTiQQECEhQKBnJlYXNvbhgCIAEoCUIE4kEBARIYCgpyZXF1ZXN0X2lkGAMgASgJQgTiQQECIjoKE0NhbmNlbE9yZGVyUmVzcG9uc2USIwoFb3JkZXIYASABKAsyFC5zaG9wLm9yZGVyLnYxLk9yZGVyKpYBCgtPcmRlclN0YXR1cxIcChhPUkRFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIYChRPUkRFUl9TVEFUVVNfUEVORElORxABEhoKFk9SREVSX1NUQVRVU19DT05GSVJNRUQQAhIXChNPUkRFUl9TVEFUVVNfRkFJTEVEEAMSGgoWT1JERVJfU1RBVFVTX0NBTkNFTExFRBAEMucDCgxPcmRlclNlcnZpY2UScgoKUGxhY2VPcmRlchIgLnNob3Aub3JkZXIudjEuUGxhY2VPcmRlclJlcXVlc3QaIS5zaG9wLm9yZGVyLnYxLlBsYWNlT3JkZXJSZXNwb25zZSIfkAICyvMYAwiQToLT5JMCDzoBKiIKL3YxL29yZGVycxJuCghHZXRPcmRlchIeLnNob3Aub3JkZXIudjEuR2V0T3JkZXJSZXF1ZXN0Gh8uc2hvcC5vcmRlci52MS5HZXRPcmRlclJlc3BvbnNlIiGQAgHK8xgDCPQDgtPkkwIREg8vdjEvb3JkZXJzL3tpZH0SbwoKTGlzdE9yZGVycxIgLnNob3Aub3JkZXIudjEuTGlzdE9yZGVyc1JlcXVlc3QaIS5zaG9wLm9yZGVyLnYxLkxpc3RPcmRlcnNSZXNwb25zZSIckAIByvMYAwjoB4LT5JMCDBIKL3YxL29yZGVycxKBAQoLQ2FuY2VsT3JkZXISIS5zaG9wLm9yZGVyLnYxLkNhbmNlbE9yZGVyUmVxdWVzdBoiLnNob3Aub3JkZXIudjEuQ2FuY2VsT3JkZXJSZXNwb25zZSIrkAICyvMYAwiQToLT5JMCGzoBKiIWL3YxL29yZGVycy97aWR9OmNhbmNlbGIGcHJvdG8z", [file_google_api_annotations, file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_type_money, file_google_type_postal_address, file_shop_mesh_v1_options, file_shop_payment_v1_payment]);
 
 /**
  * A product and quantity in a cart.
@@ -216,7 +216,11 @@ export const OrderSchema: GenMessage<Order> = /*@__PURE__*/
  */
 export type PlaceOrderRequest = Message<"shop.order.v1.PlaceOrderRequest"> & {
   /**
-   * The customer placing the order.
+   * The customer placing the order: the caller's token subject, which is what
+   * an empty value means. Kept in the request (not removed) so that clients
+   * written before tokens keep working unchanged (`buf breaking`), and so
+   * that a client that names a customer is checked rather than ignored: any
+   * other customer is PERMISSION_DENIED. The order records the subject.
    *
    * @generated from field: string customer_id = 1;
    */
@@ -287,7 +291,7 @@ export const PlaceOrderResponseSchema: GenMessage<PlaceOrderResponse> = /*@__PUR
  */
 export type GetOrderRequest = Message<"shop.order.v1.GetOrderRequest"> & {
   /**
-   * Id of the order to return.
+   * Id of the order to return. Another customer's order is NOT_FOUND.
    *
    * @generated from field: string id = 1;
    */
@@ -329,7 +333,10 @@ export const GetOrderResponseSchema: GenMessage<GetOrderResponse> = /*@__PURE__*
  */
 export type ListOrdersRequest = Message<"shop.order.v1.ListOrdersRequest"> & {
   /**
-   * The customer whose orders to list.
+   * The customer whose orders to list. Empty means the caller (the token's
+   * subject). Another customer needs the operator scope `shop.ops`, else the
+   * call is PERMISSION_DENIED. Kept in the request for operators and for
+   * clients written before tokens (`buf breaking`).
    *
    * @generated from field: string customer_id = 1;
    */
@@ -393,7 +400,7 @@ export const ListOrdersResponseSchema: GenMessage<ListOrdersResponse> = /*@__PUR
  */
 export type CancelOrderRequest = Message<"shop.order.v1.CancelOrderRequest"> & {
   /**
-   * Id of the order to cancel.
+   * Id of the order to cancel. Another customer's order is NOT_FOUND.
    *
    * @generated from field: string id = 1;
    */
@@ -499,6 +506,14 @@ export const OrderStatusSchema: GenEnum<OrderStatus> = /*@__PURE__*/
  * with the reason. Every order reaches CONFIRMED, FAILED or CANCELLED, even
  * when the service restarts in the middle of a checkout.
  *
+ * Every RPC acts for an end user: the caller sends `authorization: Bearer
+ * <JWT>`, and the customer is the verified token's subject. A call without a
+ * valid token is UNAUTHENTICATED (HTTP 401). A customer sees and changes only
+ * their own orders: another customer's order is NOT_FOUND, as if it did not
+ * exist, and naming another customer in customer_id is PERMISSION_DENIED
+ * (HTTP 403). A token with the operator scope `shop.ops` may also read (not
+ * change) any customer's orders.
+ *
  * @generated from service shop.order.v1.OrderService
  */
 export const OrderService: GenService<{
@@ -522,7 +537,7 @@ export const OrderService: GenService<{
     output: typeof PlaceOrderResponseSchema;
   },
   /**
-   * Returns one order.
+   * Returns one of the caller's orders (any order for an operator).
    *
    * @generated from rpc shop.order.v1.OrderService.GetOrder
    */
@@ -532,7 +547,8 @@ export const OrderService: GenService<{
     output: typeof GetOrderResponseSchema;
   },
   /**
-   * Lists one customer's orders, newest first, a page at a time.
+   * Lists the caller's orders (an operator: any customer's), newest first, a
+   * page at a time.
    *
    * @generated from rpc shop.order.v1.OrderService.ListOrders
    */
@@ -542,7 +558,9 @@ export const OrderService: GenService<{
     output: typeof ListOrdersResponseSchema;
   },
   /**
-   * Cancels a confirmed order: refunds its payment and returns its stock.
+   * Cancels one of the caller's confirmed orders: refunds its payment and
+   * returns its stock. An operator may read another customer's order but not
+   * cancel it (PERMISSION_DENIED).
    * Cancelling a cancelled order returns it unchanged; cancelling a failed
    * or unfinished order fails with FAILED_PRECONDITION (reason
    * ORDER_NOT_CONFIRMED).
