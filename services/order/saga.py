@@ -95,9 +95,12 @@ def error_reason(error: grpc.RpcError) -> str:
 
 def _describe(service: str, method: str, error: grpc.aio.AioRpcError) -> str:
     """What went wrong, fit for the shopper: our services' own messages (they carry an
-    ErrorInfo and never internals), but only the code of anything else (a proxy's
-    or a transport's text says nothing to a shopper and may say too much)."""
+    ErrorInfo and never internals) and our mesh client's (an open breaker), but only
+    the code of anything else (a proxy's or a transport's text says nothing to a
+    shopper and may say too much)."""
     info = error_info(error)
+    if mesh.never_sent(error):  # refused by this process's own mesh client: its words
+        return f"{service} {method} not sent: {error.details()}"
     if info is None:
         return f"{service} {method} failed: {error.code().name}"
     return f"{service} {method} failed: {error.code().name} {info.reason}: {error.details()}"

@@ -68,6 +68,7 @@ CONNECTIONS_PER_DATABASE = POOL_SIZE + 1
 # this many times; contention that survives them is reported as unavailable.
 MAX_ATTEMPTS = 30
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+_RETRYABLE_LOCKING = (*_RETRYABLE, pg_errors.UniqueViolation)
 _UNAVAILABLE = (psycopg.OperationalError, pg_errors.QueryCanceled, PoolTimeout)
 
 
@@ -150,10 +151,24 @@ class Database:
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
     ) -> T:
         """`await function(connection, *args)` in one SERIALIZABLE transaction (see module doc)."""
+        return await self._write(function, args, "SERIALIZABLE", _RETRYABLE)
+
+    async def write_locking(
+        self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
+    ) -> T:
+        """`await function(connection, *args)` in one READ COMMITTED transaction, for a
+        store that takes its own row locks (SELECT ... FOR UPDATE, in one fixed order)
+        before it reads what it decides on. A hot row then makes writers queue on its
+        lock, each seeing the last one's commit, instead of colliding and running again
+        (which SERIALIZABLE does: its snapshot predates the wait). Deadlocks, and a unique
+        key a concurrent transaction inserted first, still run the transaction again."""
+        return await self._write(function, args, "READ COMMITTED", _RETRYABLE_LOCKING)
+
+    async def _write(self, function, args: tuple, isolation: str, retryable: tuple) -> Any:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await self._run(function, args, "SERIALIZABLE", read_only=False)
-            except _RETRYABLE as error:
+                return await self._run(function, args, isolation, read_only=False)
+            except retryable as error:
                 if attempt == MAX_ATTEMPTS:
                     log.warning("gave up after %d conflicting attempts: %s", attempt, error)
                     raise StoreUnavailable("the database is too busy; try again") from error
@@ -174,7 +189,7 @@ class Database:
                 await connection.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}{mode}")
                 return await function(connection, *args)
         except _RETRYABLE:
-            raise  # (a kind of OperationalError) write() runs the transaction again
+            raise  # (a kind of OperationalError) _write() runs the transaction again
         except _UNAVAILABLE as error:
             log.warning("%s database unavailable: %s", self.name, error)
             # A restarted server leaves every idle connection broken: drop them all
