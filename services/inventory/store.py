@@ -136,21 +136,24 @@ async def _set_state(connection: Connection, reservation_id: str, state: int) ->
 
 
 async def expire_due(connection: Connection, now_us: int | None = None) -> int:
-    """Release every ACTIVE reservation past its expiry; how many were released."""
+    """Release every ACTIVE reservation past its expiry; how many were released.
+
+    Due reservations that another transaction holds (it is committing or releasing
+    them) are skipped: that one decides, and a later pass expires what is left. The
+    stock rows of all the others are locked at once, in SKU order, like any writer's."""
     now_us = _now_us() if now_us is None else now_us
     due = await fetch_all(
         connection,
-        "SELECT id FROM reservations WHERE state = %s AND expire_us <= %s ORDER BY id",
+        "SELECT id FROM reservations WHERE state = %s AND expire_us <= %s"
+        " ORDER BY id FOR UPDATE SKIP LOCKED",
         (ACTIVE, now_us),
     )
-    released = 0
-    for (reservation_id,) in due:
-        # Conditional: a commit or release (or another expirer) that got there first wins.
-        if await _change_state(connection, reservation_id, ACTIVE, EXPIRED):
-            reservation = await _reservation(connection, reservation_id)
-            await _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
-            released += 1
-    return released
+    reservations = [await _reservation(connection, reservation_id) for (reservation_id,) in due]
+    await _lock_stock(connection, [sku for r in reservations for sku, _ in r.items])
+    for reservation in reservations:
+        await _change_state(connection, reservation.id, ACTIVE, EXPIRED)
+        await _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
+    return len(reservations)
 
 
 async def _change_state(connection: Connection, reservation_id: str, old: int, new: int) -> bool:

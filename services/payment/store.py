@@ -9,8 +9,8 @@ A refund first *holds* its amount (a PENDING refund, counted in pending_nanos)
 in one SERIALIZABLE transaction that checks captured >= refunded + pending
 + amount, then asks the gateway, then completes. Concurrent refunds of one
 payment, in any process, therefore never add up to more than the capture. If
-the gateway does not answer the hold is dropped and the caller may retry with
-the same request_id (the gateway dedupes that refund too).
+the gateway does not answer, the hold stays until its answer is known (a retry
+with the same request_id, or resolver.py): only a definite refusal drops it.
 
 Only the method's kind, brand and last four digits are stored: never a token
 or a card number.

@@ -69,7 +69,18 @@ CONNECTIONS_PER_DATABASE = POOL_SIZE + 1
 MAX_ATTEMPTS = 30
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _RETRYABLE_LOCKING = (*_RETRYABLE, pg_errors.UniqueViolation)
-_UNAVAILABLE = (psycopg.OperationalError, pg_errors.QueryCanceled, PoolTimeout)
+_UNAVAILABLE = (
+    psycopg.OperationalError,
+    pg_errors.QueryCanceled,
+    PoolTimeout,
+    # A primary just demoted (a CloudNativePG switchover) answers writes with this.
+    pg_errors.ReadOnlySqlTransaction,
+    pg_errors.IdleInTransactionSessionTimeout,
+)
+# Migrations may rewrite a big table, and a replica waits for another's migrations:
+# neither is bounded by the statement timeout of ordinary work. A lock held elsewhere
+# for this long, though, is someone else's long transaction: better to fail and retry.
+_MIGRATION_OPTIONS = "-c statement_timeout=0 -c lock_timeout=60000"
 
 
 class StoreUnavailable(Unavailable):
@@ -111,6 +122,7 @@ class Database:
         self._url = url
         self._settings = settings
         self._probe_connection: Connection | None = None
+        self._pool_check: asyncio.Task | None = None
 
     @classmethod
     async def open(
@@ -125,10 +137,11 @@ class Database:
         """Connect to `url` (a libpq URL or key=value string; "" means libpq's PG*
         variables), bring the schema up to date, and open the pool."""
         settings = _connection_settings(statement_timeout_ms)
+        migrating = {**settings, "options": _MIGRATION_OPTIONS}
         try:
-            async with await Connection.connect(url, **settings) as connection:
+            async with await Connection.connect(url, **migrating) as connection:
                 await migrations.apply(connection)
-        except _UNAVAILABLE as error:
+        except psycopg.OperationalError as error:
             raise StoreUnavailable(f"cannot reach the {name} database: {error}") from error
         pool = AsyncConnectionPool(
             url,
@@ -192,10 +205,15 @@ class Database:
             raise  # (a kind of OperationalError) _write() runs the transaction again
         except _UNAVAILABLE as error:
             log.warning("%s database unavailable: %s", self.name, error)
-            # A restarted server leaves every idle connection broken: drop them all
-            # now rather than failing one call per connection.
-            asyncio.get_running_loop().create_task(self.pool.check())
+            self._check_pool_soon()
             raise StoreUnavailable() from error
+
+    def _check_pool_soon(self) -> None:
+        """Drops the pool's broken connections in the background (one check at a time):
+        a restarted server leaves every idle connection broken, and each would otherwise
+        fail one call before the pool noticed."""
+        if self._pool_check is None or self._pool_check.done():
+            self._pool_check = asyncio.get_running_loop().create_task(self.pool.check())
 
     async def probe(self) -> None:
         """Fail unless the database answers now (the health check).
@@ -208,6 +226,9 @@ class Database:
         try:
             if self._probe_connection is None or self._probe_connection.closed:
                 self._probe_connection = await Connection.connect(self._url, **self._settings)
+                # A new probe connection: the database was away (or this is the first
+                # probe). Idle pool connections may be dead: check them before calls do.
+                await self.pool.check()
             await self._probe_connection.execute("SELECT 1")
         except _UNAVAILABLE as error:
             if self._probe_connection is not None:

@@ -103,3 +103,29 @@ async def test_lookup_and_close_tell_a_charge_without_charging(databases):
         "SELECT count(*) FROM gateway_operations WHERE kind = 'charge'",
     )
     assert captures == 1  # the lookups and closes charged nothing
+
+
+async def test_a_charge_that_cannot_read_payments_database_is_closed_not_left_unknown(
+    databases, outage
+):
+    """Payment's own database is away when a charge arrives: payment cannot tell whether an
+    earlier attempt captured, so it closes the key at the gateway (which it can still
+    reach) and answers for certain: CHARGE_CLOSED, nothing taken, ever."""
+    async with serving("payment", databases) as server, connect(server) as channel:
+        stub = payment.stub(channel)
+        outage.begin("payment")
+        request = charge()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Charge(request, timeout=5)
+        details = error_details(caught.value)
+        assert (details.code, details.reason) == (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "CHARGE_CLOSED",
+        )
+        assert details.metadata["outcome"] == "NOTHING_DONE"
+        outage.end()
+    rows = query(
+        databases.admin_url("payment_gateway"),
+        "SELECT kind, idempotency_key FROM gateway_operations",
+    )
+    assert rows == [("closed", f"charge:{request.request_id}")]
