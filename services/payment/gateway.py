@@ -241,7 +241,7 @@ class SimulatedGateway:
 
     async def close_key(self, idempotency_key: str) -> GatewayRecord:
         await self._reachable()
-        return await self._database.write(_close_key, idempotency_key)
+        return await self._database.write_locking(_close_key, idempotency_key)
 
     async def _reachable(self) -> None:
         """The latency and error knobs, for calls that do no work either way."""
@@ -261,10 +261,15 @@ class SimulatedGateway:
         )
         if fault and not lose_response:
             raise GatewayError("the gateway is unavailable")
-        result = await self._database.write(_record_once, operation)
+        result = await self._database.write_locking(_record_once, operation)
         if lose_response:  # it did the work, but the answer never arrives
             raise GatewayTimeout("the gateway timed out after accepting the request")
         return result
+
+
+# The ledger's writes are "insert under a key unless something is there": the
+# primary key decides between concurrent callers (the loser's UniqueViolation runs
+# it again, and then it finds the winner's record), so READ COMMITTED is enough.
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,7 @@ class PaymentStore(DatabaseStore):
             )
             return await _payment(connection, payment_id)
 
-        return await self.database.write(record)
+        return await self.database.write_locking(record)  # insert-if-absent: a unique key decides
 
     async def hold_refund(
         self, payment_id: str, amount_nanos: int | None, reason: str, request_id: str, print_: str

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
+from psycopg import IsolationLevel
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -164,7 +165,7 @@ class Database:
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
     ) -> T:
         """`await function(connection, *args)` in one SERIALIZABLE transaction (see module doc)."""
-        return await self._write(function, args, "SERIALIZABLE", _RETRYABLE)
+        return await self._write(function, args, IsolationLevel.SERIALIZABLE, _RETRYABLE)
 
     async def write_locking(
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
@@ -175,9 +176,9 @@ class Database:
         lock, each seeing the last one's commit, instead of colliding and running again
         (which SERIALIZABLE does: its snapshot predates the wait). Deadlocks, and a unique
         key a concurrent transaction inserted first, still run the transaction again."""
-        return await self._write(function, args, "READ COMMITTED", _RETRYABLE_LOCKING)
+        return await self._write(function, args, IsolationLevel.READ_COMMITTED, _RETRYABLE_LOCKING)
 
-    async def _write(self, function, args: tuple, isolation: str, retryable: tuple) -> Any:
+    async def _write(self, function, args: tuple, isolation: IsolationLevel, retryable) -> Any:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return await self._run(function, args, isolation, read_only=False)
@@ -193,14 +194,16 @@ class Database:
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
     ) -> T:
         """`await function(connection, *args)` on one consistent snapshot, read only."""
-        return await self._run(function, args, "REPEATABLE READ", read_only=True)
+        return await self._run(function, args, IsolationLevel.REPEATABLE_READ, read_only=True)
 
-    async def _run(self, function, args: tuple, isolation: str, *, read_only: bool):
+    async def _run(self, function, args: tuple, isolation: IsolationLevel, *, read_only: bool):
         try:
-            async with self.pool.connection() as connection, connection.transaction():
-                mode = " READ ONLY" if read_only else ""
-                await connection.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}{mode}")
-                return await function(connection, *args)
+            async with self.pool.connection() as connection:
+                # Sent with the BEGIN that transaction() issues: no round trip of its own.
+                await connection.set_isolation_level(isolation)
+                await connection.set_read_only(read_only)
+                async with connection.transaction():
+                    return await function(connection, *args)
         except _RETRYABLE:
             raise  # (a kind of OperationalError) _write() runs the transaction again
         except _UNAVAILABLE as error:
