@@ -47,12 +47,16 @@ class Size:
     cancellations: int  # confirmed orders cancelled while an operator refunds them
     final_bound: float  # seconds for every order to be final once the load stops
     pending_bound: float  # seconds any order may stay PENDING, from creation to final
+    # Whether the order-database blip must have caught a saga mid-step (recovery took it
+    # over). The short form's 1.5 s blip does not always land on one: it reports the
+    # count; the full form's 5 s blip under more load must.
+    require_recovery: bool
 
 
 SHORT = Size(rate=12, steady=2, payment_db_down=3, gateway_faulty=5, order_db_down=1.5,
-             cancellations=6, final_bound=45, pending_bound=40)  # fmt: skip
+             cancellations=6, final_bound=45, pending_bound=40, require_recovery=False)  # fmt: skip
 FULL = Size(rate=25, steady=10, payment_db_down=15, gateway_faulty=30, order_db_down=5,
-            cancellations=30, final_bound=90, pending_bound=60)  # fmt: skip
+            cancellations=30, final_bound=90, pending_bound=60, require_recovery=True)  # fmt: skip
 
 
 async def scenario(chaos: Chaos, size: Size) -> None:
@@ -175,7 +179,8 @@ def _check_exercised(chaos: Chaos, size: Size) -> None:
         with postgres.admin(database) as connection:
             (count,) = connection.execute(sql).fetchone()
         report.figures[what] = str(count)
-        report.check(f"exercised: {what}", count > 0, str(count))
+        if database != "order" or size.require_recovery:
+            report.check(f"exercised: {what}", count > 0, str(count))
     with postgres.admin("order") as connection:
         (longest,) = connection.execute(
             "SELECT coalesce(max(extract(epoch FROM final - first)), 0) FROM"
