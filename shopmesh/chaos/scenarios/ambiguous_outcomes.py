@@ -151,7 +151,7 @@ def _check_answers(chaos: Chaos) -> None:
 
 # What Envoy says in its own replies; none of it may reach a shopper.
 PROXY_TEXTS = ("upstream connect error", "reset before headers", "no healthy upstream",
-               "upstream request timeout", "remote connection failure")  # fmt: skip
+               "upstream request timeout", "connection failure")  # fmt: skip
 
 
 # What the phases must have caused, so that the invariants were not checked vacuously.

@@ -13,14 +13,13 @@ import grpc
 import pytest
 
 from mesh import contracts
+from shopmesh.chaos.scenarios.ambiguous_outcomes import PROXY_TEXTS
 from shopmesh.envoy.edge import UNAVAILABLE_MESSAGE, EdgeSettings
 from shopmesh.local.mesh import LocalMesh
 
 from .meshclient import as_customer, order_body, rest
 
 ONE_EACH = {"catalog": 1, "inventory": 1, "payment": 1, "order": 1}
-PROXY_TEXTS = ("upstream connect error", "reset before headers", "no healthy upstream",
-               "upstream request timeout", "connection failure")  # fmt: skip
 SETTLE_WITHIN = 20.0
 # What the edge, or the order sidecar in front of a dead app, says instead of Envoy.
 OURS = {UNAVAILABLE_MESSAGE, "the order service could not answer now"}
