@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_CLIENT := clients/node
 NODE_DEPS := $(NODE_CLIENT)/node_modules/.package-lock.json
 
-.PHONY: install gen check-gen lint format test up clean
+.PHONY: install tools gen check-gen lint format test test-full up clean
 
 install: $(INSTALLED)
 
@@ -23,14 +23,54 @@ $(NODE_DEPS): $(NODE_CLIENT)/package-lock.json
 	cd $(NODE_CLIENT) && npm ci --no-audit --no-fund
 	touch $@
 
-## gen: regenerate gen/ (Python and TypeScript stubs, descriptor set), istio/ and envoy/examples/
-gen: $(INSTALLED) $(NODE_DEPS)
+# The platform's own tools, pinned, built from source with `go install` into
+# .tools/bin (see README, "Tools"). Each is reinstalled only when its version here
+# changes: the stamp .tools/installed/NAME@VERSION names the version in the bin.
+TOOLS := .tools
+TOOLS_BIN := $(TOOLS)/bin
+GO_TOOLS := kustomize kubeconform istioctl grpcurl grpc-health-probe ghz \
+	protoc-gen-go protoc-gen-go-grpc protoc-gen-openapiv2
+# kustomize: a release tag (its main branch has replace directives); v5.8.3 needs Go 1.27.
+GO_TOOL.kustomize := sigs.k8s.io/kustomize/kustomize/v5@v5.8.2
+GO_TOOL.kubeconform := github.com/yannh/kubeconform/cmd/kubeconform@v0.8.0
+# Istio's tags have no `v`: the module proxy serves 1.31.0 as a pseudo-version.
+GO_TOOL.istioctl := istio.io/istio/istioctl/cmd/istioctl@1.31.0
+GO_TOOL.grpcurl := github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4
+GO_TOOL.grpc-health-probe := github.com/grpc-ecosystem/grpc-health-probe@v0.4.63
+GO_TOOL.ghz := github.com/bojand/ghz/cmd/ghz@v0.121.0
+# buf's local plugins for gen/go (buf.gen.go.yaml) and the OpenAPI description.
+GO_TOOL.protoc-gen-go := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+GO_TOOL.protoc-gen-go-grpc := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+GO_TOOL.protoc-gen-openapiv2 := github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@v2.33.0
+go_tool = $(TOOLS)/installed/$(1)@$(lastword $(subst @, ,$(GO_TOOL.$(1))))
+GO_TOOL_STAMPS := $(foreach tool,$(GO_TOOLS),$(call go_tool,$(tool)))
+# Kubernetes' schemas for kubeconform (offline), from the kubernetes-validate wheel.
+KUBERNETES_SCHEMAS := $(TOOLS)/kubernetes-schemas/.written
+
+$(TOOLS)/installed/%:
+	GOBIN=$(abspath $(TOOLS_BIN)) tools/go_install.sh $(firstword $(subst @, ,$*)) \
+		$(GO_TOOL.$(firstword $(subst @, ,$*))) $(GO_FLAGS.$(firstword $(subst @, ,$*)))
+	rm -f $(TOOLS)/installed/$(firstword $(subst @, ,$*))@*
+	mkdir -p $(@D) && touch $@
+
+$(KUBERNETES_SCHEMAS): $(INSTALLED) tools/kubernetes_schemas.py shopmesh/istio/checks.py
+	$(BIN)/python tools/kubernetes_schemas.py $(@D)
+	touch $@
+
+## tools: the Go tools in .tools/bin and the Kubernetes schemas kubeconform reads
+tools: $(GO_TOOL_STAMPS) $(KUBERNETES_SCHEMAS)
+
+# buf's Go plugins (buf.gen.go.yaml), run by tools/codegen.py.
+GO_PLUGINS := $(call go_tool,protoc-gen-go) $(call go_tool,protoc-gen-go-grpc)
+
+## gen: regenerate gen/ (Python, TypeScript and Go stubs, descriptor set), istio/ and envoy/examples/
+gen: $(INSTALLED) $(NODE_DEPS) $(GO_PLUGINS)
 	$(BIN)/buf format -w proto
 	$(BIN)/python tools/codegen.py write
 	$(BIN)/shopmesh generate
 
 ## check-gen: fail when the committed generated code, istio/ or envoy/examples/ is stale
-check-gen: $(INSTALLED) $(NODE_DEPS)
+check-gen: $(INSTALLED) $(NODE_DEPS) $(GO_PLUGINS)
 	$(BIN)/python tools/codegen.py check
 	$(BIN)/shopmesh generate --check
 
@@ -53,8 +93,9 @@ up: $(INSTALLED)
 	$(BIN)/shopmesh up
 
 ## test: everything CI runs
-test: lint check-gen $(NODE_DEPS)
+test: lint check-gen $(NODE_DEPS) tools
 	$(BIN)/python -m pytest
 
+# .tools/ stays: its builds change only with the versions pinned above.
 clean:
 	rm -rf $(VENV) build .pytest_cache .ruff_cache $(NODE_CLIENT)/node_modules $(NODE_CLIENT)/dist
