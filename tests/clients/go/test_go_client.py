@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import uuid
 
@@ -21,6 +20,7 @@ import pytest
 from shop.order.v1 import order_pb2
 
 from mesh import contracts
+from tests.clients.commands import on_path
 from tests.shopmesh.local.meshclient import as_workload, rest
 
 GO_CLIENT = "clients/go"
@@ -36,12 +36,7 @@ pytestmark = pytest.mark.timeout(BUILD_SECONDS + 300)
 
 @pytest.fixture(scope="module")
 def go() -> str:
-    found = shutil.which("go")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("go is not on PATH; CI must run the Go client's tests")
-    pytest.skip("go is not on PATH: the Go client cannot run here")
+    return on_path("go", "Go")
 
 
 def _go_env(**extra: str) -> dict[str, str]:

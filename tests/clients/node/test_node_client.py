@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 
@@ -19,6 +18,7 @@ import pytest
 from mesh import contracts
 from shopmesh import topology
 from shopmesh.local.mesh import LocalMesh
+from tests.clients.commands import on_path
 from tests.shopmesh.local.meshclient import rest
 
 NODE_CLIENT = "clients/node"
@@ -29,12 +29,7 @@ BAD_FIELDS = {"items[0].quantity", "shipping_address", "payment_method", "reques
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    found = shutil.which("node")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("node is not on PATH; CI must run the polyglot test")
-    pytest.skip("node is not on PATH: the Node client cannot run here")
+    return on_path("node", "Node")
 
 
 @pytest.fixture(scope="module")
