@@ -74,19 +74,21 @@ check-gen: $(INSTALLED) $(NODE_DEPS) $(GO_PLUGINS)
 	$(BIN)/python tools/codegen.py check
 	$(BIN)/shopmesh generate --check
 
-## lint: buf lint + format check on the contracts, ruff and the import layers on the Python
+## lint: buf lint + format check on the contracts, ruff and the import layers on the Python, gofmt on the Go client
 lint: $(INSTALLED)
 	$(BIN)/buf lint
 	$(BIN)/buf format -d --exit-code proto
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	@unformatted=$$(gofmt -l clients/go); test -z "$$unformatted" || { echo "gofmt -w these: $$unformatted"; exit 1; }
 
-## format: apply buf and ruff formatting
+## format: apply buf, ruff and gofmt formatting
 format: $(INSTALLED)
 	$(BIN)/buf format -w proto
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+	gofmt -w clients/go
 
 ## up: the local mesh on 127.0.0.1 (2 replicas per service, Envoy sidecars, edge); Ctrl-C stops it
 up: $(INSTALLED)
