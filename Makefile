@@ -42,6 +42,19 @@ GO_TOOL.ghz := github.com/bojand/ghz/cmd/ghz@v0.121.0
 GO_TOOL.protoc-gen-go := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 GO_TOOL.protoc-gen-go-grpc := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 GO_TOOL.protoc-gen-openapiv2 := github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@v2.33.0
+# Build flags. Where a tool's own speed does not matter (it runs for a moment),
+# it is built without optimisation or inlining, without symbols and with no
+# file paths: istioctl's cold build then takes 28 % less CPU (README, "Tools").
+# ghz is a load generator and kubeconform runs many times: they stay optimised.
+QUICK_BUILD := -trimpath '-gcflags=all=-N -l' '-ldflags=-s -w'
+GO_FLAGS.kustomize := $(QUICK_BUILD)
+GO_FLAGS.istioctl := -trimpath '-gcflags=all=-N -l' \
+	'-ldflags=-s -w -X istio.io/istio/pkg/version.buildVersion=$(lastword $(subst @, ,$(GO_TOOL.istioctl)))'
+GO_FLAGS.grpcurl := $(QUICK_BUILD)
+GO_FLAGS.grpc-health-probe := $(QUICK_BUILD)
+GO_FLAGS.protoc-gen-go := $(QUICK_BUILD)
+GO_FLAGS.protoc-gen-go-grpc := $(QUICK_BUILD)
+GO_FLAGS.protoc-gen-openapiv2 := $(QUICK_BUILD)
 go_tool = $(TOOLS)/installed/$(1)@$(lastword $(subst @, ,$(GO_TOOL.$(1))))
 GO_TOOL_STAMPS := $(foreach tool,$(GO_TOOLS),$(call go_tool,$(tool)))
 # Kubernetes' schemas for kubeconform (offline), from the kubernetes-validate wheel.
