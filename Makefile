@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_CLIENT := clients/node
 NODE_DEPS := $(NODE_CLIENT)/node_modules/.package-lock.json
 
-.PHONY: install tools gen check-gen lint format test test-full up clean
+.PHONY: install tools gen check-gen lint format test up clean
 
 install: $(INSTALLED)
 
