@@ -8,6 +8,10 @@ Derived from the contracts and committed:
 - gen/ts/            TypeScript messages and service descriptors (protobuf-es,
   buf.gen.yaml), plus the googleapis types they import and the google.rpc
   error types clients decode error details with (ERROR_TYPES)
+- gen/go/            Go messages and gRPC stubs (protoc-gen-go, protoc-gen-go-grpc from
+  .tools/bin, buf.gen.go.yaml), module shopmesh.example/gen/go. Its go.mod and
+  go.sum are kept by hand (`go mod tidy` in gen/go): they say which releases of
+  protobuf, gRPC and genproto the stubs build with, which proto/ does not.
 - gen/descriptor/    the contracts as one FileDescriptorSet, comments included, for tools
   that read a descriptor file (grpcurl -protoset, buf)
 - third_party/googleapis/  the googleapis .proto files proto/ imports, copied
@@ -54,6 +58,10 @@ GOOGLEAPIS_PROTOS = (
 ERROR_TYPES = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 TS_OUT = "gen/ts"
 NODE_PLUGINS = ROOT / "clients/node/node_modules/.bin"
+GO_TEMPLATE = "buf.gen.go.yaml"
+GO_PLUGINS = (ROOT / ".tools/bin/protoc-gen-go", ROOT / ".tools/bin/protoc-gen-go-grpc")
+# Not generated: the Go module's own files, carried over into every generated tree.
+GO_MODULE_FILES = ("gen/go/go.mod", "gen/go/go.sum")
 WHEEL_ROOT = pathlib.Path(google.api.annotations_pb2.__file__).parents[2]
 
 
@@ -77,20 +85,32 @@ def error_types_template() -> str:
     return json.dumps({"version": config["version"], "plugins": plugins})
 
 
-def node_plugins_missing() -> bool:
-    if NODE_PLUGINS.is_dir():
-        return False
-    print(
-        f"codegen: {NODE_PLUGINS.relative_to(ROOT)} is missing; `make gen` and "
-        "`make check-gen` install it (npm ci in clients/node)",
-        file=sys.stderr,
+def plugins_missing() -> bool:
+    missing = (
+        []
+        if NODE_PLUGINS.is_dir()
+        else [f"{NODE_PLUGINS.relative_to(ROOT)} (npm ci in clients/node)"]
     )
-    return True
+    missing += [f"{p.relative_to(ROOT)} (make tools)" for p in GO_PLUGINS if not p.exists()]
+    for what in missing:
+        print(
+            f"codegen: {what} is missing; `make gen` and `make check-gen` install it",
+            file=sys.stderr,
+        )
+    return bool(missing)
+
+
+def keep_go_module_files(scratch: pathlib.Path) -> None:
+    for name in GO_MODULE_FILES:
+        if (ROOT / name).exists():
+            shutil.copyfile(ROOT / name, scratch / name)
 
 
 def generate(scratch: pathlib.Path) -> None:
     """Write gen/ under scratch; raises CalledProcessError with buf's message."""
     run_buf("generate", "--output", str(scratch))
+    run_buf("generate", "--template", GO_TEMPLATE, "--output", str(scratch))
+    keep_go_module_files(scratch)
     error_types = [f"--path={GOOGLEAPIS / name}" for name in ERROR_TYPES]
     template = error_types_template()
     run_buf("generate", str(GOOGLEAPIS), "--template", template, *error_types, "-o", str(scratch))
@@ -119,7 +139,7 @@ def differences(left: pathlib.Path, right: pathlib.Path) -> list[str]:
 
 
 def write() -> int:
-    if node_plugins_missing():
+    if plugins_missing():
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         scratch = pathlib.Path(tmp) / "out"
@@ -154,7 +174,7 @@ def write() -> int:
 
 
 def check() -> int:
-    if node_plugins_missing():
+    if plugins_missing():
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         scratch = pathlib.Path(tmp)

@@ -5,6 +5,9 @@ the catalog app on its plaintext port; "two sidecars" calls the order
 replica's outbound port for catalog, so each call crosses the caller's Envoy,
 mTLS, the catalog's Envoy (RBAC) and reaches the same app. Rounds alternate
 between the two at the same fixed arrival rate, so machine noise hits both.
+Each round also runs the same calls with ghz (bench/ghz.py), a load generator
+of the field, and its rows are printed beside ours: the cross-check that the
+sidecars' cost is not an artefact of our generator.
 Each Envoy's CPU comes from /proc; what it burns during the direct rounds
 (health checks only) is subtracted as its idle cost. The goals are judged at
 1000 req/s; a lower rate is measured too, because on two cores shared by the
@@ -19,7 +22,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from shopmesh.bench import fixed_rate
+from shopmesh.bench import fixed_rate, ghz
 from shopmesh.bench.proc import CpuMeter
 from shopmesh.bench.row import Row, errors_text
 from shopmesh.load.stats import percentile
@@ -43,6 +46,7 @@ class _Variant:
     dropped: int = 0
     seconds: float = 0.0
     cpu: Counter = field(default_factory=Counter)  # process label -> CPU seconds
+    by_ghz: ghz.Ghz = field(default_factory=ghz.Ghz)  # the same calls, sent by ghz
 
     def rate(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
@@ -86,11 +90,35 @@ async def measure(
             variant.latencies += recorder.latencies["product"]
             variant.outcomes.update(recorder.outcomes["product"])
             variant.dropped += recorder.dropped
+            await ghz.get_product(variant.address, rate, seconds, shop.product_ids, variant.by_ghz)
     rows = []
     for rate in rates:
         direct, proxied = (variants[rate, label] for label in addresses)
         rows += _rows(rate, direct, proxied, judged=rate == GOAL_RATE)
+    for rate in rates:
+        direct, proxied = (variants[rate, label] for label in addresses)
+        rows += _ghz_rows(rate, direct, proxied)
     return rows
+
+
+def _ratios(direct: list[float], proxied: list[float]) -> tuple[float, float]:
+    """(p99 ratio, p50 added in ms) of the proxied calls over the direct ones."""
+    ratio = percentile(proxied, 99) / percentile(direct, 99)
+    return ratio, (percentile(proxied, 50) - percentile(direct, 50)) * 1000
+
+
+def _ghz_rows(rate: float, direct: _Variant, proxied: _Variant) -> list[Row]:
+    """ghz's figures for the same calls, beside ours."""
+    ratio, p50_added = _ratios(direct.by_ghz.latencies, proxied.by_ghz.latencies)
+    ours, _ = _ratios(direct.latencies, proxied.latencies)
+    load = f"{rate:g}/s offered, " + "{:.0f}/s done"
+    return [
+        Row("GetProduct, 2 sidecars (ghz)", direct.label, load.format(direct.by_ghz.rate()),
+            direct.by_ghz.latencies, errors_text(direct.by_ghz.outcomes)),
+        Row("GetProduct, 2 sidecars (ghz)", proxied.label, load.format(proxied.by_ghz.rate()),
+            proxied.by_ghz.latencies, errors_text(proxied.by_ghz.outcomes),
+            figure=f"p99 ratio {ratio:.2f} (ours {ours:.2f}), p50 +{p50_added:.2f} ms"),
+    ]  # fmt: skip
 
 
 def _load(rate: float, variant: _Variant) -> str:
@@ -99,8 +127,7 @@ def _load(rate: float, variant: _Variant) -> str:
 
 
 def _rows(rate: float, direct: _Variant, proxied: _Variant, judged: bool) -> list[Row]:
-    ratio = percentile(proxied.latencies, 99) / percentile(direct.latencies, 99)
-    p50_added = (percentile(proxied.latencies, 50) - percentile(direct.latencies, 50)) * 1000
+    ratio, p50_added = _ratios(direct.latencies, proxied.latencies)
     rows = [
         Row("GetProduct, 2 sidecars", direct.label, _load(rate, direct), direct.latencies,
             errors_text(direct.outcomes),

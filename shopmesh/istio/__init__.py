@@ -7,6 +7,7 @@ The services' state is PostgreSQL under CloudNativePG (postgres.py): one
 Cluster, a Database and role per database of the topology, and the settings
 each pod connects with.
 `shopmesh generate [--check]` writes them or fails on drift.
-`kustomize.build` resolves a kustomization the way `kubectl apply -k` would for
-the features istio/ uses, so tests validate exactly what gets applied.
+`checks` runs what the platform team runs on them: `kustomize build` (what
+`kubectl apply -k` applies), `kubeconform -strict` and `istioctl analyze`
+(`shopmesh validate`; the tests use the same functions).
 """

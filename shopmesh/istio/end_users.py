@@ -32,6 +32,7 @@ from shopmesh.istio.cluster import (
     EDGE_WORKLOAD,
     INGRESS_NAMESPACE,
     INGRESS_SELECTOR,
+    INGRESS_TARGET_PORTS,
     labels,
     metadata,
 )
@@ -120,13 +121,17 @@ def gateway_requires_end_users() -> dict[str, Any]:
     """At the gateway: no call of a service that acts for end users without a valid token.
 
     A DENY policy, because the gateway is shared: an ALLOW policy would deny every
-    other app's traffic through it."""
+    other app's traffic through it. For the same reason it names the ports of the
+    gateway's HTTP listeners: a DENY rule of HTTP attributes alone also applies
+    to TCP traffic, which has none of them, so it would deny every TCP
+    connection through the gateway (istioctl analyze: IST0133)."""
     mesh_topology = topology.load()
     paths: set[str] = set()
     for service in sorted(mesh_topology.end_user_services):
         for path in mesh_topology.callers(service).get(EDGE_WORKLOAD, ()):
             paths.add(path)
             paths.update(rest_paths(contracts.method_policy(path)))
+    http_ports = [str(port) for port in sorted(INGRESS_TARGET_PORTS.values())]
     return {
         "apiVersion": "security.istio.io/v1",
         "kind": "AuthorizationPolicy",
@@ -137,7 +142,7 @@ def gateway_requires_end_users() -> dict[str, Any]:
             "rules": [
                 {
                     "from": [{"source": {"notRequestPrincipals": [ANY_REQUEST_PRINCIPAL]}}],
-                    "to": [{"operation": {"paths": sorted(paths)}}],
+                    "to": [{"operation": {"ports": http_ports, "paths": sorted(paths)}}],
                 }
             ],
         },

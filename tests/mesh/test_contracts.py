@@ -171,11 +171,13 @@ def _project_copy(tmp_path: pathlib.Path) -> pathlib.Path:
     copy = tmp_path / "project"
     for name in ("proto", "gen", "third_party", "tools"):
         shutil.copytree(ROOT / name, copy / name)
-    for name in ("buf.yaml", "buf.gen.yaml"):
+    for name in ("buf.yaml", "buf.gen.yaml", "buf.gen.go.yaml"):
         shutil.copy(ROOT / name, copy / name)
-    # The TypeScript generator is an npm package: borrow the installed one.
+    # The TypeScript generator is an npm package, the Go ones are .tools/bin's
+    # (make tools): borrow the installed ones.
     (copy / "clients/node").mkdir(parents=True)
     (copy / "clients/node/node_modules").symlink_to(ROOT / "clients/node/node_modules")
+    (copy / ".tools").symlink_to(ROOT / ".tools")
     return copy
 
 
@@ -195,6 +197,7 @@ def test_drift_check_fails_when_a_proto_changes_without_regenerating(tmp_path):
     result = subprocess.run([*codegen, "check"], cwd=copy, capture_output=True, text=True)
     assert result.returncode == 1
     assert "stale" in result.stderr and "catalog_pb2.py" in result.stderr
+    assert "catalog.pb.go" in result.stderr  # gen/go too
 
 
 def _files(tree: pathlib.Path) -> dict[pathlib.Path, bytes]:
@@ -225,4 +228,4 @@ def test_gen_on_unchanged_protos_rewrites_the_same_tree_and_leaves_no_scratch(tm
     )
     assert result.returncode == 0, result.stderr
     assert _files(copy / "gen") == before
-    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == []
+    assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == [".tools"]

@@ -10,35 +10,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 
 import pytest
-from shop.inventory.v1 import inventory_pb2
 
 from mesh import contracts
 from shopmesh import topology
-from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.local.mesh import LocalMesh
-from tests.shopmesh.local.meshclient import as_workload, rest
+from tests.clients.commands import on_path
+from tests.shopmesh.local.meshclient import rest
 
 NODE_CLIENT = "clients/node"
 ENTRY = "dist/clients/node/src/main.js"
 TRANSPORT_TESTS = "dist/clients/node/test/rest.test.js"
-# Two catalog replicas: the client balances over every address it is given.
-REPLICAS = {"catalog": 2, "inventory": 1, "payment": 1, "order": 1}
 BAD_FIELDS = {"items[0].quantity", "shipping_address", "payment_method", "request_id"}
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    found = shutil.which("node")
-    if found:
-        return found
-    if os.environ.get("CI") == "true":
-        pytest.fail("node is not on PATH; CI must run the polyglot test")
-    pytest.skip("node is not on PATH: the Node client cannot run here")
+    return on_path("node", "Node")
 
 
 @pytest.fixture(scope="module")
@@ -67,28 +58,6 @@ def test_rest_transport_sends_its_deadline_and_fails_as_rpc_errors(node, client,
     assert "# pass 5" in done.stdout and "# fail 0" in done.stdout, done.stdout
 
 
-@pytest.fixture(scope="module")
-def mesh(tmp_path_factory):
-    with LocalMesh(
-        tmp_path_factory.mktemp("mesh"),
-        replicas=REPLICAS,
-        edge_settings=EdgeSettings(port=0),
-        drain_seconds=1,
-    ) as running:
-        yield running
-
-
-def stock(mesh: LocalMesh, skus: list[str]) -> dict[str, tuple[int, int]]:
-    """sku -> (available, sold), asked as the ops workload (the one allowed to)."""
-    with as_workload(mesh, "ops", mesh.replica("inventory", 0)) as channel:
-        reply = (
-            contracts.service("inventory")
-            .stub(channel)
-            .BatchGetStock(inventory_pb2.BatchGetStockRequest(skus=skus), timeout=10)
-        )
-    return {s.sku: (s.available, s.sold) for s in reply.stocks}
-
-
 def run_client(mesh: LocalMesh, command: list[str], token: str) -> dict:
     # Only what the mesh wrote: no SHOPMESH_* from the caller's shell redirects the client.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPMESH_")}
@@ -103,10 +72,10 @@ def run_client(mesh: LocalMesh, command: list[str], token: str) -> dict:
     return json.loads(done.stdout)
 
 
-def test_node_client_shops_through_the_mesh(client, mesh):
+def test_node_client_shops_through_the_mesh(client, mesh, stock):
     products = rest(mesh, "GET", "/v1/products?pageSize=100").json()["products"]
     skus = [p["sku"] for p in products]
-    before = stock(mesh, skus)
+    before = stock(skus)
 
     shopper = f"node-{uuid.uuid4().hex[:8]}"
     report = run_client(mesh, client, mesh.tokens.token(shopper))
@@ -148,7 +117,7 @@ def test_node_client_shops_through_the_mesh(client, mesh):
     assert report["wrong_peer"]["code"] == "UNAVAILABLE"
     assert f"expected {topology.load().spiffe_id('order')}" in report["wrong_peer"]["message"]
 
-    after = stock(mesh, skus)
+    after = stock(skus)
     for sku, (available, sold) in before.items():
         taken = bought.get(sku, 0)
         assert after[sku] == (available - taken, sold + taken), sku
