@@ -10,6 +10,8 @@ Derived from the contracts and committed:
   error types clients decode error details with (ERROR_TYPES)
 - gen/descriptor/    the contracts as one FileDescriptorSet, comments included, for tools
   that read a descriptor file (grpcurl -protoset, buf)
+- gen/openapi/       the REST API as one OpenAPI 2 document (protoc-gen-openapiv2,
+  buf.gen.yaml), finished by tools/openapi_spec.py with what the edge adds
 - third_party/googleapis/  the googleapis .proto files proto/ imports, copied
   from the installed googleapis-common-protos wheel (the same release whose
   Python modules the generated code imports), so `buf breaking` can build any
@@ -31,6 +33,7 @@ import sys
 import tempfile
 
 import google.api.annotations_pb2
+import openapi_spec
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -53,7 +56,7 @@ GOOGLEAPIS_PROTOS = (
 # so only the TypeScript plugins of buf.gen.yaml generate them.
 ERROR_TYPES = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 TS_OUT = "gen/ts"
-NODE_PLUGINS = ROOT / "clients/node/node_modules/.bin"
+OPENAPI = "gen/openapi/shop.swagger.json"
 WHEEL_ROOT = pathlib.Path(google.api.annotations_pb2.__file__).parents[2]
 
 
@@ -77,20 +80,29 @@ def error_types_template() -> str:
     return json.dumps({"version": config["version"], "plugins": plugins})
 
 
-def node_plugins_missing() -> bool:
-    if NODE_PLUGINS.is_dir():
-        return False
-    print(
-        f"codegen: {NODE_PLUGINS.relative_to(ROOT)} is missing; `make gen` and "
-        "`make check-gen` install it (npm ci in clients/node)",
-        file=sys.stderr,
-    )
-    return True
+def plugins_missing() -> bool:
+    """Says which of buf.gen.yaml's plugins named by a path are not installed."""
+    plugins = yaml.safe_load((ROOT / "buf.gen.yaml").read_text())["plugins"]
+    missing = [
+        local
+        for plugin in plugins
+        if isinstance(local := plugin.get("local"), str)
+        and "/" in local
+        and not (ROOT / local).is_file()
+    ]
+    for local in missing:
+        print(
+            f"codegen: {local} is missing; `make gen` and `make check-gen` install it "
+            "(npm ci in clients/node, go install into .tools/bin)",
+            file=sys.stderr,
+        )
+    return bool(missing)
 
 
 def generate(scratch: pathlib.Path) -> None:
     """Write gen/ under scratch; raises CalledProcessError with buf's message."""
     run_buf("generate", "--output", str(scratch))
+    openapi_spec.finish_file(scratch / OPENAPI)
     error_types = [f"--path={GOOGLEAPIS / name}" for name in ERROR_TYPES]
     template = error_types_template()
     run_buf("generate", str(GOOGLEAPIS), "--template", template, *error_types, "-o", str(scratch))
@@ -119,7 +131,7 @@ def differences(left: pathlib.Path, right: pathlib.Path) -> list[str]:
 
 
 def write() -> int:
-    if node_plugins_missing():
+    if plugins_missing():
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         scratch = pathlib.Path(tmp) / "out"
@@ -154,7 +166,7 @@ def write() -> int:
 
 
 def check() -> int:
-    if node_plugins_missing():
+    if plugins_missing():
         return 1
     with tempfile.TemporaryDirectory() as tmp:
         scratch = pathlib.Path(tmp)
