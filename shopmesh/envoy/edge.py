@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from mesh import contracts
-from shopmesh.envoy import common, end_users, json_guard
+from shopmesh.envoy import common, end_users, json_guard, openapi
 from shopmesh.envoy.templates import fill
 from shopmesh.identity.certs import WorkloadCert
 from shopmesh.topology import Topology
@@ -72,12 +72,15 @@ def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
     }
 
 
-def _routes(topology: Topology, settings: EdgeSettings) -> list[dict[str, Any]]:
-    """A route per RPC the edge may call (shopmesh/topology.yaml); nothing else is reachable.
+def _routes(
+    topology: Topology, settings: EdgeSettings, spec: pathlib.Path
+) -> list[dict[str, Any]]:
+    """A route per RPC the edge may call (shopmesh/topology.yaml), and the OpenAPI
+    description of those with an HTTP rule; nothing else is reachable.
 
     Each says whether its calls need an end user's token; checkout adds its limit."""
     checkout = contracts.service(CHECKOUT[0]).methods[CHECKOUT[1]].path
-    routes = []
+    routes = [openapi.route(spec)]
     for service in topology.upstreams(EDGE):
         for path in topology.callers(service)[EDGE]:
             per_filter = end_users.route_requirement(topology, service)
@@ -162,8 +165,11 @@ def render(
     descriptor: pathlib.Path,
     settings: EdgeSettings | None = None,
     health: common.HealthChecking | None = None,
+    *,
+    spec: pathlib.Path,
 ) -> dict[str, Any]:
-    """The edge's bootstrap. `descriptor` is the transcoder's descriptor set."""
+    """The edge's bootstrap. `descriptor` is the transcoder's descriptor set, `spec`
+    the OpenAPI description it serves (shopmesh/envoy/openapi.py)."""
     settings = settings or EdgeSettings()
     health = health or common.HealthChecking()
     listener = fill(
@@ -182,7 +188,8 @@ def render(
         json_guard=json_guard.render(_transcoded_services(topology)),
         end_user_tokens=end_users.edge_filter(topology, str(files.jwks)),
         cors=fill("edge/cors", allowed_origins=[{"safe_regex": {"regex": settings.origins}}]),
-        routes=_routes(topology, settings),
+        routes=_routes(topology, settings, spec),
+        max_direct_response_bytes=openapi.MAX_BYTES,
     )
     clusters = [
         common.upstream_cluster(service, topology, identity, files, health, proxy=EDGE)

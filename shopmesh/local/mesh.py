@@ -34,7 +34,7 @@ import yaml
 
 from mesh import contracts
 from shopmesh import topology as mesh_topology
-from shopmesh.envoy import common, descriptor, discovery, edge, sidecar
+from shopmesh.envoy import common, descriptor, discovery, edge, openapi, sidecar
 from shopmesh.identity import certs, tokens
 from shopmesh.local import health, leftovers
 from shopmesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
@@ -408,6 +408,7 @@ class LocalMesh:
         self.certs = certs.issue_all(self.layout.certs, self.topology)
         tokens.SigningKeys.ensure(self.layout.certs)
         descriptor.write_transcoder_descriptor(self.layout.transcoder_descriptor)
+        openapi.write(self.layout.openapi)
         for service in self.topology.services:
             discovery.write_endpoints(self.layout.eds, service, [])
 
@@ -532,6 +533,7 @@ class LocalMesh:
             self.layout.transcoder_descriptor,
             settings or self.edge_settings,
             self.health_checking,
+            spec=self.layout.openapi,
         )
         self.edge = Proxy(edge.EDGE, edge.EDGE, self._envoy_process(edge.EDGE))
         self._launch_envoy(self.edge, config)
