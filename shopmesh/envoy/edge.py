@@ -72,9 +72,7 @@ def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
     }
 
 
-def _routes(
-    topology: Topology, settings: EdgeSettings, spec: pathlib.Path
-) -> list[dict[str, Any]]:
+def _routes(topology: Topology, settings: EdgeSettings, spec: pathlib.Path) -> list[dict[str, Any]]:
     """A route per RPC the edge may call (shopmesh/topology.yaml), and the OpenAPI
     description of those with an HTTP rule; nothing else is reachable.
 

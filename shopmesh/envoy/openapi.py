@@ -13,6 +13,7 @@ import shutil
 from typing import Any
 
 import shop
+
 from shopmesh.envoy.templates import fill
 
 __all__ = ["MAX_BYTES", "PATH", "committed", "route", "write"]
