@@ -38,6 +38,8 @@ _LOCAL_REPLY_CODES = {
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # A URL or headers too large: the request is malformed, not rate limited.
+    431: grpc.StatusCode.INVALID_ARGUMENT,
     500: grpc.StatusCode.INTERNAL,
     502: grpc.StatusCode.UNAVAILABLE,
     503: grpc.StatusCode.UNAVAILABLE,
@@ -55,6 +57,10 @@ class EdgeSettings:
     checkout_burst: int = 5
     checkout_per_second: int = 1
     max_request_bytes: int = 64 * 1024
+    # The request line and headers together (Envoy: 431 beyond). A URL past it is
+    # no request of this API, and everything the edge accepts reaches the
+    # services within their gRPC metadata limit (services/runtime/server.py).
+    max_request_headers_kb: int = 16
     origins: str = LOCAL_ORIGINS  # CORS: a regex over the Origin header
 
 
@@ -140,14 +146,25 @@ def _token_refusals() -> list[dict[str, Any]]:
     ]
 
 
-def _json_errors() -> dict[str, Any]:
+def _message(status: int, settings: EdgeSettings) -> str:
+    if status >= 500:
+        return UNAVAILABLE_MESSAGE
+    if status == 431:
+        return (
+            "the request's URL and headers together are larger than "
+            f"{settings.max_request_headers_kb} KiB"
+        )
+    return "%LOCAL_REPLY_BODY%"
+
+
+def _json_errors(settings: EdgeSettings) -> dict[str, Any]:
     mappers = _token_refusals() + [
         fill(
             "edge/json_error_mapper",
             http_status=status,
             grpc_code=code.value[0],
             details=_details(status),
-            message=UNAVAILABLE_MESSAGE if status >= 500 else "%LOCAL_REPLY_BODY%",
+            message=_message(status, settings),
         )
         for status, code in _LOCAL_REPLY_CODES.items()
     ]
@@ -175,7 +192,8 @@ def render(
         address=settings.address,
         port=settings.port,
         access_log=common.access_log(EDGE),
-        json_errors=_json_errors(),
+        json_errors=_json_errors(settings),
+        max_request_headers_kb=settings.max_request_headers_kb,
         strip_headers=end_users.strip_filter(),
         body_limit=fill("edge/body_limit", max_request_bytes=settings.max_request_bytes),
         transcoder=fill(
