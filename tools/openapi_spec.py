@@ -5,8 +5,9 @@ with the proto comments, `required` from (google.api.field_behavior) = REQUIRED,
 and google.rpc.Status as every error's body. What it cannot know is what the
 edge adds, which shopmesh/topology.yaml says: the services whose every call
 needs an end user's token (`end_user: required`). This adds that as a security
-scheme (and the 401 it answers without one), names the document, and keeps only
-the tags of services the REST API has operations of.
+scheme (and the 401 it answers without one), says that objects take no fields
+but theirs (the edge's JSON guard answers 400 for any other), names the
+document, and keeps only the tags of services the REST API has operations of.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def finish(spec: dict[str, Any], topology: mesh_topology.Topology) -> dict[str, 
     spec["definitions"]["Status"]["description"] = (
         "google.rpc.Status: the body of every error response."
     )
+    for definition in spec["definitions"].values():
+        # google.protobuf.Any declares its own (true): its fields are its type's.
+        if definition.get("type") == "object" and "additionalProperties" not in definition:
+            definition["additionalProperties"] = False
     return spec
 
 

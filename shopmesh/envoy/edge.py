@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from mesh import contracts
-from shopmesh.envoy import common, end_users, json_guard, openapi
+from shopmesh.envoy import common, end_users, json_guard, lua_guard, openapi
 from shopmesh.envoy.templates import fill
 from shopmesh.identity.certs import WorkloadCert
 from shopmesh.topology import Topology
@@ -201,6 +201,7 @@ def render(
             descriptor=str(descriptor),
             services=[s.full_name for s in _transcoded_services(topology)],
         ),
+        header_guard=lua_guard.render("header_guard"),
         json_guard=json_guard.render(_transcoded_services(topology)),
         end_user_tokens=end_users.edge_filter(topology, str(files.jwks)),
         cors=fill("edge/cors", allowed_origins=[{"safe_regex": {"regex": settings.origins}}]),

@@ -1,4 +1,5 @@
-"""The edge's unknown-JSON-field guard: fragments/edge/json_guard.lua plus its schema.
+"""The edge's JSON guard: fragments/edge/json_guard.lua plus its schema (a Lua guard,
+see lua_guard.py).
 
 The schema tables are generated from the contracts: which REST routes carry a
 JSON body, of which request message, which JSON keys every message in it
@@ -17,11 +18,10 @@ from google.api import http_pb2
 from google.protobuf import descriptor
 
 from mesh import contracts
-from shopmesh.envoy.templates import FRAGMENTS_DIR, fill
+from shopmesh.envoy import lua_guard
 
 __all__ = ["lua_pattern", "render", "schema"]
 
-LUA_SOURCE = FRAGMENTS_DIR / "edge" / "json_guard.lua"
 # Messages with their own JSON form (a string, a number, any value): their
 # insides are not fields to check.
 _SPECIAL_JSON = re.compile(
@@ -138,9 +138,9 @@ def _lua(value: Any) -> str:
 def render(services: Iterable[contracts.ServiceContract]) -> dict[str, Any]:
     """The Lua filter's typed_config."""
     routes, messages = schema(services)
-    source = (
+    tables = (
         "-- Generated from proto/ by shopmesh/envoy/json_guard.py.\n"
         f"ROUTES = {_lua(routes)}\n"
-        f"MESSAGES = {_lua(messages)}\n\n" + LUA_SOURCE.read_text()
+        f"MESSAGES = {_lua(messages)}\n\n"
     )
-    return fill("edge/json_guard", source=source)
+    return lua_guard.render("json_guard", tables)

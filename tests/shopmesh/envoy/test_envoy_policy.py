@@ -162,6 +162,7 @@ def test_edge_transcodes_the_public_services_strictly(configs):
     assert order == [
         "envoy.filters.http.cors",
         "envoy.filters.http.header_mutation",
+        "shopmesh.header_guard",
         "envoy.filters.http.buffer",
         "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",

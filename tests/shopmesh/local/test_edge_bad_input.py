@@ -119,3 +119,27 @@ def test_an_oversize_url_or_header_is_431_with_a_json_status(mesh, path, headers
     assert status["message"] == (
         f"the request's URL and headers together are larger than {limit} KiB"
     )
+
+
+# Legal in HTTP, and passed on by the edge as gRPC metadata, which refused them in
+# the service's gRPC library: INTERNAL, HTTP 500 with gRPC's own text.
+BAD_HEADERS = {
+    "a name gRPC does not allow": ("x-tag+v2", "1"),
+    "another": ("pz+c&xs_ip", "1"),
+    "binary metadata from a REST client": ("x-trace-bin", "aGk="),
+    "a grpc-timeout without a unit": ("grpc-timeout", "2500"),
+    "a grpc-timeout of 9 digits": ("grpc-timeout", "123456789S"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_HEADERS))
+def test_a_header_grpc_cannot_carry_is_400_naming_it(mesh, case):
+    name, value = BAD_HEADERS[case]
+    response = rest(mesh, "GET", "/v1/categories", headers={name: value})
+    violations = _violations(response)
+    assert list(violations) == [name], violations
+    assert "Illegal header" not in response.body.decode()
+
+
+def test_a_good_grpc_timeout_still_travels(mesh):
+    assert rest(mesh, "GET", "/v1/categories", headers={"grpc-timeout": "2500m"}).status == 200

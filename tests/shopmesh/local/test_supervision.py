@@ -62,13 +62,17 @@ def test_a_killed_app_is_restarted_serving_and_back_in_its_callers_rotation(mesh
     killed, restarts = replica.app.pid, replica.app.restarts
     os.kill(killed, signal.SIGKILL)
     back_after = _wait_for(
-        lambda: replica.app.pid != killed
-        and app_health(replica) == "SERVING"
-        and _in_rotation(mesh, replica),
+        lambda: (
+            replica.app.pid != killed
+            and app_health(replica) == "SERVING"
+            and _in_rotation(mesh, replica)
+        ),
         RESTART_BOUND_S,
     )
     with capsys.disabled():
-        print(f"\nkill -9 of {replica.name}'s app: SERVING and in rotation after {back_after:.1f} s")
+        print(
+            f"\nkill -9 of {replica.name}'s app: SERVING and in rotation after {back_after:.1f} s"
+        )
     assert replica.app.restarts == restarts + 1
     assert replica.inbound_address in {h.address for h in mesh.upstream_hosts(mesh.edge)}
     # The edge sends it its share again (LEAST_REQUEST over two replicas).
@@ -80,8 +84,10 @@ def test_a_killed_app_is_restarted_serving_and_back_in_its_callers_rotation(mesh
     lines = _status_lines(mesh, capsys)
     at = lines.index(next(line for line in lines if line.startswith(replica.name)))
     assert "SERVING" in lines[at]
-    assert lines[at + 1].strip().startswith(
-        f"app restarted {restarts + 1} times; last exit killed by SIGKILL at "
+    assert (
+        lines[at + 1]
+        .strip()
+        .startswith(f"app restarted {restarts + 1} times; last exit killed by SIGKILL at ")
     )
 
 

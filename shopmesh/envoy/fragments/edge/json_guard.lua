@@ -6,9 +6,9 @@
 -- it takes a single value where the contract has a list ("recipients": "Ada"
 -- as ["Ada"]) and flattens nested arrays, which proto3's JSON mapping does
 -- not allow. This filter runs before the transcoder and answers 400 with a
--- JSON google.rpc.Status (BadRequest field violations) instead. Everything
--- else (malformed JSON, other wrong types) is left to the transcoder, which
--- rejects it.
+-- JSON google.rpc.Status (BadRequest field violations, google_rpc_status.lua)
+-- instead. Everything else (malformed JSON, other wrong types) is left to the
+-- transcoder, which rejects it.
 --
 -- The renderer (shopmesh/envoy/json_guard.py) puts two tables, generated
 -- from the descriptors, in front of this code:
@@ -183,27 +183,6 @@ local function route_of(method, path)
   end
 end
 
-local function json_string(text)
-  return '"' .. text:gsub('[%c"\\]', function(char)
-    return string.format("\\u%04x", char:byte())
-  end) .. '"'
-end
-
-local function reject(handle, message, problems)
-  local violations = {}
-  for index, problem in ipairs(problems) do
-    violations[index] = '{"field":' .. json_string(problem.field)
-      .. ',"description":' .. json_string(problem.description) .. "}"
-  end
-  local body = '{"code":3,"message":' .. json_string(message) .. ',"details":[{'
-    .. '"@type":"type.googleapis.com/google.rpc.BadRequest",'
-    .. '"fieldViolations":[' .. table.concat(violations, ",") .. "]}]}"
-  -- Already a google.rpc.Status: tells the edge's JSON error mappers
-  -- (json_error_mapper.yaml) to leave this reply as it is.
-  handle:streamInfo():dynamicMetadata():set("shopmesh.json_guard", "rewrite_reply", false)
-  handle:respond({[":status"] = "400", ["content-type"] = "application/json"}, body)
-end
-
 function envoy_on_request(handle)
   local headers = handle:headers()
   local content_type = headers:get("content-type") or ""
@@ -232,12 +211,7 @@ function envoy_on_request(handle)
     end
   end
   if #problems > 0 then
-    table.sort(problems, function(a, b) return a.field < b.field end)
-    local named = {}
-    for index, problem in ipairs(problems) do
-      named[index] = problem.field .. " (" .. problem.description .. ")"
-    end
-    reject(handle, "the JSON body does not match " .. route.message .. ": "
-      .. table.concat(named, ", "), problems)
+    reject_invalid_argument(handle, "the JSON body does not match " .. route.message .. ": "
+      .. describe_problems(problems), problems)
   end
 end
