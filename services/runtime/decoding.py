@@ -11,7 +11,8 @@ here, where the message is parsed. `RequestDecoding` wraps each method's
 deserializer: bytes that do not parse become an `Undecodable`, which the handler
 chain refuses with a BadRequest violation for each string field that is not UTF-8
 (found by walking the wire format with the method's descriptor). A request that
-parses is held to what protobuf does not enforce itself: every enum value defined.
+parses is held to what protobuf does not enforce itself (validation.py's
+`well_formed`): every enum value defined, no NUL in a string.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ class RequestDecoding(UnaryWrappingInterceptor):
                 raise request.error()
             if isinstance(request, message.Message):
                 violations = Violations()
-                violations.defined_enums(request)
+                violations.well_formed(request)
                 violations.check()
             return await behavior(request, context)
 

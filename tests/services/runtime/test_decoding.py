@@ -89,10 +89,22 @@ def test_an_undefined_enum_number_is_named_by_its_field():
     request = order.messages.PlaceOrderRequest()
     request.payment_method.wallet.provider = 99
     violations = Violations()
-    assert not violations.defined_enums(request)
+    assert not violations.well_formed(request)
     (violation,) = violations.items
     assert violation.field == "payment_method.wallet.provider"
     assert "99 is not a WalletProvider" in violation.description
     assert "WALLET_PROVIDER_PAYPAL" in violation.description
     request.payment_method.wallet.provider = 3
-    assert Violations().defined_enums(request)
+    assert Violations().well_formed(request)
+
+
+def test_a_nul_in_any_string_is_named_by_its_field():
+    # Valid UTF-8, but PostgreSQL refuses to store it: that was INTERNAL from the store.
+    request = order.messages.PlaceOrderRequest(request_id="a\x00b")
+    request.shipping_address.address_lines.extend(["1 Main St", "\x00"])
+    violations = Violations()
+    assert not violations.well_formed(request)
+    assert {v.field: v.description for v in violations.items} == {
+        "request_id": "must not contain NUL (U+0000)",
+        "shipping_address.address_lines[1]": "must not contain NUL (U+0000)",
+    }

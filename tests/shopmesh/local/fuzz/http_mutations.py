@@ -2,7 +2,8 @@
 schemathesis' requests: bytes that are no UTF-8 in a path or query parameter or in
 the JSON body, a scalar where the contract has a list (and the reverse), an enum
 number the enum does not define, an oversize URL or header. And, to get past
-validation into the checkout itself, a cart of products the catalog has.
+validation into the checkout itself, a valid checkout with some of the generated
+fields in it.
 
 Each mutation takes the request as `requests` keyword arguments (schemathesis'
 `Case.as_transport_kwargs`) and draws what it changes from hypothesis, so a
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -116,13 +118,25 @@ def oversize(data, request: Request) -> Request:
     return request
 
 
-def real_cart(data, request: Request) -> Request:
-    body = request.get("json")
-    if isinstance(body, dict) and "items" in body:
-        products = data.draw(st.lists(st.sampled_from(PRODUCT_IDS), min_size=1, max_size=3))
-        body["items"] = [
-            {"productId": product, "quantity": data.draw(st.integers(1, 3))} for product in products
-        ]
+def near_valid_checkout(data, request: Request) -> Request:
+    generated = request.get("json")
+    if not (isinstance(generated, dict) and "items" in generated):
+        return request
+    products = data.draw(st.lists(st.sampled_from(PRODUCT_IDS), min_size=1, max_size=3))
+    body = {
+        "items": [{"productId": product, "quantity": 1} for product in products],
+        "shippingAddress": {
+            "regionCode": "US",
+            "addressLines": ["1 Main St"],
+            "recipients": ["Ada Lovelace"],
+        },
+        "paymentMethod": {"card": {"token": "tok_visa"}},
+        "requestId": str(uuid.uuid4()),
+    }
+    for key in sorted(generated):
+        if data.draw(st.integers(0, 2), label=f"keep generated {key}") == 0:
+            body[key] = generated[key]
+    request["json"] = body
     return request
 
 
@@ -132,7 +146,7 @@ MUTATIONS: dict[str, Callable[[Any, Request], Request]] = {
     "a list for a scalar": list_for_scalar,
     "an undefined enum": undefined_enum,
     "oversize": oversize,
-    "a real cart": real_cart,
+    "a near-valid checkout": near_valid_checkout,
 }
 
 
