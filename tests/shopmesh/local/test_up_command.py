@@ -129,3 +129,16 @@ def test_a_failed_start_exits_1_and_stops_what_it_started(tmp_path):
     assert up.returncode == 1, output
     assert "edge" in output
     assert _processes_using(run_dir) == []
+
+
+@pytest.mark.parametrize(("given", "port"), [((), "8080"), (("PORT=9090",), "9090")])
+def test_make_up_takes_the_edges_port(repo_root, given, port):
+    planned = subprocess.run(
+        ["make", "--dry-run", "up", *given],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert f"shopmesh up --port {port}" in planned.splitlines()[-1], planned
