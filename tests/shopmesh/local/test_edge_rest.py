@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from mesh import contracts
+from shopmesh.envoy import openapi
 
 from .conftest import CHECKOUT_PER_SECOND
 from .meshclient import Response, as_customer, order_body, orders_of, rest
@@ -305,3 +306,14 @@ def test_a_rest_callers_deadline_travels_through_the_edge_to_the_service(mesh):
         ]
         time.sleep(0.1)
     assert [e["grpc_timeout"] for e in found] == ["2500m"], found
+
+
+def test_the_edge_serves_its_openapi_description_to_anyone(mesh):
+    response = rest(mesh, "GET", openapi.PATH, headers={"origin": "http://localhost:3000"})
+    assert response.status == 200
+    assert response.body == openapi.committed().read_bytes()
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert json.loads(response.body)["info"]["title"] == "shopmesh REST API"
+    # A bad token is no reason to refuse a public document.
+    assert rest(mesh, "GET", openapi.PATH, headers={"authorization": "Bearer x"}).status == 200
