@@ -44,6 +44,12 @@ def test_invalid_utf8_in_a_path_or_query_parameter_is_400_naming_the_field(mesh,
     assert b"DecodeError" not in response.body and b"Unexpected" not in response.body
 
 
+def test_a_nul_in_a_string_is_400_naming_the_field(mesh):
+    # Valid UTF-8, which PostgreSQL cannot store: the order store failed on it (500).
+    response = rest(mesh, "GET", "/v1/orders/a%00b", headers=as_customer(mesh, "ada"))
+    assert _violations(response) == {"id": "must not contain NUL (U+0000)"}
+
+
 def test_invalid_utf8_in_an_order_id_to_cancel_is_400_and_writes_nothing(mesh):
     customer = _customer()
     body = {"requestId": str(uuid.uuid4())}
