@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from hypothesis import strategies as st
 
 from services.seed import SEED_PRODUCTS
+
+from ..meshclient import order_body
 
 __all__ = ["MUTATIONS", "mutate"]
 
@@ -123,16 +124,8 @@ def near_valid_checkout(data, request: Request) -> Request:
     if not (isinstance(generated, dict) and "items" in generated):
         return request
     products = data.draw(st.lists(st.sampled_from(PRODUCT_IDS), min_size=1, max_size=3))
-    body = {
-        "items": [{"productId": product, "quantity": 1} for product in products],
-        "shippingAddress": {
-            "regionCode": "US",
-            "addressLines": ["1 Main St"],
-            "recipients": ["Ada Lovelace"],
-        },
-        "paymentMethod": {"card": {"token": "tok_visa"}},
-        "requestId": str(uuid.uuid4()),
-    }
+    body = order_body("")  # "": the token's customer
+    body["items"] = [{"productId": product, "quantity": 1} for product in products]
     for key in sorted(generated):
         if data.draw(st.integers(0, 2), label=f"keep generated {key}") == 0:
             body[key] = generated[key]
