@@ -103,6 +103,10 @@ def _transcoded_services(topology: Topology) -> list[contracts.ServiceContract]:
     ]
 
 
+# The edge's own replies that Envoy would tell a native gRPC client as a server
+# failure (400 as INTERNAL, 413 as UNKNOWN): they get their _LOCAL_REPLY_CODES code.
+_GRPC_MISTRANSLATED = (400, 413)
+
 # What a client is told when the edge itself cannot get an answer (5xx). Envoy's
 # own text ("upstream connect error or disconnect/reset before headers ...")
 # describes the mesh's plumbing, not the shop.
@@ -167,6 +171,14 @@ def _json_errors(settings: EdgeSettings) -> dict[str, Any]:
             message=_message(status, settings),
         )
         for status, code in _LOCAL_REPLY_CODES.items()
+    ]
+    mappers += [
+        fill(
+            "edge/grpc_status_mapper",
+            http_status=status,
+            grpc_code=str(_LOCAL_REPLY_CODES[status].value[0]),
+        )
+        for status in _GRPC_MISTRANSLATED
     ]
     # Native gRPC clients keep their status; their message is ours too.
     mappers.append(fill("edge/grpc_error_mapper", message=UNAVAILABLE_MESSAGE))

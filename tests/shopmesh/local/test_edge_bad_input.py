@@ -6,6 +6,8 @@ import uuid
 import grpc
 import pytest
 
+from mesh import contracts
+
 from .meshclient import Response, as_customer, order_body, orders_of, rest
 
 pytestmark = pytest.mark.timeout(180)
@@ -149,3 +151,14 @@ def test_a_header_grpc_cannot_carry_is_400_naming_it(mesh, case):
 
 def test_a_good_grpc_timeout_still_travels(mesh):
     assert rest(mesh, "GET", "/v1/categories", headers={"grpc-timeout": "2500m"}).status == 200
+
+
+def test_a_grpc_message_over_the_body_limit_is_resource_exhausted_not_unknown(mesh):
+    catalog = contracts.service("catalog")
+    oversize = catalog.messages.GetProductRequest(id="a" * mesh.edge_settings.max_request_bytes)
+    with (
+        grpc.insecure_channel(mesh.edge_address) as channel,
+        pytest.raises(grpc.RpcError) as refused,
+    ):
+        catalog.stub(channel).GetProduct(oversize, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
