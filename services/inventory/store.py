@@ -3,11 +3,12 @@
 Invariants, per SKU: on_hand = available + reserved, 0 <= reserved <= on_hand
 (a CHECK constraint, so even a bug cannot oversell), and the reserved units
 equal the sum of the SKU's ACTIVE reservations. Every mutation is one
-SERIALIZABLE transaction that first expires due reservations, then reads,
-checks and writes; the stock rows it changes are locked in SKU order before
-they are read, so concurrent reservations of one SKU queue on its row instead of
-colliding, and callers in any process see each other's effects in one order and
-never both take the last unit.
+transaction (Database.write_locking) that first expires due reservations, then
+locks what it changes before it reads it: the reservation's row, then the stock
+rows in SKU order. Concurrent reservations of one SKU therefore queue on its row,
+each reading the stock as the previous one committed it, and callers in any
+process never both take the last unit; a state change is conditional on the
+state it starts from, so an expiry racing a commit or a release happens once.
 
 Retries: each mutating request_id is recorded with the method, a fingerprint
 of the request and the reservation/SKU it touched. A repeat returns the
@@ -94,10 +95,14 @@ async def _lock_stock(connection: Connection, skus) -> None:
     )
 
 
-async def _reservation(connection: Connection, reservation_id: str) -> Reservation | None:
+async def _reservation(
+    connection: Connection, reservation_id: str, *, lock: bool = False
+) -> Reservation | None:
+    """The reservation; with `lock`, its row stays locked until the transaction ends."""
     row = await fetch_one(
         connection,
-        "SELECT id, order_id, state, create_us, expire_us FROM reservations WHERE id = %s",
+        "SELECT id, order_id, state, create_us, expire_us FROM reservations WHERE id = %s"
+        + (" FOR UPDATE" if lock else ""),
         (reservation_id,),
     )
     if row is None:
@@ -131,18 +136,33 @@ async def _set_state(connection: Connection, reservation_id: str, state: int) ->
 
 
 async def expire_due(connection: Connection, now_us: int | None = None) -> int:
-    """Release every ACTIVE reservation past its expiry; how many were released."""
+    """Release every ACTIVE reservation past its expiry; how many were released.
+
+    Due reservations that another transaction holds (it is committing or releasing
+    them) are skipped: that one decides, and a later pass expires what is left. The
+    stock rows of all the others are locked at once, in SKU order, like any writer's."""
     now_us = _now_us() if now_us is None else now_us
     due = await fetch_all(
         connection,
-        "SELECT id FROM reservations WHERE state = %s AND expire_us <= %s ORDER BY id",
+        "SELECT id FROM reservations WHERE state = %s AND expire_us <= %s"
+        " ORDER BY id FOR UPDATE SKIP LOCKED",
         (ACTIVE, now_us),
     )
-    for (reservation_id,) in due:
-        reservation = await _reservation(connection, reservation_id)
+    reservations = [await _reservation(connection, reservation_id) for (reservation_id,) in due]
+    await _lock_stock(connection, [sku for r in reservations for sku, _ in r.items])
+    for reservation in reservations:
+        await _change_state(connection, reservation.id, ACTIVE, EXPIRED)
         await _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
-        await _set_state(connection, reservation_id, EXPIRED)
-    return len(due)
+    return len(reservations)
+
+
+async def _change_state(connection: Connection, reservation_id: str, old: int, new: int) -> bool:
+    """Moves the reservation from `old` to `new`; False if it was not in `old` any more."""
+    cursor = await connection.execute(
+        "UPDATE reservations SET state = %s WHERE id = %s AND state = %s",
+        (new, reservation_id, old),
+    )
+    return cursor.rowcount == 1
 
 
 async def _any_due(connection: Connection) -> bool:
@@ -225,14 +245,14 @@ class InventoryStore(DatabaseStore):
     async def open(cls, config: ServerConfig) -> InventoryStore:
         database = await Database.open(config.database_url, MIGRATIONS, name="inventory")
         try:
-            await database.write(_seed_if_empty)
+            await database.write_locking(_seed_if_empty)
         except BaseException:
             await database.close()
             raise
         return cls(database)
 
     async def expire_due(self) -> int:
-        return await self.database.write(expire_due)
+        return await self.database.write_locking(expire_due)
 
     async def stock(self, skus: Sequence[str]) -> list[Stock]:
         """Stock of each SKU, in order; NOT_FOUND naming every unknown one."""
@@ -248,7 +268,7 @@ class InventoryStore(DatabaseStore):
     async def prune_request_ids(self, older_than_seconds: float) -> int:
         """Forgets up to BATCH request_ids first seen longer ago than given (a retry
         that old is not coming); how many."""
-        return await self.database.write(_prune_request_ids, older_than_seconds)
+        return await self.database.write_locking(_prune_request_ids, older_than_seconds)
 
     async def reservation(self, reservation_id: str) -> Reservation | None:
         return await self.database.read(_reservation, reservation_id)
@@ -261,7 +281,7 @@ class InventoryStore(DatabaseStore):
         request_id: str,
         print_: str,
     ) -> Reservation:
-        return await self.database.write(
+        return await self.database.write_locking(
             self._reserve, order_id, tuple(items), ttl_us, request_id, print_
         )
 
@@ -312,7 +332,7 @@ class InventoryStore(DatabaseStore):
         return await _reservation(connection, reservation_id)
 
     async def commit(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
-        return await self.database.write(self._commit, reservation_id, request_id, print_)
+        return await self.database.write_locking(self._commit, reservation_id, request_id, print_)
 
     @staticmethod
     async def _commit(connection, reservation_id, request_id, print_) -> Reservation:
@@ -334,7 +354,7 @@ class InventoryStore(DatabaseStore):
         return await _reservation(connection, reservation_id)
 
     async def release(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
-        return await self.database.write(self._release, reservation_id, request_id, print_)
+        return await self.database.write_locking(self._release, reservation_id, request_id, print_)
 
     @staticmethod
     async def _release(connection, reservation_id, request_id, print_) -> Reservation:
@@ -353,12 +373,13 @@ class InventoryStore(DatabaseStore):
         return await _reservation(connection, reservation_id)
 
     async def restock(self, sku: str, quantity: int, request_id: str, print_: str) -> Stock:
-        return await self.database.write(self._restock, sku, quantity, request_id, print_)
+        return await self.database.write_locking(self._restock, sku, quantity, request_id, print_)
 
     @staticmethod
     async def _restock(connection, sku, quantity, request_id, print_) -> Stock:
         if await _replayed(connection, request_id, "Restock", print_):
             return await _stock(connection, sku)
+        await _lock_stock(connection, [sku])
         current = await _stock(connection, sku)
         if current and current.on_hand + quantity > MAX_STOCK:
             raise FailedPrecondition(
@@ -376,7 +397,8 @@ class InventoryStore(DatabaseStore):
 
 
 async def _existing(connection: Connection, reservation_id: str) -> Reservation:
-    reservation = await _reservation(connection, reservation_id)
+    """The reservation, its row locked for this transaction (NOT_FOUND if there is none)."""
+    reservation = await _reservation(connection, reservation_id, lock=True)
     if reservation is None:
         raise NotFound(
             f"no reservation {reservation_id!r}",

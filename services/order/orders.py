@@ -156,7 +156,8 @@ class Orders:
     async def _settle(self, saga: Saga, deadline: float) -> order_pb2.Order:
         """The order once no saga is in flight for it: driven here if nobody runs it."""
         while saga.step is not None:
-            claimed = await self.store.claim(saga.id, self.owner)
+            running_here = self.runner.is_running(saga.id)
+            claimed = None if running_here else await self.store.claim(saga.id, self.owner)
             if claimed is not None:
                 return await self._drive(claimed, deadline)
             if time.monotonic() + POLL_SECONDS >= deadline:

@@ -6,9 +6,9 @@ SECONDS (payment unreachable all that time) ends its order FAILED and, in the sa
 write, opens a reconciliation record. This job, every SHOPMESH_ORDER_RECOVERY_SECONDS,
 asks payment to close each open record's charge: CloseCharge never charges, needs no
 card token, and answers for good whether the gateway captured. A capture is refunded
-(under the order's own refund request_id, so a refund the saga may have started is the
-same refund, never a second one); either way the record is closed. Until payment
-answers, the record stays open, its attempts counted. Every replica may run it: the
+with the order's own refund request (same request_id, same text: a refund the saga may
+have started is the same refund, never a second one); either way the record is closed.
+Until payment answers, the record stays open, its attempts counted. Every replica may run it: the
 calls are idempotent and closing a record is conditional.
 """
 
@@ -21,9 +21,8 @@ import grpc
 from shop.payment.v1 import payment_pb2
 
 from services.order.metrics import RECONCILIATIONS_OPEN, RECONCILIATIONS_RESOLVED
-from services.order.model import action_request_id
 from services.order.orders import Orders
-from services.order.saga import error_reason
+from services.order.saga import error_reason, refund_request
 from services.order.store import Reconciliation
 from services.runtime import ServerConfig
 
@@ -40,11 +39,9 @@ async def _settle(orders: Orders, record: Reconciliation) -> str | None:
         if closed.outcome != payment_pb2.CHARGE_OUTCOME_CAPTURED:
             await orders.store.resolve_reconciliation(record.order_id, "nothing_owed", "")
             return "nothing_owed"
-        refund = payment_pb2.RefundRequest(
-            payment_id=closed.payment.id,
-            reason=f"order {record.order_id}: reconciled after the checkout failed",
-            request_id=action_request_id(record.order_id, "refund"),
-        )
+        saga = await orders.store.get(record.order_id)
+        saga.order.payment_id = closed.payment.id
+        refund = refund_request(saga)  # the very refund the saga would have asked for
         try:
             await orders.upstreams.call("payment", "Refund", refund, None)
         except grpc.aio.AioRpcError as error:

@@ -49,6 +49,8 @@ async def recover_once(orders: Orders) -> int:
 
     async def resume(order_id: str) -> bool:
         async with limit:
+            if orders.runner.is_running(order_id):
+                return False  # its lease lapsed (renewals failed), but it runs here
             saga = await orders.store.claim(order_id, orders.owner)
             if saga is None:
                 return False  # another process claimed it first

@@ -32,7 +32,7 @@ from services.order.settings import OrderSettings
 from services.order.store import LeaseLost, OrderStore
 from services.order.upstreams import Upstreams
 
-__all__ = ["PRODUCT_NOT_FOUND", "Interrupted", "SagaRunner"]
+__all__ = ["PRODUCT_NOT_FOUND", "Interrupted", "SagaRunner", "refund_request"]
 
 log = logging.getLogger("shopmesh.order.saga")
 
@@ -55,6 +55,21 @@ NOTHING_DONE = frozenset(
 
 # The failure reason of a cart naming a product the catalog does not have.
 PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
+
+
+def refund_request(saga: Saga) -> payment_pb2.RefundRequest:
+    """The one refund an order ever asks for (the saga's, or the reconciler's on its
+    behalf): same request_id and same text, so payment takes them for one request."""
+    why = saga.cancel_reason or saga.failure_reason
+    return payment_pb2.RefundRequest(
+        payment_id=saga.order.payment_id,
+        reason=f"order {saga.id}: {why}"[:200],
+        request_id=action_request_id(saga.id, "refund"),
+    )
+
+
+def _callers_deadline_passed(deadline: float | None) -> bool:
+    return deadline is not None and deadline <= time.monotonic()
 
 
 class Interrupted(Exception):
@@ -95,9 +110,12 @@ def error_reason(error: grpc.RpcError) -> str:
 
 def _describe(service: str, method: str, error: grpc.aio.AioRpcError) -> str:
     """What went wrong, fit for the shopper: our services' own messages (they carry an
-    ErrorInfo and never internals), but only the code of anything else (a proxy's
-    or a transport's text says nothing to a shopper and may say too much)."""
+    ErrorInfo and never internals) and our mesh client's (an open breaker), but only
+    the code of anything else (a proxy's or a transport's text says nothing to a
+    shopper and may say too much)."""
     info = error_info(error)
+    if mesh.never_sent(error):  # refused by this process's own mesh client: its words
+        return f"{service} {method} not sent: {error.details()}"
     if info is None:
         return f"{service} {method} failed: {error.code().name}"
     return f"{service} {method} failed: {error.code().name} {info.reason}: {error.details()}"
@@ -178,6 +196,11 @@ class SagaRunner:
     def running(self) -> list[Saga]:
         """The sagas this process is running now."""
         return list(self._running.values())
+
+    def is_running(self, order_id: str) -> bool:
+        """Whether this process runs the saga now: it must not claim it again (a claim
+        takes a new fencing token, which would void the running run's writes)."""
+        return order_id in self._running
 
     async def _call(self, service: str, method: str, request, deadline: float | None):
         if deadline is not None and deadline <= time.monotonic():
@@ -363,26 +386,32 @@ class SagaRunner:
         if not saga.order.payment_id:
             # Charge's outcome is unknown. Closing its request_id settles it without
             # charging: either the gateway had captured (and the payment comes back, to
-            # be refunded below), or nothing was taken and nothing ever will be.
+            # be refunded below), or nothing was taken and nothing ever will be. Only an
+            # answer settles it: a refused CloseCharge (an older payment without it, a
+            # permission) says nothing about the charge, so the saga waits, as for an
+            # unreachable payment, and past the give-up window hands it to reconciliation.
             close = payment_pb2.CloseChargeRequest(request_id=action_request_id(saga.id, "charge"))
             try:
-                response = await self._compensation_call("payment", "CloseCharge", close, deadline)
-            except Interrupted:
-                if not self._give_up_on_charge(saga):
-                    raise
+                response = await self._call("payment", "CloseCharge", close, deadline)
+            except grpc.aio.AioRpcError as error:
+                stopped = Interrupted(_describe("payment", "CloseCharge", error))
+                if _callers_deadline_passed(deadline) or not self._give_up_on_charge(saga):
+                    raise stopped from error
                 return
-            if response is None or response.outcome != payment_pb2.CHARGE_OUTCOME_CAPTURED:
+            except Interrupted:
+                raise  # the caller's deadline, before anything was sent
+            if response.outcome != payment_pb2.CHARGE_OUTCOME_CAPTURED:
                 saga.refund_due = False
                 self._end(saga)
                 return
             saga.order.payment_id = response.payment.id
-        why = saga.cancel_reason or saga.failure_reason
-        request = payment_pb2.RefundRequest(
-            payment_id=saga.order.payment_id,
-            reason=f"order {saga.id}: {why}"[:200],
-            request_id=action_request_id(saga.id, "refund"),
-        )
-        await self._compensation_call("payment", "Refund", request, deadline)
+        try:
+            await self._call("payment", "Refund", refund_request(saga), deadline)
+        except grpc.aio.AioRpcError as error:
+            # Only these say for certain that nothing is left to give back.
+            if error_reason(error) not in ("REFUND_EXCEEDS_CAPTURE", "PAYMENT_NOT_CAPTURED"):
+                raise Interrupted(_describe("payment", "Refund", error)) from error
+            log.warning("%s: nothing left to refund", _describe("payment", "Refund", error))
         saga.refund_due = False
         self._end(saga)
 

@@ -9,7 +9,10 @@ writes it, and `claim` takes a saga over only when its lease has expired, in one
 conditional UPDATE, so two processes can never both win. Each claim also takes
 the saga's next fencing token, and every write by an owner names the token it
 claimed with: a process that stalled past its lease while another took over is
-refused (`LeaseLost`), even if it still believes it is the owner. A process
+refused (`LeaseLost`), even if it still believes it is the owner. Each of these
+is one conditional statement, atomic by itself, so the store's writes need no more
+than READ COMMITTED (Database.write_locking): SERIALIZABLE would add predicate
+locks and false conflicts between unrelated sagas, for nothing. A process
 renews only the leases of the sagas it is running, so a saga it gave up on (an
 upstream or the database failed mid-step) is free for recovery once its lease
 runs out, whatever else the process keeps doing.
@@ -163,7 +166,7 @@ class PostgresOrderStore(DatabaseStore):
         )
 
     async def create(self, saga: Saga, owner: str) -> tuple[Saga, bool]:
-        return await self.database.write(self._create, saga, owner)
+        return await self.database.write_locking(self._create, saga, owner)
 
     async def _create(self, db: Connection, saga: Saga, owner: str) -> tuple[Saga, bool]:
         existing = await _find(db, saga.request.request_id)
@@ -206,7 +209,7 @@ class PostgresOrderStore(DatabaseStore):
         return await self.database.read(_list_orders, customer_id, before, limit)
 
     async def save(self, saga: Saga, owner: str) -> None:
-        saga.lease_expires = await self.database.write(self._save, saga, owner)
+        saga.lease_expires = await self.database.write_locking(self._save, saga, owner)
         saga.owner = owner if saga.step is not None else None
 
     async def _save(self, db: Connection, saga: Saga, owner: str) -> float | None:
@@ -241,7 +244,7 @@ class PostgresOrderStore(DatabaseStore):
         return row[0]
 
     async def claim(self, order_id: str, owner: str) -> Saga | None:
-        return await self.database.write(self._claim, order_id, owner)
+        return await self.database.write_locking(self._claim, order_id, owner)
 
     async def _claim(self, db: Connection, order_id: str, owner: str) -> Saga | None:
         claimed = await fetch_one(
@@ -260,7 +263,7 @@ class PostgresOrderStore(DatabaseStore):
         return saga
 
     async def begin_cancel(self, order_id: str, owner: str, reason: str) -> Saga | None:
-        return await self.database.write(self._begin_cancel, order_id, owner, reason)
+        return await self.database.write_locking(self._begin_cancel, order_id, owner, reason)
 
     async def _begin_cancel(
         self, db: Connection, order_id: str, owner: str, reason: str
@@ -298,7 +301,7 @@ class PostgresOrderStore(DatabaseStore):
     async def renew(self, owner: str, sagas: Collection[Saga]) -> int:
         if not sagas:
             return 0
-        return await self.database.write(self._renew, owner, list(sagas))
+        return await self.database.write_locking(self._renew, owner, list(sagas))
 
     async def _renew(self, db: Connection, owner: str, sagas: list[Saga]) -> int:
         cursor = await db.execute(
@@ -311,7 +314,7 @@ class PostgresOrderStore(DatabaseStore):
         return cursor.rowcount
 
     async def release(self, saga: Saga, owner: str) -> None:
-        await self.database.write(
+        await self.database.write_locking(
             _execute,
             "UPDATE orders SET owner = NULL, lease_expires = NULL"
             " WHERE id = %s AND owner = %s AND lease_token = %s",
@@ -322,7 +325,7 @@ class PostgresOrderStore(DatabaseStore):
         return await self.database.read(read_reconciliations, False, limit)
 
     async def resolve_reconciliation(self, order_id: str, state: str, payment_id: str) -> None:
-        await self.database.write(
+        await self.database.write_locking(
             _execute,
             "UPDATE reconciliations SET state = %s, payment_id = %s,"
             " resolved_at = clock_timestamp(), attempts = attempts + 1"
@@ -331,7 +334,7 @@ class PostgresOrderStore(DatabaseStore):
         )
 
     async def note_reconciliation_attempt(self, order_id: str, error: str) -> None:
-        await self.database.write(
+        await self.database.write_locking(
             _execute,
             "UPDATE reconciliations SET attempts = attempts + 1, last_error = %s"
             " WHERE order_id = %s AND state = 'open'",
@@ -341,7 +344,7 @@ class PostgresOrderStore(DatabaseStore):
     async def prune_history(self, older_than_seconds: float) -> int:
         """Deletes up to BATCH journal lines of final orders older than given; how many.
         The journal of a saga in flight is kept whatever its age."""
-        return await self.database.write(
+        return await self.database.write_locking(
             _rowcount,
             "DELETE FROM saga_history WHERE seq IN (SELECT h.seq FROM saga_history h"
             " JOIN orders o ON o.id = h.order_id WHERE o.step IS NULL"

@@ -32,7 +32,8 @@ charges and refunds among them fail *after* doing the work, as a lost response
 would), SHOPMESH_GATEWAY_SEED (the RNG seed, for repeatable runs),
 SHOPMESH_GATEWAY_TIMEOUT_MS (how long tok_timeout hangs before GatewayTimeout;
 default 1000); and two deterministic ones for tests: SHOPMESH_GATEWAY_DOWN=1
-(every call fails before the gateway does anything) and
+(every call fails before the gateway does anything; `lookups`: only lookups and
+key closings do) and
 SHOPMESH_GATEWAY_LOSE_ANSWERS=charge,refund (operations of those kinds are done,
 then time out, as if their answer was lost).
 """
@@ -166,11 +167,13 @@ class SimulatedGateway:
         error_rate: float = 0.0,
         timeout: float = 1.0,
         seed: int | None = None,
-        down: bool = False,
+        down: str = "",
         lose_answers: frozenset[str] = frozenset(),
     ) -> None:
         if not 0 <= error_rate <= 1:
             raise ValueError("SHOPMESH_GATEWAY_ERROR_RATE must be between 0 and 1")
+        if down not in ("", "1", "lookups"):
+            raise ValueError("SHOPMESH_GATEWAY_DOWN is 1 or lookups")
         if unknown := lose_answers - {"charge", "refund"}:
             raise ValueError(f"SHOPMESH_GATEWAY_LOSE_ANSWERS: no such kind {sorted(unknown)}")
         self._down = down
@@ -191,7 +194,7 @@ class SimulatedGateway:
             error_rate=float(env.get("SHOPMESH_GATEWAY_ERROR_RATE") or 0),
             timeout=float(env.get("SHOPMESH_GATEWAY_TIMEOUT_MS") or 1000) / 1000,
             seed=int(seed) if seed else None,
-            down=env.get("SHOPMESH_GATEWAY_DOWN") == "1",
+            down=env.get("SHOPMESH_GATEWAY_DOWN") or "",
             lose_answers=frozenset(
                 kind for kind in (env.get("SHOPMESH_GATEWAY_LOSE_ANSWERS") or "").split(",") if kind
             ),
@@ -238,7 +241,7 @@ class SimulatedGateway:
 
     async def close_key(self, idempotency_key: str) -> GatewayRecord:
         await self._reachable()
-        return await self._database.write(_close_key, idempotency_key)
+        return await self._database.write_locking(_close_key, idempotency_key)
 
     async def _reachable(self) -> None:
         """The latency and error knobs, for calls that do no work either way."""
@@ -250,7 +253,7 @@ class SimulatedGateway:
     async def _operate(self, operation: _Operation) -> GatewayResult:
         if self._latency:
             await asyncio.sleep(self._latency)
-        if self._down:
+        if self._down == "1":
             raise GatewayError("the gateway is unavailable")
         fault = self._random.random() < self._error_rate
         lose_response = (fault and self._random.random() < 0.5) or (
@@ -258,10 +261,15 @@ class SimulatedGateway:
         )
         if fault and not lose_response:
             raise GatewayError("the gateway is unavailable")
-        result = await self._database.write(_record_once, operation)
+        result = await self._database.write_locking(_record_once, operation)
         if lose_response:  # it did the work, but the answer never arrives
             raise GatewayTimeout("the gateway timed out after accepting the request")
         return result
+
+
+# The ledger's writes are "insert under a key unless something is there": the
+# primary key decides between concurrent callers (the loser's UniqueViolation runs
+# it again, and then it finds the winner's record), so READ COMMITTED is enough.
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ A refund first *holds* its amount (a PENDING refund, counted in pending_nanos)
 in one SERIALIZABLE transaction that checks captured >= refunded + pending
 + amount, then asks the gateway, then completes. Concurrent refunds of one
 payment, in any process, therefore never add up to more than the capture. If
-the gateway does not answer the hold is dropped and the caller may retry with
-the same request_id (the gateway dedupes that refund too).
+the gateway does not answer, the hold stays until its answer is known (a retry
+with the same request_id, or resolver.py): only a definite refusal drops it.
 
 Only the method's kind, brand and last four digits are stored: never a token
 or a card number.
@@ -235,7 +235,7 @@ class PaymentStore(DatabaseStore):
             )
             return await _payment(connection, payment_id)
 
-        return await self.database.write(record)
+        return await self.database.write_locking(record)  # insert-if-absent: a unique key decides
 
     async def hold_refund(
         self, payment_id: str, amount_nanos: int | None, reason: str, request_id: str, print_: str

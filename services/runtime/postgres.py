@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import psycopg
+from psycopg import IsolationLevel
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -68,7 +69,19 @@ CONNECTIONS_PER_DATABASE = POOL_SIZE + 1
 # this many times; contention that survives them is reported as unavailable.
 MAX_ATTEMPTS = 30
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
-_UNAVAILABLE = (psycopg.OperationalError, pg_errors.QueryCanceled, PoolTimeout)
+_RETRYABLE_LOCKING = (*_RETRYABLE, pg_errors.UniqueViolation)
+_UNAVAILABLE = (
+    psycopg.OperationalError,
+    pg_errors.QueryCanceled,
+    PoolTimeout,
+    # A primary just demoted (a CloudNativePG switchover) answers writes with this.
+    pg_errors.ReadOnlySqlTransaction,
+    pg_errors.IdleInTransactionSessionTimeout,
+)
+# Migrations may rewrite a big table, and a replica waits for another's migrations:
+# neither is bounded by the statement timeout of ordinary work. A lock held elsewhere
+# for this long, though, is someone else's long transaction: better to fail and retry.
+_MIGRATION_OPTIONS = "-c statement_timeout=0 -c lock_timeout=60000"
 
 
 class StoreUnavailable(Unavailable):
@@ -110,6 +123,7 @@ class Database:
         self._url = url
         self._settings = settings
         self._probe_connection: Connection | None = None
+        self._pool_check: asyncio.Task | None = None
 
     @classmethod
     async def open(
@@ -124,10 +138,11 @@ class Database:
         """Connect to `url` (a libpq URL or key=value string; "" means libpq's PG*
         variables), bring the schema up to date, and open the pool."""
         settings = _connection_settings(statement_timeout_ms)
+        migrating = {**settings, "options": _MIGRATION_OPTIONS}
         try:
-            async with await Connection.connect(url, **settings) as connection:
+            async with await Connection.connect(url, **migrating) as connection:
                 await migrations.apply(connection)
-        except _UNAVAILABLE as error:
+        except psycopg.OperationalError as error:
             raise StoreUnavailable(f"cannot reach the {name} database: {error}") from error
         pool = AsyncConnectionPool(
             url,
@@ -150,10 +165,24 @@ class Database:
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
     ) -> T:
         """`await function(connection, *args)` in one SERIALIZABLE transaction (see module doc)."""
+        return await self._write(function, args, IsolationLevel.SERIALIZABLE, _RETRYABLE)
+
+    async def write_locking(
+        self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
+    ) -> T:
+        """`await function(connection, *args)` in one READ COMMITTED transaction, for a
+        store that takes its own row locks (SELECT ... FOR UPDATE, in one fixed order)
+        before it reads what it decides on. A hot row then makes writers queue on its
+        lock, each seeing the last one's commit, instead of colliding and running again
+        (which SERIALIZABLE does: its snapshot predates the wait). Deadlocks, and a unique
+        key a concurrent transaction inserted first, still run the transaction again."""
+        return await self._write(function, args, IsolationLevel.READ_COMMITTED, _RETRYABLE_LOCKING)
+
+    async def _write(self, function, args: tuple, isolation: IsolationLevel, retryable) -> Any:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                return await self._run(function, args, "SERIALIZABLE", read_only=False)
-            except _RETRYABLE as error:
+                return await self._run(function, args, isolation, read_only=False)
+            except retryable as error:
                 if attempt == MAX_ATTEMPTS:
                     log.warning("gave up after %d conflicting attempts: %s", attempt, error)
                     raise StoreUnavailable("the database is too busy; try again") from error
@@ -165,22 +194,29 @@ class Database:
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
     ) -> T:
         """`await function(connection, *args)` on one consistent snapshot, read only."""
-        return await self._run(function, args, "REPEATABLE READ", read_only=True)
+        return await self._run(function, args, IsolationLevel.REPEATABLE_READ, read_only=True)
 
-    async def _run(self, function, args: tuple, isolation: str, *, read_only: bool):
+    async def _run(self, function, args: tuple, isolation: IsolationLevel, *, read_only: bool):
         try:
-            async with self.pool.connection() as connection, connection.transaction():
-                mode = " READ ONLY" if read_only else ""
-                await connection.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}{mode}")
-                return await function(connection, *args)
+            async with self.pool.connection() as connection:
+                # Sent with the BEGIN that transaction() issues: no round trip of its own.
+                await connection.set_isolation_level(isolation)
+                await connection.set_read_only(read_only)
+                async with connection.transaction():
+                    return await function(connection, *args)
         except _RETRYABLE:
-            raise  # (a kind of OperationalError) write() runs the transaction again
+            raise  # (a kind of OperationalError) _write() runs the transaction again
         except _UNAVAILABLE as error:
             log.warning("%s database unavailable: %s", self.name, error)
-            # A restarted server leaves every idle connection broken: drop them all
-            # now rather than failing one call per connection.
-            asyncio.get_running_loop().create_task(self.pool.check())
+            self._check_pool_soon()
             raise StoreUnavailable() from error
+
+    def _check_pool_soon(self) -> None:
+        """Drops the pool's broken connections in the background (one check at a time):
+        a restarted server leaves every idle connection broken, and each would otherwise
+        fail one call before the pool noticed."""
+        if self._pool_check is None or self._pool_check.done():
+            self._pool_check = asyncio.get_running_loop().create_task(self.pool.check())
 
     async def probe(self) -> None:
         """Fail unless the database answers now (the health check).
@@ -193,6 +229,9 @@ class Database:
         try:
             if self._probe_connection is None or self._probe_connection.closed:
                 self._probe_connection = await Connection.connect(self._url, **self._settings)
+                # A new probe connection: the database was away (or this is the first
+                # probe). Idle pool connections may be dead: check them before calls do.
+                await self.pool.check()
             await self._probe_connection.execute("SELECT 1")
         except _UNAVAILABLE as error:
             if self._probe_connection is not None:

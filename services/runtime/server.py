@@ -85,11 +85,7 @@ class Server:
         log.info("draining", extra={"grace_seconds": grace})
         await self.health.drain()
         await self.grpc_server.stop(grace)
-        for job in self.jobs:
-            job.cancel()
-        for job in self.jobs:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await job
+        await _cancel_until_done(self.jobs)
         await self.store.close()
         if self.metrics:
             self.metrics.stop()
@@ -97,6 +93,24 @@ class Server:
 
     async def wait_for_termination(self) -> None:
         await self.grpc_server.wait_for_termination()
+
+
+async def _cancel_until_done(jobs: list[asyncio.Task]) -> None:
+    """Cancel the jobs and wait for them, cancelling again any that is still running.
+
+    One cancellation can be lost: asyncio.wait_for before Python 3.12 drops it when
+    the awaited thing finishes at that moment, and psycopg_pool waits for a free
+    connection with wait_for. A job whose cancellation arrives just as the pool hands
+    it a connection then goes on, into its next hour-long sleep, and stop() would
+    wait for it forever.
+    """
+    while running := [job for job in jobs if not job.done()]:
+        for job in running:
+            job.cancel()
+        await asyncio.wait(running, timeout=0.5)
+    for job in jobs:  # all done: collect their outcomes (a failed job does not stop us)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await job
 
 
 async def create_server(

@@ -45,7 +45,8 @@ async def saturate(mesh: LocalMesh, seconds: float) -> tuple[float, list[float],
         deadline = time.monotonic() + seconds
 
         async def caller(index: int) -> None:
-            shopper, rng = GrpcShopper(channels[index % CHANNELS]), random.Random(index)
+            shopper = GrpcShopper(channels[index % CHANNELS], tokens=mesh.tokens)
+            rng = random.Random(index)
             while time.monotonic() < deadline:
                 started = time.monotonic()
                 outcome, note = await shopper.checkout(rng, shop)

@@ -91,6 +91,19 @@ class ErrorAnswer:
     status: int
     body: str
 
+    @property
+    def order_id(self) -> str:
+        """The order the answer names (google.rpc.ErrorInfo metadata order_id), if any."""
+        try:
+            status = json.loads(self.body)
+        except ValueError:
+            return ""
+        details = status.get("details", []) if isinstance(status, dict) else []
+        for detail in details if isinstance(details, list) else []:
+            if str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+                return detail.get("metadata", {}).get("order_id", "")
+        return ""
+
 
 def _credentials(tokens: TokenIssuer | None, customer_id: str) -> dict[str, str]:
     return {"authorization": tokens.bearer(customer_id)} if tokens else {}

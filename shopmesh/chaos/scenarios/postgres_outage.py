@@ -90,9 +90,11 @@ async def outage(chaos: Chaos, size: Size, *, kill: bool) -> None:
 
     snapshot = await chaos.ledger()
     told = {order_id for order_id, _ in (chaos.shop.orders if chaos.shop else ())}
+    told |= {answer.order_id for answer in chaos.error_answers if answer.order_id}
     lost = sorted(told - set(snapshot.orders))
     report.check(
-        "no order lost: every order id a shopper was given is in the order database",
+        "no order lost: every order id a shopper was given (an order, or named by a 503)"
+        " is in the order database",
         not lost,
         f"{len(told)} given, {len(lost)} missing",
     )

@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from shop.order.v1 import order_pb2
 from shop.payment.v1 import payment_pb2
 
+from services.order.saga import error_reason
 from services.runtime.testing import serving
 from tests.services.order.checkout import place_request
 
@@ -37,7 +38,13 @@ async def test_upstream_calls_end_with_the_callers_deadline(databases):
             started = time.monotonic()
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.PlaceOrder(request, timeout=0.7)
-            assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            # The order service stops the saga a little before the deadline to answer
+            # ORDER_IN_PROGRESS with the order's id; on a slow machine the deadline may
+            # still win. Either way the caller is not kept past its deadline.
+            assert (caught.value.code(), error_reason(caught.value)) in {
+                (grpc.StatusCode.DEADLINE_EXCEEDED, ""),
+                (grpc.StatusCode.UNAVAILABLE, "ORDER_IN_PROGRESS"),
+            }
             # The charge stops running upstream well before the gateway would have answered.
             while time.monotonic() - started < GATEWAY_LATENCY:
                 if not charges_in_flight():

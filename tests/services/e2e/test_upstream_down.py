@@ -10,12 +10,12 @@ import time
 import grpc
 import pytest
 from shop.order.v1 import order_pb2
-from shop.payment.v1 import payment_pb2
 
 from services.runtime import create_server
 from services.runtime.testing import error_details, serving, test_config
 from tests.services.order.checkout import place_request
 
+from ..rows import query
 from .shop import UPSTREAMS, Shop, upstreams
 
 CUP = "kitchen-espresso-cup"
@@ -79,10 +79,11 @@ async def test_payment_down_releases_stock_and_recovery_finishes_the_order(datab
             order_pb2.ORDER_STATUS_FAILED,
             "PAYMENT_UNAVAILABLE",
         )
-        # Recovery learned the charge's outcome by repeating it, and gave the money back.
-        payment = await shop.payment_of(order)
-        assert payment.status == payment_pb2.PAYMENT_STATUS_REFUNDED
-        assert payment.refunded_amount == payment.amount
+        # Recovery learned the charge's outcome by closing it (never by charging again):
+        # payment was down, so nothing was taken, and the gateway saw only the closed key.
+        assert not order.payment_id
+        kinds = query(databases.admin_url("payment_gateway"), "SELECT kind FROM gateway_operations")
+        assert kinds == [("closed",)]
         assert (await shop.order.PlaceOrder(request, timeout=10)).order == order
         level = await shop.stock(CUP)
         assert (level.available, level.reserved, level.sold) == (
@@ -103,9 +104,10 @@ async def _final(shop, order_id: str, within: float, stub=None) -> order_pb2.Ord
     raise AssertionError(f"order {order_id} still pending after {within}s")
 
 
-async def test_a_charge_that_never_resolves_ends_failed_and_flagged(databases):
-    """A gateway that never answers for a token: the order cannot know whether it was
-    charged. It keeps asking for a while, then ends FAILED, flagged for reconciliation."""
+async def test_a_charge_the_gateway_never_answers_is_settled_at_once(databases):
+    """A gateway that never answers for a token: payment closes the charge's key, so the
+    order learns for certain that nothing was taken and ends FAILED at once, with no
+    reconciliation left to do (the gateway-unreachable case is in test_money_path.py)."""
     hanging_gateway = {"SHOPMESH_GATEWAY_TIMEOUT_MS": "100"}
     async with upstreams(databases, hanging_gateway) as shop:
         before = await shop.stock(CUP)
@@ -113,17 +115,12 @@ async def test_a_charge_that_never_resolves_ends_failed_and_flagged(databases):
         async with serving("order", databases, env) as order_server:
             stub = shop.connect("order", order_server.port)
             request = place_request((CUP, 1), token="tok_timeout")
-            try:
-                order = (await stub.PlaceOrder(request, timeout=10)).order
-            except grpc.aio.AioRpcError as error:
-                # The usual case: the request gives up first, recovery ends the order.
-                details = error_details(error)
-                assert details.reason == "ORDER_IN_PROGRESS", details
-                order = await _final(shop, details.metadata["order_id"], within=15, stub=stub)
+            order = (await stub.PlaceOrder(request, timeout=10)).order
         assert (order.status, order.failure_reason) == (
             order_pb2.ORDER_STATUS_FAILED,
             "PAYMENT_UNAVAILABLE",
         )
-        assert "reconciliation" in order.failure_message and not order.payment_id
+        assert "nothing was charged" in order.failure_message and not order.payment_id
+        assert query(databases.admin_url("order"), "SELECT * FROM reconciliations") == []
         level = await shop.stock(CUP)
         assert (level.available, level.reserved) == (before.available, 0)

@@ -24,6 +24,9 @@ def _reserve(order_id: str, sku: str):
     )
 
 
+RACERS = 100  # concurrent reservations, split over the two processes, for the last 5 units
+
+
 async def test_two_server_processes_racing_for_the_last_units_never_oversell(databases, tmp_path):
     async with serving("inventory", databases) as local:
         with spawn("inventory", databases, tmp_path) as other:  # a second process, same database
@@ -41,7 +44,7 @@ async def test_two_server_processes_racing_for_the_last_units_never_oversell(dat
                         return False
 
             ports = [local.port, other.port]
-            won = await asyncio.gather(*(client(n, ports[n % 2]) for n in range(24)))
+            won = await asyncio.gather(*(client(n, ports[n % 2]) for n in range(RACERS)))
             async with connect(other.port) as channel:
                 level = (
                     await inventory.stub(channel).GetStock(m.GetStockRequest(sku="LAST"))

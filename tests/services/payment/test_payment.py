@@ -135,28 +135,52 @@ async def test_same_request_id_with_a_different_charge_is_refused(stub, change):
     )
 
 
-async def test_gateway_timeout_is_unavailable_and_records_nothing(databases, stub):
+async def test_a_gateway_timeout_before_any_capture_closes_the_charge(databases, stub):
+    """The gateway times out without capturing: payment settles the outcome itself by
+    closing the charge's key, so the caller learns for certain that nothing was taken
+    (and a late original never can be)."""
     details = await _fails(stub.Charge(charge("tok_timeout")))
-    assert (details.code, details.reason) == (grpc.StatusCode.UNAVAILABLE, "GATEWAY_UNAVAILABLE")
-    assert gateway_operations(databases) == 0
+    assert (details.code, details.reason) == (grpc.StatusCode.FAILED_PRECONDITION, "CHARGE_CLOSED")
+    assert details.metadata["outcome"] == "NOTHING_DONE"
+    kinds = query(databases.admin_url("payment_gateway"), "SELECT kind FROM gateway_operations")
+    assert kinds == [("closed",)]
+    assert query(databases.admin_url("payment"), "SELECT count(*) FROM payments") == [(0,)]
 
 
-async def test_flaky_gateway_retried_with_the_same_request_id_captures_once(databases):
+async def test_a_flaky_gateway_retried_with_the_same_request_id_captures_at_most_once(databases):
+    """Each request, retried until it gets a definite answer, ends either captured (once)
+    or closed (nothing taken): the gateway's own ledger agrees with every answer."""
     env = {"SHOPMESH_GATEWAY_ERROR_RATE": "0.6", "SHOPMESH_GATEWAY_SEED": "7"}
+    answers = {"captured": 0, "closed": 0}
+    failures = 0
     async with serving("payment", databases, env) as server, connect(server) as channel:
         stub = payment.stub(channel)
-        failures = 0
         for request in [charge(order_id=f"o-{n}") for n in range(6)]:
             for _attempt in range(50):
                 try:
                     await stub.Charge(request)
+                    answers["captured"] += 1
                     break
                 except grpc.aio.AioRpcError as error:
+                    if error_details(error).reason == "CHARGE_CLOSED":
+                        answers["closed"] += 1
+                        break
                     assert error.code() is grpc.StatusCode.UNAVAILABLE
                     failures += 1
-        [(payments,)] = query(databases.admin_url("payment"), "SELECT count(*) FROM payments")
-        assert failures > 0  # the chaos knob did bite
-        assert payments == 6 and gateway_operations(databases) == 6
+    assert failures + answers["closed"] > 0  # the chaos knob did bite
+    assert sum(answers.values()) == 6
+    rows = dict(
+        query(
+            databases.admin_url("payment_gateway"),
+            "SELECT kind, count(*) FROM gateway_operations GROUP BY kind",
+        )
+    )
+    assert (rows.get("charge", 0), rows.get("closed", 0)) == (
+        answers["captured"],
+        answers["closed"],
+    )
+    [(payments,)] = query(databases.admin_url("payment"), "SELECT count(*) FROM payments")
+    assert payments == answers["captured"]
 
 
 async def test_partial_then_full_refund_moves_status_and_never_exceeds_capture(stub):

@@ -15,6 +15,7 @@ m = payment.messages
 
 
 async def test_one_request_id_on_two_replicas_captures_once(databases, tmp_path):
+    """20 duplicate charges, 10 to each replica, at once: one capture at the gateway."""
     # Latency keeps both replicas inside the gateway call at the same time.
     env = {"SHOPMESH_GATEWAY_LATENCY_MS": "200"}
     request = m.ChargeRequest(
@@ -30,7 +31,7 @@ async def test_one_request_id_on_two_replicas_captures_once(databases, tmp_path)
                 async with connect(port) as channel:
                     return (await payment.stub(channel).Charge(request)).payment
 
-            answers = await asyncio.gather(*(charge(p) for p in [local.port, other.port] * 3))
+            answers = await asyncio.gather(*(charge(p) for p in [local.port, other.port] * 10))
     assert len({a.id for a in answers}) == 1
     assert {a.status for a in answers} == {m.PAYMENT_STATUS_CAPTURED}
     gateway = query(
