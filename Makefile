@@ -74,10 +74,11 @@ $(KUBERNETES_SCHEMAS): $(INSTALLED) tools/kubernetes_schemas.py shopmesh/istio/c
 ## tools: the Go tools in .tools/bin and the Kubernetes schemas kubeconform reads
 tools: $(GO_TOOL_STAMPS) $(KUBERNETES_SCHEMAS)
 
-# buf's Go plugins (buf.gen.go.yaml), run by tools/codegen.py.
-GO_PLUGINS := $(call go_tool,protoc-gen-go) $(call go_tool,protoc-gen-go-grpc)
+# buf's local Go plugins (buf.gen.go.yaml, and buf.gen.yaml's OpenAPI generator), run by tools/codegen.py.
+GO_PLUGINS := $(call go_tool,protoc-gen-go) $(call go_tool,protoc-gen-go-grpc) \
+	$(call go_tool,protoc-gen-openapiv2)
 
-## gen: regenerate gen/ (Python, TypeScript and Go stubs, descriptor set), istio/ and envoy/examples/
+## gen: regenerate gen/ (Python, TypeScript and Go stubs, descriptor set, OpenAPI), istio/ and envoy/examples/
 gen: $(INSTALLED) $(NODE_DEPS) $(GO_PLUGINS)
 	$(BIN)/buf format -w proto
 	$(BIN)/python tools/codegen.py write
@@ -105,8 +106,10 @@ format: $(INSTALLED)
 	gofmt -w clients/go
 
 ## up: the local mesh on 127.0.0.1 (2 replicas per service, Envoy sidecars, edge); Ctrl-C stops it
+## (make up PORT=9090: the edge's port)
+PORT ?= 8080
 up: $(INSTALLED)
-	$(BIN)/shopmesh up
+	$(BIN)/shopmesh up --port $(PORT)
 
 ## test: everything CI runs
 # Three jobs at once until pytest: pip and npm mostly wait on the network while

@@ -18,6 +18,16 @@ _provider.add_span_processor(SimpleSpanProcessor(_SPANS))
 trace.set_tracer_provider(_provider)
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=None,
+        help="the fuzzers' examples per REST operation and generation mode, and per gRPC "
+        "method and kind (default: the short form of make test)",
+    )
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> pathlib.Path:
     return ROOT

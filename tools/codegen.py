@@ -14,6 +14,8 @@ Derived from the contracts and committed:
   protobuf, gRPC and genproto the stubs build with, which proto/ does not.
 - gen/descriptor/    the contracts as one FileDescriptorSet, comments included, for tools
   that read a descriptor file (grpcurl -protoset, buf)
+- gen/openapi/       the REST API as one OpenAPI 2 document (protoc-gen-openapiv2,
+  buf.gen.yaml), finished by tools/openapi_spec.py with what the edge adds
 - third_party/googleapis/  the googleapis .proto files proto/ imports, copied
   from the installed googleapis-common-protos wheel (the same release whose
   Python modules the generated code imports), so `buf breaking` can build any
@@ -35,6 +37,7 @@ import sys
 import tempfile
 
 import google.api.annotations_pb2
+import openapi_spec
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -57,11 +60,11 @@ GOOGLEAPIS_PROTOS = (
 # so only the TypeScript plugins of buf.gen.yaml generate them.
 ERROR_TYPES = ("google/rpc/status.proto", "google/rpc/error_details.proto")
 TS_OUT = "gen/ts"
-NODE_PLUGINS = ROOT / "clients/node/node_modules/.bin"
 GO_TEMPLATE = "buf.gen.go.yaml"
-GO_PLUGINS = (ROOT / ".tools/bin/protoc-gen-go", ROOT / ".tools/bin/protoc-gen-go-grpc")
+TEMPLATES = ("buf.gen.yaml", GO_TEMPLATE)
 # Not generated: the Go module's own files, carried over into every generated tree.
 GO_MODULE_FILES = ("gen/go/go.mod", "gen/go/go.sum")
+OPENAPI = "gen/openapi/shop.swagger.json"
 WHEEL_ROOT = pathlib.Path(google.api.annotations_pb2.__file__).parents[2]
 
 
@@ -86,15 +89,19 @@ def error_types_template() -> str:
 
 
 def plugins_missing() -> bool:
-    missing = (
-        []
-        if NODE_PLUGINS.is_dir()
-        else [f"{NODE_PLUGINS.relative_to(ROOT)} (npm ci in clients/node)"]
-    )
-    missing += [f"{p.relative_to(ROOT)} (make tools)" for p in GO_PLUGINS if not p.exists()]
-    for what in missing:
+    """Says which of the templates' plugins named by a path are not installed."""
+    missing = [
+        local
+        for template in TEMPLATES
+        for plugin in yaml.safe_load((ROOT / template).read_text())["plugins"]
+        if isinstance(local := plugin.get("local"), str)
+        and "/" in local
+        and not (ROOT / local).is_file()
+    ]
+    for local in missing:
         print(
-            f"codegen: {what} is missing; `make gen` and `make check-gen` install it",
+            f"codegen: {local} is missing; `make gen` and `make check-gen` install it "
+            "(npm ci in clients/node, make tools for .tools/bin)",
             file=sys.stderr,
         )
     return bool(missing)
@@ -109,6 +116,7 @@ def keep_go_module_files(scratch: pathlib.Path) -> None:
 def generate(scratch: pathlib.Path) -> None:
     """Write gen/ under scratch; raises CalledProcessError with buf's message."""
     run_buf("generate", "--output", str(scratch))
+    openapi_spec.finish_file(scratch / OPENAPI)
     run_buf("generate", "--template", GO_TEMPLATE, "--output", str(scratch))
     keep_go_module_files(scratch)
     error_types = [f"--path={GOOGLEAPIS / name}" for name in ERROR_TYPES]

@@ -4,8 +4,9 @@ Order matters (the first is outermost): tracing opens the span and continues an
 incoming W3C traceparent, so everything inside logs and reports with that trace
 id; metrics then sees the final status code of every call, including the ones
 the error mapping produced; the inbound deadline is recorded for the handler's
-own downstream calls (mesh.deadline); the error mapping is innermost, next to the
-handler.
+own downstream calls (mesh.deadline); the error mapping is next, so it maps what
+the innermost raises: the request's decoding, which refuses a request that is
+not a valid message of its type (decoding.py) before the handler runs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import grpc
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
 from mesh.deadline import serving_until
+from services.runtime.decoding import RequestDecoding
 from services.runtime.errors import ErrorInterceptor
 from services.runtime.metrics import MetricsInterceptor
 from services.runtime.unary import Behavior, UnaryWrappingInterceptor
@@ -57,4 +59,5 @@ def server_interceptors(tracer_provider=None) -> list[grpc.aio.ServerInterceptor
         MetricsInterceptor(),
         InboundDeadline(),
         ErrorInterceptor(),
+        RequestDecoding(),
     ]

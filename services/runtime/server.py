@@ -32,12 +32,22 @@ log = logging.getLogger("shopmesh.server")
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
+# Request metadata a server accepts: as much as the Envoy in front of it passes
+# (its default max_request_headers_kb is 60), so a call its sidecar forwarded is
+# never refused here. gRPC's own default refuses 8-16 KiB at random (a soft
+# limit) and above 16 KiB always, as RESOURCE_EXHAUSTED: through the edge, a
+# long URL (the transcoder forwards it as x-envoy-original-path) was an HTTP 429.
+MAX_METADATA_BYTES = 64 * 1024
+
+
 def _server_options(config: ServerConfig) -> tuple:
     return (
         # Off unless this process is one of several workers sharing the port on purpose:
         # otherwise a second process could bind it by mistake and take half the traffic.
         ("grpc.so_reuseport", 1 if config.reuse_port else 0),
         ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+        ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
     )
 
 

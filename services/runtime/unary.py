@@ -37,6 +37,10 @@ class UnaryWrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
         """The unary behavior to run instead of `behavior` for `method`."""
 
+    def request_deserializer(self, deserializer: Callable[[bytes], Any] | None):
+        """What turns the request's bytes into what `wrap`'s behavior receives."""
+        return deserializer
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming or handler.response_streaming:
@@ -47,7 +51,7 @@ class UnaryWrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):
             return cached[1]
         wrapped = grpc.unary_unary_rpc_method_handler(
             self.wrap(handler.unary_unary, method),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=self.request_deserializer(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
         self._wrapped[method] = (handler, wrapped)

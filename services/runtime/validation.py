@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
+from google.protobuf import descriptor, message
 from google.type import money_pb2
 
 from services.runtime.errors import FieldViolation, InvalidArgument
@@ -120,6 +121,43 @@ class Violations:
         elif positive and to_nanos(money) <= 0:
             self.add(field, "must be positive")
             ok = False
+        return ok
+
+    def well_formed(self, request: message.Message, prefix: str = "") -> bool:
+        """What protobuf does not check itself, in `request` and its nested messages: every
+        enum field holds a value its enum defines (proto3 keeps whatever number a client
+        sends, a wallet provider of 99), and no string holds U+0000 (valid UTF-8, yet
+        PostgreSQL cannot store it). No handler should have to think of either."""
+        ok = True
+        for field, value in request.ListFields():
+            path = f"{prefix}{field.name}"
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
+                entry = field.message_type.fields_by_name["value"]
+                entries = [(f"{path}[{key!r}]", item) for key, item in value.items()]
+                ok &= self._well_formed(entry, entries)
+                key_field = field.message_type.fields_by_name["key"]
+                ok &= self._well_formed(key_field, [(f"{path} key", key) for key in value])
+            elif field.is_repeated:
+                ok &= self._well_formed(field, [(f"{path}[{i}]", v) for i, v in enumerate(value)])
+            else:
+                ok &= self._well_formed(field, [(path, value)])
+        return ok
+
+    def _well_formed(
+        self, field: descriptor.FieldDescriptor, values: Iterable[tuple[str, object]]
+    ) -> bool:
+        ok = True
+        for path, value in values:
+            if field.enum_type is not None and value not in field.enum_type.values_by_number:
+                # Value 0 is each enum's UNSPECIFIED: defined, never a choice.
+                names = ", ".join(v.name for v in field.enum_type.values if v.number)
+                self.add(path, f"{value} is not a {field.enum_type.name}; use one of {names}")
+                ok = False
+            elif isinstance(value, str) and "\x00" in value:
+                self.add(path, "must not contain NUL (U+0000)")
+                ok = False
+            elif isinstance(value, message.Message):
+                ok &= self.well_formed(value, f"{path}.")
         return ok
 
     def page_size(

@@ -1,7 +1,7 @@
 """`shopmesh checkout`: place an order through the order service and print it.
 
 shopmesh checkout --token "$(shopmesh token --customer ada)" --target 127.0.0.1:8080 \\
-    --item kitchen-espresso-cup=2 --item garden-trowel \\
+    --item kitchen-espresso-cup=2 --item kitchen-chef-knife \\
     --card tok_visa --recipient "Ada Lovelace" --address-line "1 Main St" --region US
 
 The order is the token's subject's (an end user's JWT, sent as `authorization:

@@ -3,7 +3,8 @@
 For each replica: its app's gRPC health (asked directly on loopback) and its
 sidecar; for the edge and each sidecar, the replicas it calls as its Envoy's
 cluster state shows them (healthy, or why not: failed health check, ejected by
-outlier detection, ...) and how many requests each got. Exit status 0 when
+outlier detection, ...) and how many requests each got. A process the mesh's
+supervisor restarted says how often and how it last exited. Exit status 0 when
 everything is healthy, 1 otherwise (or when no mesh runs in the run directory).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import pathlib
+import time
 
 from shopmesh.local import status
 from shopmesh.local.layout import DEFAULT_RUN_DIR
@@ -43,12 +45,28 @@ def _proxy_lines(proxy: status.ProxyStatus) -> list[str]:
     return lines
 
 
+def _history_lines(processes: dict[str, status.History]) -> list[str]:
+    """One line per process the supervisor restarted (or saw exit): how often, and how
+    it last ended."""
+    lines = []
+    for what, history in processes.items():
+        last = history.last_exit
+        if not history.restarts and last is None:
+            continue
+        when = "" if last is None else time.strftime("%H:%M:%S", time.localtime(last.at))
+        ended = "" if last is None else f"; last exit {last.describe()} at {when}"
+        lines.append(f"    {what} restarted {history.restarts} times{ended}")
+    return lines
+
+
 def render(mesh: status.MeshStatus) -> str:
     lines = [f"edge        {mesh.edge_url}   admin http://{mesh.edge.admin}"]
+    lines += _history_lines({"edge": mesh.edge.history})
     lines += _proxy_lines(mesh.edge)
     for replica in mesh.replicas:
         sidecar = f"sidecar {replica.inbound} (mTLS), admin http://{replica.sidecar.admin}"
         lines.append(f"{replica.name:<12}app {replica.app} {replica.app_health:<12} {sidecar}")
+        lines += _history_lines({"app": replica.app_history, "sidecar": replica.sidecar.history})
         lines += _proxy_lines(replica.sidecar)
     lines.append("all healthy" if mesh.healthy else "NOT all healthy")
     return "\n".join(lines)

@@ -4,7 +4,8 @@ Creates a local CA and SPIFFE certificates, renders every Envoy config from
 shopmesh/topology.yaml and the contracts, starts the replicas of each service
 (`python -m services <name>`) with their sidecars and the edge proxy, waits
 until every health check is SERVING, prints where everything is, and runs until
-Ctrl-C or SIGTERM. Then it stops every process it started.
+Ctrl-C or SIGTERM, restarting (with backoff) any app, sidecar or the edge that
+exits meanwhile. Then it stops every process it started.
 """
 
 from __future__ import annotations
@@ -105,12 +106,10 @@ def _up(args: argparse.Namespace) -> int:
     try:
         if not stop.is_set():
             print(_banner(mesh), flush=True)
-        reported: set[str] = set()
+        # The mesh's supervisor restarts what exits and says so (progress=_say). A
+        # timed wait: the signal handlers run between the waits.
         while not stop.wait(1.0):
-            for process in mesh.processes():
-                if not process.alive and process.name not in reported:
-                    reported.add(process.name)
-                    _say(f"{process.name} exited ({process.returncode}); see {process.log_path}")
+            pass
     finally:
         _say("stopping every process")
         mesh.stop()

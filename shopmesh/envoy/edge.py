@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 
 from mesh import contracts
-from shopmesh.envoy import common, end_users, json_guard
+from shopmesh.envoy import common, end_users, json_guard, lua_guard, openapi
 from shopmesh.envoy.templates import fill
 from shopmesh.identity.certs import WorkloadCert
 from shopmesh.topology import Topology
@@ -38,6 +38,8 @@ _LOCAL_REPLY_CODES = {
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # A URL or headers too large: the request is malformed, not rate limited.
+    431: grpc.StatusCode.INVALID_ARGUMENT,
     500: grpc.StatusCode.INTERNAL,
     502: grpc.StatusCode.UNAVAILABLE,
     503: grpc.StatusCode.UNAVAILABLE,
@@ -55,6 +57,10 @@ class EdgeSettings:
     checkout_burst: int = 5
     checkout_per_second: int = 1
     max_request_bytes: int = 64 * 1024
+    # The request line and headers together (Envoy: 431 beyond). A URL past it is
+    # no request of this API, and everything the edge accepts reaches the
+    # services within their gRPC metadata limit (services/runtime/server.py).
+    max_request_headers_kb: int = 16
     origins: str = LOCAL_ORIGINS  # CORS: a regex over the Origin header
 
 
@@ -72,12 +78,13 @@ def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
     }
 
 
-def _routes(topology: Topology, settings: EdgeSettings) -> list[dict[str, Any]]:
-    """A route per RPC the edge may call (shopmesh/topology.yaml); nothing else is reachable.
+def _routes(topology: Topology, settings: EdgeSettings, spec: pathlib.Path) -> list[dict[str, Any]]:
+    """A route per RPC the edge may call (shopmesh/topology.yaml), and the OpenAPI
+    description of those with an HTTP rule; nothing else is reachable.
 
     Each says whether its calls need an end user's token; checkout adds its limit."""
     checkout = contracts.service(CHECKOUT[0]).methods[CHECKOUT[1]].path
-    routes = []
+    routes = [openapi.route(spec)]
     for service in topology.upstreams(EDGE):
         for path in topology.callers(service)[EDGE]:
             per_filter = end_users.route_requirement(topology, service)
@@ -95,6 +102,10 @@ def _transcoded_services(topology: Topology) -> list[contracts.ServiceContract]:
         if any(m.http is not None for m in contracts.service(name).methods.values())
     ]
 
+
+# The edge's own replies that Envoy would tell a native gRPC client as a server
+# failure (400 as INTERNAL, 413 as UNKNOWN): they get their _LOCAL_REPLY_CODES code.
+_GRPC_MISTRANSLATED = (400, 413)
 
 # What a client is told when the edge itself cannot get an answer (5xx). Envoy's
 # own text ("upstream connect error or disconnect/reset before headers ...")
@@ -139,16 +150,35 @@ def _token_refusals() -> list[dict[str, Any]]:
     ]
 
 
-def _json_errors() -> dict[str, Any]:
+def _message(status: int, settings: EdgeSettings) -> str:
+    if status >= 500:
+        return UNAVAILABLE_MESSAGE
+    if status == 431:
+        return (
+            "the request's URL and headers together are larger than "
+            f"{settings.max_request_headers_kb} KiB"
+        )
+    return "%LOCAL_REPLY_BODY%"
+
+
+def _json_errors(settings: EdgeSettings) -> dict[str, Any]:
     mappers = _token_refusals() + [
         fill(
             "edge/json_error_mapper",
             http_status=status,
             grpc_code=code.value[0],
             details=_details(status),
-            message=UNAVAILABLE_MESSAGE if status >= 500 else "%LOCAL_REPLY_BODY%",
+            message=_message(status, settings),
         )
         for status, code in _LOCAL_REPLY_CODES.items()
+    ]
+    mappers += [
+        fill(
+            "edge/grpc_status_mapper",
+            http_status=status,
+            grpc_code=str(_LOCAL_REPLY_CODES[status].value[0]),
+        )
+        for status in _GRPC_MISTRANSLATED
     ]
     # Native gRPC clients keep their status; their message is ours too.
     mappers.append(fill("edge/grpc_error_mapper", message=UNAVAILABLE_MESSAGE))
@@ -162,8 +192,11 @@ def render(
     descriptor: pathlib.Path,
     settings: EdgeSettings | None = None,
     health: common.HealthChecking | None = None,
+    *,
+    spec: pathlib.Path,
 ) -> dict[str, Any]:
-    """The edge's bootstrap. `descriptor` is the transcoder's descriptor set."""
+    """The edge's bootstrap. `descriptor` is the transcoder's descriptor set, `spec`
+    the OpenAPI description it serves (shopmesh/envoy/openapi.py)."""
     settings = settings or EdgeSettings()
     health = health or common.HealthChecking()
     listener = fill(
@@ -171,7 +204,8 @@ def render(
         address=settings.address,
         port=settings.port,
         access_log=common.access_log(EDGE),
-        json_errors=_json_errors(),
+        json_errors=_json_errors(settings),
+        max_request_headers_kb=settings.max_request_headers_kb,
         strip_headers=end_users.strip_filter(),
         body_limit=fill("edge/body_limit", max_request_bytes=settings.max_request_bytes),
         transcoder=fill(
@@ -179,10 +213,12 @@ def render(
             descriptor=str(descriptor),
             services=[s.full_name for s in _transcoded_services(topology)],
         ),
+        header_guard=lua_guard.render("header_guard"),
         json_guard=json_guard.render(_transcoded_services(topology)),
         end_user_tokens=end_users.edge_filter(topology, str(files.jwks)),
         cors=fill("edge/cors", allowed_origins=[{"safe_regex": {"regex": settings.origins}}]),
-        routes=_routes(topology, settings),
+        routes=_routes(topology, settings, spec),
+        max_direct_response_bytes=openapi.MAX_BYTES,
     )
     clusters = [
         common.upstream_cluster(service, topology, identity, files, health, proxy=EDGE)

@@ -57,6 +57,7 @@ def render() -> dict[str, str]:
             _identity(topology, edge.EDGE),
             files,
             pathlib.Path(MOUNT / "transcoder.binpb"),
+            spec=pathlib.Path(MOUNT / "openapi.json"),
         ),
         f"{SIDECAR_OF}-sidecar.yaml": sidecar.render(
             SIDECAR_OF,

@@ -1,9 +1,10 @@
-"""The edge's unknown-JSON-field guard: fragments/edge/json_guard.lua plus its schema.
+"""The edge's JSON guard: fragments/edge/json_guard.lua plus its schema (a Lua guard,
+see lua_guard.py).
 
 The schema tables are generated from the contracts: which REST routes carry a
-JSON body, of which request message, and which JSON keys every message in it
+JSON body, of which request message, which JSON keys every message in it
 accepts (proto3 JSON accepts a field's lowerCamelCase json_name and its proto
-name alike).
+name alike) and which of them are lists or maps.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ from google.api import http_pb2
 from google.protobuf import descriptor
 
 from mesh import contracts
-from shopmesh.envoy.templates import FRAGMENTS_DIR, fill
+from shopmesh.envoy import lua_guard
 
 __all__ = ["lua_pattern", "render", "schema"]
 
-LUA_SOURCE = FRAGMENTS_DIR / "edge" / "json_guard.lua"
 # Messages with their own JSON form (a string, a number, any value): their
 # insides are not fields to check.
 _SPECIAL_JSON = re.compile(
@@ -67,15 +67,20 @@ def _verb_and_path(rule: http_pb2.HttpRule) -> tuple[str, str]:
     return kind.upper(), getattr(rule, kind)
 
 
-def _field_value(field: descriptor.FieldDescriptor, messages: dict) -> Any:
-    if field.message_type is None:
-        return False
-    if field.message_type.GetOptions().map_entry:
-        return {"map": _field_value(field.message_type.fields_by_name["value"], messages)}
-    if _SPECIAL_JSON.match(field.message_type.full_name):
+def _single_value(field: descriptor.FieldDescriptor, messages: dict) -> Any:
+    """What one value of `field` holds: false, or the name of a message to inspect."""
+    if field.message_type is None or _SPECIAL_JSON.match(field.message_type.full_name):
         return False
     _add_message(field.message_type, messages)
     return field.message_type.full_name
+
+
+def _field_value(field: descriptor.FieldDescriptor, messages: dict) -> Any:
+    if field.message_type is not None and field.message_type.GetOptions().map_entry:
+        return {"map": _single_value(field.message_type.fields_by_name["value"], messages)}
+    if field.is_repeated:
+        return {"list": _single_value(field, messages)}
+    return _single_value(field, messages)
 
 
 def _add_message(message: descriptor.Descriptor, messages: dict) -> None:
@@ -133,9 +138,9 @@ def _lua(value: Any) -> str:
 def render(services: Iterable[contracts.ServiceContract]) -> dict[str, Any]:
     """The Lua filter's typed_config."""
     routes, messages = schema(services)
-    source = (
+    tables = (
         "-- Generated from proto/ by shopmesh/envoy/json_guard.py.\n"
         f"ROUTES = {_lua(routes)}\n"
-        f"MESSAGES = {_lua(messages)}\n\n" + LUA_SOURCE.read_text()
+        f"MESSAGES = {_lua(messages)}\n\n"
     )
-    return fill("edge/json_guard", source=source)
+    return lua_guard.render("json_guard", tables)

@@ -57,6 +57,11 @@ class RunDir:
     def transcoder_descriptor(self) -> pathlib.Path:
         return self.envoy / "transcoder.binpb"
 
+    @property
+    def openapi(self) -> pathlib.Path:
+        """The OpenAPI description the edge serves (GET /v1/openapi.json)."""
+        return self.envoy / "openapi.json"
+
     def bootstrap(self, proxy: str) -> pathlib.Path:
         return self.envoy / f"{proxy}.yaml"
 

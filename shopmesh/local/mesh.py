@@ -2,7 +2,7 @@
 
     with LocalMesh(tmp_path / "mesh", edge_settings=EdgeSettings(port=0)) as mesh:
         urllib.request.urlopen(f"{mesh.edge_url}/v1/products")
-        mesh.kill("catalog", 0)            # SIGKILL the app of catalog replica 0
+        mesh.kill("catalog", 0)            # SIGKILL the app of catalog replica 0 (it stays down)
         mesh.restart("catalog", 0)         # start it again, same ports
         mesh.replica("order", 1).outbound_ports, mesh.edge_admin.hosts(), ...
 
@@ -11,6 +11,12 @@ bind their ports, read back from Envoy's admin API), then the apps (whose mesh
 config names their sidecar's outbound ports), then the discovery files (the
 sidecars' inbound ports), then the edge. `start()` returns when every app is
 SERVING and every proxy sees every replica it calls as healthy.
+
+From then on a supervisor (supervisor.py) restarts any app, sidecar or the edge
+that exits on its own, on the same ports, with backoff; state.json (and so
+`shopmesh status`) counts the restarts and says how each last exited. What the
+mesh is told to stop or `kill` stays down until `restart()`: a fault injected on
+purpose is not undone behind the test's back.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import pathlib
 import shutil
 import signal
 import sys
+import threading
 import time
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -34,20 +41,21 @@ import yaml
 
 from mesh import contracts
 from shopmesh import topology as mesh_topology
-from shopmesh.envoy import common, descriptor, discovery, edge, sidecar
+from shopmesh.envoy import common, descriptor, discovery, edge, openapi, sidecar
 from shopmesh.identity import certs, tokens
 from shopmesh.local import health, leftovers
 from shopmesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
 from shopmesh.local.layout import DEFAULT_RUN_DIR, RunDir
 from shopmesh.local.ports import PortAllocator, PortsExhausted
 from shopmesh.local.postgres import DATABASES, LocalPostgres
-from shopmesh.local.supervisor import Process, stop_all
+from shopmesh.local.supervisor import Backoff, Child, Exit, Process, Supervisor, stop_all
 
 __all__ = ["LocalMesh", "MeshError", "Replica", "start_local_mesh"]
 
 log = logging.getLogger("shopmesh.local")
 LOOPBACK = common.LOOPBACK
 ENVOY_START_TIMEOUT = 30.0
+DEFAULT_BACKOFF = Backoff()
 
 
 class MeshError(RuntimeError):
@@ -128,7 +136,9 @@ class LocalMesh:
     health_checking: how often callers' proxies check replicas;
     app_env: extra environment for every app (e.g. a service's own knobs);
     drain_seconds: SHOPMESH_DRAIN_SECONDS of the apps;
-    progress: called with one line per step while starting (default: logging).
+    progress: called with one line per step while starting, and per exit and
+        restart of a process once started (default: logging);
+    restarts: the supervisor's backoff; None: processes that exit stay down.
     """
 
     def __init__(
@@ -142,6 +152,7 @@ class LocalMesh:
         drain_seconds: float = 2.0,
         log_level: str = "INFO",
         progress: Callable[[str], None] | None = None,
+        restarts: Backoff | None = DEFAULT_BACKOFF,
     ) -> None:
         self.topology = mesh_topology.load()
         self.layout = RunDir(pathlib.Path(run_dir).resolve())
@@ -155,6 +166,19 @@ class LocalMesh:
         self.log_level = log_level
         self._app_env = dict(app_env or {})
         self._progress = progress or (lambda message: log.info("%s", message))
+        # Held by whatever starts or stops processes, the supervisor's restarts included.
+        self._lock = threading.RLock()
+        self._supervisor = (
+            Supervisor(
+                self._supervised,
+                self._lock,
+                backoff=restarts,
+                report=self._progress,
+                changed=self._write_state,
+            )
+            if restarts
+            else None
+        )
         self._ports = PortAllocator(LOOPBACK)
         self._envoy = envoy_binary()
         self.replicas: dict[str, list[Replica]] = {s: [] for s in self.topology.services}
@@ -205,11 +229,15 @@ class LocalMesh:
         except BaseException:
             self.stop()
             raise
+        if self._supervisor:
+            self._supervisor.start()
         self._progress(f"mesh up: edge on {self.edge_url}")
         return self
 
     def stop(self) -> None:
         """Stops everything this mesh started: edge, then apps (they drain), then sidecars."""
+        if self._supervisor:
+            self._supervisor.stop()
         apps = [r.app for rs in self.replicas.values() for r in rs]
         sidecars = [r.sidecar.process for rs in self.replicas.values() for r in rs]
         if self.edge:
@@ -258,9 +286,13 @@ class LocalMesh:
         raise KeyError(f"{service} has no replica {index}")
 
     def kill(self, service: str, index: int, signum: int = signal.SIGKILL, *, sidecar=False):
-        """Sends `signum` to a replica's app (or its sidecar)."""
+        """Sends `signum` to a replica's app (or its sidecar), which then stays down
+        (not restarted by the supervisor) until `restart()`."""
         replica = self.replica(service, index)
-        (replica.sidecar.process if sidecar else replica.app).signal(signum)
+        process = replica.sidecar.process if sidecar else replica.app
+        with self._lock:
+            process.held = True
+            process.signal(signum)
 
     def restart(self, service: str, index: int, *, wait: float | None = 30.0) -> Replica:
         """Starts a replica's app (and its sidecar) again if they are down, on the same ports.
@@ -268,17 +300,22 @@ class LocalMesh:
         With `wait`, returns once the app is SERVING again.
         """
         replica = self.replica(service, index)
-        if not replica.sidecar.process.alive:
-            self._start_sidecars([replica])
-        if not replica.app.alive:
-            self._start_app(replica)
-        self._write_state()
+        with self._lock:
+            if not replica.sidecar.process.alive:
+                self._start_sidecars([replica])
+            if not replica.app.alive:
+                self._start_app(replica)
+            self._write_state()
         if wait:
             self._wait_app(replica, wait)
         return replica
 
     def add_replica(self, service: str, *, wait: float | None = 30.0) -> Replica:
         """A new replica, announced to its callers through discovery (no proxy restarts)."""
+        with self._lock:
+            return self._add_replica(service, wait)
+
+    def _add_replica(self, service: str, wait: float | None) -> Replica:
         index = max((r.index for r in self.replicas[service]), default=-1) + 1
         replica = self._new_replica(service, index)
         self._start_sidecars([replica])
@@ -292,6 +329,10 @@ class LocalMesh:
     def remove_replica(self, service: str, index: int) -> None:
         """Withdraws a replica from discovery, waits until no proxy routes to it any more,
         then stops it (its app drains first)."""
+        with self._lock:
+            self._remove_replica(service, index)
+
+    def _remove_replica(self, service: str, index: int) -> None:
         replica = self.replica(service, index)
         self.replicas[service].remove(replica)
         self._publish(service)
@@ -313,6 +354,10 @@ class LocalMesh:
         replicas meanwhile. Then the edge restarts on its port. Returns when the mesh
         is healthy again.
         """
+        with self._lock:
+            self._reload_token_keys(timeout)
+
+    def _reload_token_keys(self, timeout: float) -> None:
         for service in sorted(self.topology.end_user_services):
             for replica in list(self.replicas[service]):
                 others = [r for r in self.replicas[service] if r is not replica]
@@ -408,6 +453,7 @@ class LocalMesh:
         self.certs = certs.issue_all(self.layout.certs, self.topology)
         tokens.SigningKeys.ensure(self.layout.certs)
         descriptor.write_transcoder_descriptor(self.layout.transcoder_descriptor)
+        openapi.write(self.layout.openapi)
         for service in self.topology.services:
             discovery.write_endpoints(self.layout.eds, service, [])
 
@@ -524,6 +570,22 @@ class LocalMesh:
         addresses = [(LOOPBACK, r.inbound_port) for r in self.replicas[service] if r.inbound_port]
         discovery.write_endpoints(self.layout.eds, service, addresses)
 
+    def _supervised(self) -> list[Child]:
+        """What the supervisor restarts, and how: each on the ports it had."""
+        children: list[Child] = []
+        for replicas in self.replicas.values():
+            for replica in replicas:
+                children.append(
+                    (replica.sidecar.process, lambda r=replica: self._start_sidecars([r]))
+                )
+                children.append((replica.app, lambda r=replica: self._start_app(r)))
+        if self.edge:
+            children.append((self.edge.process, self._restart_edge))
+        return children
+
+    def _restart_edge(self) -> None:
+        self._start_edge(dataclasses.replace(self.edge_settings, port=self.edge_port))
+
     def _start_edge(self, settings: edge.EdgeSettings | None = None) -> None:
         config = edge.render(
             self.topology,
@@ -532,8 +594,10 @@ class LocalMesh:
             self.layout.transcoder_descriptor,
             settings or self.edge_settings,
             self.health_checking,
+            spec=self.layout.openapi,
         )
-        self.edge = Proxy(edge.EDGE, edge.EDGE, self._envoy_process(edge.EDGE))
+        if self.edge is None:
+            self.edge = Proxy(edge.EDGE, edge.EDGE, self._envoy_process(edge.EDGE))
         self._launch_envoy(self.edge, config)
         self._await_envoy(self.edge)
 
@@ -553,10 +617,14 @@ class LocalMesh:
         for replicas in self.replicas.values():
             for replica in replicas:
                 for process in (replica.app, replica.sidecar.process):
-                    if not process.alive:
-                        raise MeshError(
-                            f"{process.name} exited ({process.returncode}):\n{process.log_tail()}"
-                        )
+                    if process.alive:
+                        continue
+                    if self._supervising and not process.held:
+                        waiting.append(f"{process.name} restarting")
+                        continue
+                    raise MeshError(
+                        f"{process.name} exited ({process.returncode}):\n{process.log_tail()}"
+                    )
                 full_name = contracts.service(replica.service).full_name
                 status = health.check(replica.app_address, full_name, timeout=0.5)
                 if status != "SERVING":
@@ -572,6 +640,10 @@ class LocalMesh:
                 waiting.append(f"{proxy.name} -> {service} {address}")
         return waiting
 
+    @property
+    def _supervising(self) -> bool:
+        return self._supervisor is not None and self._supervisor.running
+
     def state(self) -> dict:
         """What runs where, as `shopmesh status` reads it from state.json."""
         return {
@@ -580,6 +652,7 @@ class LocalMesh:
                 "url": self.edge_url if self.edge else None,
                 "admin": self.edge.admin.address if self.edge and self.edge.admin else None,
                 "pid": self.edge.process.pid if self.edge else None,
+                **(_history(self.edge.process) if self.edge else {}),
             },
             "replicas": [
                 {
@@ -593,6 +666,8 @@ class LocalMesh:
                     "outbound": r.outbound_ports,
                     "sidecar_admin": r.sidecar.admin.address if r.sidecar.admin else None,
                     "sidecar_pid": r.sidecar.process.pid,
+                    "app_history": _history(r.app),
+                    "sidecar_history": _history(r.sidecar.process),
                 }
                 for rs in self.replicas.values()
                 for r in rs
@@ -600,9 +675,19 @@ class LocalMesh:
         }
 
     def _write_state(self) -> None:
-        scratch = self.layout.state.with_suffix(".tmp")
-        scratch.write_text(json.dumps(self.state(), indent=2))
-        os.replace(scratch, self.layout.state)
+        with self._lock:
+            scratch = self.layout.state.with_suffix(".tmp")
+            scratch.write_text(json.dumps(self.state(), indent=2))
+            os.replace(scratch, self.layout.state)
+
+
+def _history(process: Process) -> dict:
+    """A process's restarts and last exit, as state.json records them."""
+    last: Exit | None = process.last_exit
+    return {
+        "restarts": process.restarts,
+        "last_exit": None if last is None else dataclasses.asdict(last),
+    }
 
 
 def start_local_mesh(run_dir: pathlib.Path, attempts: int = 3, **settings: typing.Any) -> LocalMesh:

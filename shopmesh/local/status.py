@@ -1,6 +1,7 @@
 """What `shopmesh status` shows: each replica's health and each proxy's view of
 the replicas it calls, read live from the apps and the Envoy admin APIs named
-in the run directory's state.json."""
+in the run directory's state.json, and how often the supervisor restarted each
+process (and how it last exited), as the runner records it there."""
 
 from __future__ import annotations
 
@@ -12,8 +13,23 @@ from mesh import contracts
 from shopmesh.local import health
 from shopmesh.local.admin import EnvoyAdmin, HostState
 from shopmesh.local.layout import RunDir
+from shopmesh.local.supervisor import Exit
 
-__all__ = ["MeshStatus", "ProxyStatus", "ReplicaStatus", "read"]
+__all__ = ["History", "MeshStatus", "ProxyStatus", "ReplicaStatus", "read"]
+
+
+@dataclass(frozen=True)
+class History:
+    """A process's restarts by the supervisor and how it last exited."""
+
+    restarts: int = 0
+    last_exit: Exit | None = None
+
+    @classmethod
+    def of(cls, recorded: dict | None) -> History:
+        recorded = recorded or {}
+        last = recorded.get("last_exit")
+        return cls(recorded.get("restarts", 0), Exit(**last) if last else None)
 
 
 @dataclass(frozen=True)
@@ -23,6 +39,7 @@ class ProxyStatus:
     live: bool
     # The replicas it calls, by cluster; `name` of a host is the replica's.
     hosts: list[tuple[str, HostState]] = field(default_factory=list)
+    history: History = History()
 
     @property
     def healthy(self) -> bool:
@@ -37,6 +54,7 @@ class ReplicaStatus:
     app_health: str  # SERVING, NOT_SERVING, UNREACHABLE, ...
     inbound: str
     sidecar: ProxyStatus
+    app_history: History = History()
 
 
 @dataclass(frozen=True)
@@ -52,18 +70,20 @@ class MeshStatus:
         )
 
 
-def _proxy(name: str, admin_address: str | None, names: dict[str, str]) -> ProxyStatus:
+def _proxy(
+    name: str, admin_address: str | None, names: dict[str, str], history: History
+) -> ProxyStatus:
     if not admin_address:
-        return ProxyStatus(name, "-", live=False)
+        return ProxyStatus(name, "-", live=False, history=history)
     admin = EnvoyAdmin(admin_address)
     if not admin.ready():
-        return ProxyStatus(name, admin_address, live=False)
+        return ProxyStatus(name, admin_address, live=False, history=history)
     hosts = [
         (names.get(host.address, host.address), host)
         for host in admin.hosts()
         if host.cluster != "local_app"
     ]
-    return ProxyStatus(name, admin_address, live=True, hosts=hosts)
+    return ProxyStatus(name, admin_address, live=True, hosts=hosts, history=history)
 
 
 def read(run_dir: pathlib.Path) -> MeshStatus:
@@ -77,9 +97,12 @@ def read(run_dir: pathlib.Path) -> MeshStatus:
             app=r["app"],
             app_health=health.check(r["app"], contracts.service(r["service"]).full_name),
             inbound=r["inbound"],
-            sidecar=_proxy(r["name"], r["sidecar_admin"], names),
+            sidecar=_proxy(
+                r["name"], r["sidecar_admin"], names, History.of(r.get("sidecar_history"))
+            ),
+            app_history=History.of(r.get("app_history")),
         )
         for r in state["replicas"]
     ]
     edge = state["edge"]
-    return MeshStatus(edge["url"], _proxy("edge", edge["admin"], names), replicas)
+    return MeshStatus(edge["url"], _proxy("edge", edge["admin"], names, History.of(edge)), replicas)

@@ -228,4 +228,5 @@ def test_gen_on_unchanged_protos_rewrites_the_same_tree_and_leaves_no_scratch(tm
     )
     assert result.returncode == 0, result.stderr
     assert _files(copy / "gen") == before
+    # No scratch left (.tools is the borrowed Go plugins).
     assert sorted(p.name for p in copy.iterdir() if p.name.startswith(".")) == [".tools"]

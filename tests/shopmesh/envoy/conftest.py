@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from shopmesh import topology as mesh_topology
-from shopmesh.envoy import common, descriptor, discovery, edge, sidecar
+from shopmesh.envoy import common, descriptor, discovery, edge, openapi, sidecar
 from shopmesh.identity import certs, tokens
 
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
@@ -36,7 +36,8 @@ def configs(mesh_files, topology) -> dict[str, dict]:
     """Every Envoy bootstrap of a mesh with one replica per service, by proxy name."""
     root, files, issued = mesh_files
     transcoder = descriptor.write_transcoder_descriptor(root / "transcoder.binpb")
-    rendered = {"edge": edge.render(topology, issued["edge"], files, transcoder)}
+    spec = openapi.write(root / "openapi.json")
+    rendered = {"edge": edge.render(topology, issued["edge"], files, transcoder, spec=spec)}
     for service in topology.services:
         rendered[sidecar.proxy_name(service, 0)] = sidecar.render(
             service, 0, topology, issued[service], files, app_port=50051

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shopmesh.envoy import descriptor, examples
+from shopmesh.envoy import descriptor, examples, openapi
 
 
 def test_the_committed_examples_match_a_fresh_render():
@@ -14,6 +14,7 @@ def test_each_example_validates_in_envoy(name, mesh_files, tmp_path, validate):
     """The example with its mount paths pointed at throwaway files of the same names."""
     root, _files, _issued = mesh_files
     descriptor.write_transcoder_descriptor(root / "transcoder.binpb")
+    openapi.write(root / "openapi.json")
     text = examples.render()[name]
     text = text.replace(str(examples.MOUNT), str(root)).replace(examples.LOG_DIR, str(root))
     config = tmp_path / name

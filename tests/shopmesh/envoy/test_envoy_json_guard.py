@@ -25,7 +25,8 @@ def test_schema_covers_every_http_binding_with_a_body():
     place = messages["shop.order.v1.PlaceOrderRequest"]
     # proto3 JSON accepts both spellings of a field name.
     assert place["customerId"] is False and place["customer_id"] is False
-    assert place["items"] == "shop.order.v1.OrderItem"
+    assert place["items"] == {"list": "shop.order.v1.OrderItem"}
+    assert messages["google.type.PostalAddress"]["addressLines"] == {"list": False}
     assert set(messages["shop.order.v1.OrderItem"]) == {
         "productId",
         "product_id",

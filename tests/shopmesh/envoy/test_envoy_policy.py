@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from mesh import contracts
-from shopmesh.envoy import common, edge, end_users, sidecar
+from shopmesh.envoy import common, edge, end_users, openapi, sidecar
 
 SERVICES = ["catalog", "inventory", "payment", "order"]
 
@@ -127,7 +127,9 @@ def test_upstream_clusters_balance_per_request_and_check_health(proxy, configs, 
 
 def test_edge_routes_exactly_what_the_edge_may_call(configs, topology):
     rendered = routes(listeners(configs["edge"])["edge"])
-    *methods, fallback = rendered
+    description, *methods, fallback = rendered
+    assert description["match"]["path"] == openapi.PATH
+    assert description["direct_response"]["status"] == 200
     expected = {p for s in topology.upstreams("edge") for p in topology.callers(s)["edge"]}
     assert {r["match"]["path"] for r in methods} == expected
     assert fallback["match"] == {"prefix": "/"}
@@ -160,6 +162,7 @@ def test_edge_transcodes_the_public_services_strictly(configs):
     assert order == [
         "envoy.filters.http.cors",
         "envoy.filters.http.header_mutation",
+        "shopmesh.header_guard",
         "envoy.filters.http.buffer",
         "envoy.filters.http.lua",
         "envoy.filters.http.grpc_json_transcoder",
@@ -171,7 +174,9 @@ def test_edge_transcodes_the_public_services_strictly(configs):
 
 def test_edge_routes_need_a_token_exactly_where_the_service_acts_for_end_users(configs, topology):
     listener = listeners(configs["edge"])["edge"]
-    *methods, fallback = routes(listener)
+    description, *methods, fallback = routes(listener)
+    # Anyone may read the API's description: no token required there.
+    assert end_users.JWT_FILTER not in description["typed_per_filter_config"]
     for route in methods:
         service = contracts.method_policy(route["match"]["path"]).service
         requirement = route["typed_per_filter_config"][end_users.JWT_FILTER]["requirement_name"]
@@ -193,7 +198,9 @@ def test_edge_routes_need_a_token_exactly_where_the_service_acts_for_end_users(c
 def test_edge_settings_change_the_rendered_edge(mesh_files, topology, tmp_path):
     _, files, issued = mesh_files
     settings = edge.EdgeSettings(port=18080, checkout_burst=3, max_request_bytes=1234)
-    config = edge.render(topology, issued["edge"], files, tmp_path / "d.binpb", settings)
+    config = edge.render(
+        topology, issued["edge"], files, tmp_path / "d.binpb", settings, spec=tmp_path / "o.json"
+    )
     listener = listeners(config)["edge"]
     assert listener["address"]["socket_address"]["port_value"] == 18080
     body_limit = http_filter(listener, "envoy.filters.http.buffer")["typed_config"]

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from mesh import contracts
+from shopmesh.envoy import openapi
 
 from .conftest import CHECKOUT_PER_SECOND
 from .meshclient import Response, as_customer, order_body, orders_of, rest
@@ -265,7 +266,7 @@ def test_internal_rpcs_are_not_reachable_through_the_edge(mesh):
 def test_requests_are_access_logged_as_json(mesh):
     marker = f"logged-{uuid.uuid4().hex}"
     rest(mesh, "GET", f"/v1/products/{marker}")
-    entry = _logged(mesh.layout.logs / "edge.access.log", lambda e: marker in e["path"])
+    entry = _logged(mesh.layout.logs / "edge.access.log", lambda e: marker in (e["path"] or ""))
     assert entry["proxy"] == "edge"
     assert entry["path"] == f"/v1/products/{marker}"
     assert entry["grpc_method"] == "/shop.catalog.v1.CatalogService/GetProduct"
@@ -289,7 +290,7 @@ def test_a_rest_callers_deadline_travels_through_the_edge_to_the_service(mesh):
     marker = f"deadline-{uuid.uuid4().hex}"
     response = rest(mesh, "GET", f"/v1/products/{marker}", headers={"grpc-timeout": "2500m"})
     assert response.status == 404
-    edge = _logged(mesh.layout.logs / "edge.access.log", lambda e: marker in e["path"])
+    edge = _logged(mesh.layout.logs / "edge.access.log", lambda e: marker in (e["path"] or ""))
     assert edge["grpc_timeout"] == "2500m"
     # The catalog replica's sidecar got the same request (same x-request-id) with it.
     sidecars = [mesh.layout.logs / f"{r.name}.access.log" for r in mesh.replicas["catalog"]]
@@ -305,3 +306,14 @@ def test_a_rest_callers_deadline_travels_through_the_edge_to_the_service(mesh):
         ]
         time.sleep(0.1)
     assert [e["grpc_timeout"] for e in found] == ["2500m"], found
+
+
+def test_the_edge_serves_its_openapi_description_to_anyone(mesh):
+    response = rest(mesh, "GET", openapi.PATH, headers={"origin": "http://localhost:3000"})
+    assert response.status == 200
+    assert response.body == openapi.committed().read_bytes()
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert json.loads(response.body)["info"]["title"] == "shopmesh REST API"
+    # A bad token is no reason to refuse a public document.
+    assert rest(mesh, "GET", openapi.PATH, headers={"authorization": "Bearer x"}).status == 200

@@ -1,11 +1,14 @@
-"""Child processes run in their own process group and stop, with everything they started."""
+"""Child processes run in their own process group and stop, with everything they started;
+a supervisor restarts those that exit on their own, with backoff."""
 
+import itertools
 import os
 import signal
 import sys
+import threading
 import time
 
-from shopmesh.local.supervisor import Process, stop_all
+from shopmesh.local.supervisor import Backoff, Process, Supervisor, stop_all
 
 # A child that starts a grandchild, then ignores SIGTERM (or not).
 PARENT = """
@@ -71,4 +74,69 @@ def test_a_stopped_process_can_be_started_again(tmp_path):
     try:
         assert process.alive and second != first
     finally:
+        stop_all([process], grace=5)
+
+
+def _supervise(
+    process: Process, backoff: Backoff, reports: list[str]
+) -> tuple[Supervisor, list[float]]:
+    """A running supervisor of `process` and the times it restarted it."""
+    started: list[float] = []
+
+    def restart() -> None:
+        started.append(time.monotonic())
+        process.start()
+
+    supervisor = Supervisor(
+        lambda: [(process, restart)],
+        threading.RLock(),
+        backoff=backoff,
+        report=reports.append,
+        interval=0.01,
+    )
+    return supervisor.start(), started
+
+
+def test_a_child_that_keeps_exiting_is_restarted_with_doubling_backoff(tmp_path):
+    process = Process("crashy", [sys.executable, "-c", "raise SystemExit(3)"], tmp_path).start()
+    reports: list[str] = []
+    supervisor, starts = _supervise(process, Backoff(initial=0.2, maximum=0.8, stable=30), reports)
+    try:
+        deadline = time.monotonic() + 20
+        while len(starts) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        supervisor.stop()
+        stop_all([process], grace=5)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # Each gap is the child's run (a Python start, ~0.05-0.5 s) plus the backoff:
+    # 0.4 then 0.8 (the maximum), after a first wait of 0.2.
+    assert len(starts) >= 4, reports
+    assert gaps[0] >= 0.4 and gaps[1] >= 0.8 and gaps[2] >= 0.8, gaps
+    assert process.restarts >= 4
+    assert process.last_exit is not None and process.last_exit.returncode == 3
+    assert process.last_exit.describe() == "exit code 3"
+    assert any("crashy exited (exit code 3)" in line for line in reports)
+    assert any("crashy restarted" in line for line in reports)
+
+
+def test_a_killed_child_is_restarted_and_one_stopped_on_purpose_is_not(tmp_path):
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    process = Process("sleepy", sleeper, tmp_path).start()
+    reports: list[str] = []
+    supervisor, _ = _supervise(process, Backoff(initial=0.05), reports)
+    try:
+        first = process.pid
+        os.kill(first, signal.SIGKILL)  # as the OOM killer or another terminal would
+        deadline = time.monotonic() + 10
+        while (process.pid == first or not process.alive) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert process.alive and process.pid != first and process.restarts == 1
+        assert process.last_exit is not None
+        assert process.last_exit.describe() == "killed by SIGKILL"
+        stop_all([process], grace=5)
+        time.sleep(0.5)
+        assert not process.alive and process.restarts == 1
+    finally:
+        supervisor.stop()
         stop_all([process], grace=5)

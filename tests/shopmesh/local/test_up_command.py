@@ -129,3 +129,19 @@ def test_a_failed_start_exits_1_and_stops_what_it_started(tmp_path):
     assert up.returncode == 1, output
     assert "edge" in output
     assert _processes_using(run_dir) == []
+
+
+@pytest.mark.parametrize(("given", "port"), [((), "8080"), (("PORT=9090",), "9090")])
+def test_make_up_takes_the_edges_port(repo_root, given, port):
+    # Not a sub-make of the `make test` running us: its MAKEFLAGS would apply.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    planned = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "up", *given],
+        cwd=repo_root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert planned.splitlines()[-1] == f".venv/bin/shopmesh up --port {port}", planned

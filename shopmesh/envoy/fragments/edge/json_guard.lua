@@ -1,28 +1,35 @@
--- Rejects a JSON request body that names a field the API does not define.
+-- Rejects a JSON request body that names a field the API does not define, or
+-- gives a repeated field something other than a JSON array.
 --
 -- Envoy's gRPC-JSON transcoder silently drops unknown JSON fields, so a typo
--- ("quantiy": 3) would reach the service as a request without that field.
--- This filter runs before the transcoder and answers 400 with a JSON
--- google.rpc.Status (BadRequest field violations) instead. Everything else
--- (malformed JSON, wrong types) is left to the transcoder, which rejects it.
+-- ("quantiy": 3) would reach the service as a request without that field; and
+-- it takes a single value where the contract has a list ("recipients": "Ada"
+-- as ["Ada"]) and flattens nested arrays, which proto3's JSON mapping does
+-- not allow. This filter runs before the transcoder and answers 400 with a
+-- JSON google.rpc.Status (BadRequest field violations, google_rpc_status.lua)
+-- instead. Everything else (malformed JSON, other wrong types) is left to the
+-- transcoder, which rejects it.
 --
 -- The renderer (shopmesh/envoy/json_guard.py) puts two tables, generated
 -- from the descriptors, in front of this code:
 --   ROUTES    {method =, pattern = <Lua pattern over the path>, message =,
 --              body = "*" or the name of the field the body holds}
---   MESSAGES  message name -> JSON key -> false (a value not inspected:
---             scalar, enum, well-known type) or the message name of its
---             value, or {map = <message name or false>} for map fields.
+--   MESSAGES  message name -> JSON key -> what the field holds: false (a
+--             value not inspected: scalar, enum, well-known type), the
+--             message name of its value, {list = <message name or false>}
+--             for a repeated field, {map = <message name or false>} for a map.
 
 local OBJECT = {}
 local ARRAY = {}
+local NULL = {} -- JSON null: a field's default value in proto3 JSON
 local ESCAPES = {
   ['"'] = '"', ["\\"] = "\\", ["/"] = "/",
   b = "\b", f = "\f", n = "\n", r = "\r", t = "\t",
 }
 
 -- A small JSON reader: objects and arrays become tables tagged OBJECT/ARRAY,
--- strings stay strings, any other value is `true` (only keys matter here).
+-- strings stay strings, null is NULL, any other value is `true` (only keys and
+-- the shape of values matter here).
 local function parse(text)
   local pos = 1
 
@@ -110,7 +117,7 @@ local function parse(text)
       error("expected a value")
     end
     pos = last + 1
-    return true
+    return text:sub(first, last) == "null" and NULL or true
   end
 
   local value = read_value()
@@ -121,30 +128,48 @@ local function parse(text)
   return value
 end
 
-local function check_message(value, message, path, unknown)
+local check_message
+
+-- `value` for a field that holds `field` (a MESSAGES entry), at `where`.
+local function check_value(value, field, where, problems)
+  if value == NULL then
+    return
+  end
+  if type(field) == "table" and field.map ~= nil then
+    if getmetatable(value) == OBJECT then
+      for key, entry in pairs(value) do
+        check_value(entry, field.map, where .. "[" .. key .. "]", problems)
+      end
+    end -- not an object: the transcoder reports the wrong type
+  elseif type(field) == "table" then
+    if getmetatable(value) ~= ARRAY then
+      problems[#problems + 1] = {field = where, description = "must be a JSON array"}
+      return
+    end
+    for index, item in ipairs(value) do
+      local at = where .. "[" .. (index - 1) .. "]"
+      if getmetatable(item) == ARRAY then
+        problems[#problems + 1] = {field = at, description = "must not be an array"}
+      else
+        check_value(item, field.list, at, problems)
+      end
+    end
+  elseif field then
+    check_message(value, field, where .. ".", problems)
+  end
+end
+
+function check_message(value, message, path, problems)
   if getmetatable(value) ~= OBJECT then
     return -- not an object: the transcoder reports the wrong type
   end
   local fields = MESSAGES[message]
   for key, child in pairs(value) do
     local field = fields[key]
-    local where = path .. key
     if field == nil then
-      unknown[#unknown + 1] = where
-    elseif type(field) == "table" then
-      if field.map and getmetatable(child) == OBJECT then
-        for map_key, entry in pairs(child) do
-          check_message(entry, field.map, where .. "[" .. map_key .. "].", unknown)
-        end
-      end
-    elseif field then
-      if getmetatable(child) == ARRAY then
-        for index, item in ipairs(child) do
-          check_message(item, field, where .. "[" .. (index - 1) .. "].", unknown)
-        end
-      else
-        check_message(child, field, where .. ".", unknown)
-      end
+      problems[#problems + 1] = {field = path .. key, description = "unknown field"}
+    else
+      check_value(child, field, path .. key, problems)
     end
   end
 end
@@ -156,26 +181,6 @@ local function route_of(method, path)
       return route
     end
   end
-end
-
-local function json_string(text)
-  return '"' .. text:gsub('[%c"\\]', function(char)
-    return string.format("\\u%04x", char:byte())
-  end) .. '"'
-end
-
-local function reject(handle, message, unknown)
-  local violations = {}
-  for index, field in ipairs(unknown) do
-    violations[index] = '{"field":' .. json_string(field) .. ',"description":"unknown field"}'
-  end
-  local body = '{"code":3,"message":' .. json_string(message) .. ',"details":[{'
-    .. '"@type":"type.googleapis.com/google.rpc.BadRequest",'
-    .. '"fieldViolations":[' .. table.concat(violations, ",") .. "]}]}"
-  -- Already a google.rpc.Status: tells the edge's JSON error mappers
-  -- (json_error_mapper.yaml) to leave this reply as it is.
-  handle:streamInfo():dynamicMetadata():set("shopmesh.json_guard", "rewrite_reply", false)
-  handle:respond({[":status"] = "400", ["content-type"] = "application/json"}, body)
 end
 
 function envoy_on_request(handle)
@@ -196,18 +201,17 @@ function envoy_on_request(handle)
   if not ok then
     return -- malformed JSON: the transcoder answers 400 with its parse error
   end
-  local unknown = {}
+  local problems = {}
   if route.body == "*" then
-    check_message(value, route.message, "", unknown)
+    check_message(value, route.message, "", problems)
   else
     local field = MESSAGES[route.message][route.body]
-    if field then
-      check_message(value, field, route.body .. ".", unknown)
+    if field ~= nil then
+      check_value(value, field, route.body, problems)
     end
   end
-  if #unknown > 0 then
-    table.sort(unknown)
-    reject(handle, "unknown field(s) in " .. route.message .. ": "
-      .. table.concat(unknown, ", "), unknown)
+  if #problems > 0 then
+    reject_invalid_argument(handle, "the JSON body does not match " .. route.message .. ": "
+      .. describe_problems(problems), problems)
   end
 end
