@@ -1,0 +1,64 @@
+"""The rollout policy (shopmesh/rollout.yaml): steps, analysis window and thresholds.
+
+Read by the local rollout controller and by the generator of istio/'s Flagger
+Canary resources, so a release is judged by the same numbers everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import pathlib
+from dataclasses import dataclass, replace
+
+import yaml
+
+__all__ = ["Policy", "load"]
+
+POLICY_FILE = pathlib.Path(__file__).with_name("rollout.yaml")
+
+
+@dataclass(frozen=True)
+class Policy:
+    # Percent of traffic on the new version at each step, increasing, ending at 100.
+    steps_percent: tuple[int, ...]
+    window_seconds: float
+    # Fewer of the new version's calls than this in a window judge nothing: the step fails.
+    min_requests: int
+    # A window passes only while errors / calls < max_error_rate and p99 < max_p99_ms.
+    max_error_rate: float
+    max_p99_ms: float
+
+    def with_window(self, seconds: float, min_requests: int | None = None) -> Policy:
+        """The same thresholds over a shorter window (tests, demos)."""
+        return replace(
+            self,
+            window_seconds=seconds,
+            min_requests=self.min_requests if min_requests is None else min_requests,
+        )
+
+
+def _parse(document: dict) -> Policy:
+    steps = tuple(int(step) for step in document["steps_percent"])
+    if not steps or steps[-1] != 100 or any(b <= a for a, b in itertools.pairwise(steps)):
+        raise ValueError(f"steps_percent must increase and end at 100, not {list(steps)}")
+    if steps[0] <= 0:
+        raise ValueError(f"steps_percent must start above 0, not {steps[0]}")
+    analysis = document["analysis"]
+    policy = Policy(
+        steps_percent=steps,
+        window_seconds=float(analysis["window_seconds"]),
+        min_requests=int(analysis["min_requests"]),
+        max_error_rate=float(analysis["max_error_rate"]),
+        max_p99_ms=float(analysis["max_p99_ms"]),
+    )
+    if policy.window_seconds <= 0 or policy.min_requests < 1:
+        raise ValueError("analysis.window_seconds and analysis.min_requests must be positive")
+    if not 0 < policy.max_error_rate < 1 or policy.max_p99_ms <= 0:
+        raise ValueError("analysis.max_error_rate must be in (0, 1) and max_p99_ms positive")
+    return policy
+
+
+@functools.cache
+def load(path: pathlib.Path = POLICY_FILE) -> Policy:
+    return _parse(yaml.safe_load(path.read_text()))
