@@ -33,7 +33,6 @@ from typing import Any
 
 from mesh.breakers import UNHEALTHY_CODES
 from shopmesh.istio import ingress, traffic, workloads
-from shopmesh.istio.monitoring import SCRAPE_INTERVAL_SECONDS
 from shopmesh.istio.cluster import (
     GRPC_PORT,
     PART_OF,
@@ -42,6 +41,7 @@ from shopmesh.istio.cluster import (
     namespace,
     service_selector,
 )
+from shopmesh.istio.monitoring import SCRAPE_INTERVAL_SECONDS
 from shopmesh.rollout import Policy
 
 __all__ = [
