@@ -84,10 +84,11 @@ def _calls(extra: str = "") -> str:
 QUERIES = {
     # Calls the release answered in the window (policy: min_requests).
     "requests": f"sum(increase({_calls()}))",
-    # Their share that failed as the server's fault (policy: max_error_rate); no
-    # such failure at all is 0, not "no value".
-    "error-rate": (
-        "(sum(increase(" + _calls(f', grpc_response_status=~"{_UNWELL}"') + "))"
+    # Their share that failed as the server's fault, in percent (policy:
+    # max_error_rate; percent because Flagger's events print two decimals); no such
+    # failure at all is 0, not "no value".
+    "error-percent": (
+        "100 * (sum(increase(" + _calls(f', grpc_response_status=~"{_UNWELL}"') + "))"
         f" or vector(0)) / sum(increase({_calls()}))"
     ),
     # The 99th percentile of their duration in ms, as the sidecar measures it
@@ -112,7 +113,7 @@ def _thresholds(policy: Policy) -> dict[str, dict[str, float | int]]:
     only on a value exactly at the bound."""
     return {
         "requests": {"min": policy.min_requests},
-        "error-rate": {"max": _number(policy.max_error_rate)},
+        "error-percent": {"max": _number(round(100 * policy.max_error_rate, 12))},
         "latency-p99": {"max": _number(policy.max_p99_ms)},
     }
 

@@ -632,11 +632,13 @@ def _template_problems(documents: Documents, policy: Policy) -> Iterator[str]:
             yield f"MetricTemplate {name}: not the release's own calls (no {missing})"
         if "response_code" in query:
             yield f"MetricTemplate {name}: counts HTTP codes; gRPC errors are HTTP 200"
-    error_rate = templates.get("error-rate", {}).get("spec", {}).get("query", "")
-    if _status_numbers(error_rate) != unwell:
-        yield f"error-rate counts statuses {_status_numbers(error_rate)}, not {sorted(unwell)}"
-    if "or vector(0)" not in error_rate:
-        yield "error-rate has no value (a failed check) when no call failed"
+    errors = templates.get("error-percent", {}).get("spec", {}).get("query", "")
+    if _status_numbers(errors) != unwell:
+        yield f"error-percent counts statuses {_status_numbers(errors)}, not {sorted(unwell)}"
+    if "or vector(0)" not in errors:
+        yield "error-percent has no value (a failed check) when no call failed"
+    if not errors.startswith("100 * "):
+        yield "error-percent is not in percent"
     if "histogram_quantile(0.99," not in templates.get("latency-p99", {}).get("spec", {}).get(
         "query", ""
     ):
@@ -686,7 +688,7 @@ def _analysis_problems(canary: dict[str, Any], policy: Policy) -> Iterator[str]:
         yield f"{where}: steps {analysis.get('stepWeights')} != policy {policy.steps_percent}"
     wanted = {
         "requests": {"min": policy.min_requests},
-        "error-rate": {"max": policy.max_error_rate},
+        "error-percent": {"max": round(100 * policy.max_error_rate, 12)},
         "latency-p99": {"max": policy.max_p99_ms},
     }
     metrics = {m["name"]: m for m in analysis.get("metrics", [])}

@@ -692,8 +692,8 @@ PROGRESSIVE_MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, .
         ("consistency",),
     ),
     (
-        "an error-rate threshold off the policy",
-        lambda d: _metric(d, "payment", "error-rate")["thresholdRange"].update(max=0.01),
+        "an error threshold off the policy",
+        lambda d: _metric(d, "payment", "error-percent")["thresholdRange"].update(max=1),
         ("consistency",),
     ),
     (
@@ -728,7 +728,7 @@ PROGRESSIVE_MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, .
     (
         # Flagger's builtin request-success-rate: gRPC errors are HTTP 200.
         "errors counted by HTTP status",
-        lambda d: _one(d, "MetricTemplate", "error-rate")["spec"].update(
+        lambda d: _one(d, "MetricTemplate", "error-percent")["spec"].update(
             query='sum(rate(istio_requests_total{reporter="destination",'
             ' destination_workload_namespace="{{ namespace }}",'
             ' destination_workload="{{ target }}", response_code=~"5.*"}[{{ interval }}]))'

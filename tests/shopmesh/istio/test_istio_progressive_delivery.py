@@ -52,12 +52,12 @@ def test_changing_the_rollout_policy_changes_every_canary(running, tmp_path) -> 
     assert (analysis["interval"], analysis["stepWeights"]) == ("120s", [10, 25])
     assert [m["thresholdRange"] for m in analysis["metrics"]] == [
         {"min": 40},
-        {"max": 0.005},
+        {"max": 0.5},
         {"max": 250},
     ]
     # The committed Canaries, judged by the new policy, differ in every number.
     stale = canary_problems(running[PROGRESSIVE_DELIVERY], policy)
-    for words in ("interval 60s", "steps [5, 20, 50]", "{'min': 100}", "{'max': 0.001}", "500"):
+    for words in ("interval 60s", "steps [5, 20, 50]", "{'min': 100}", "{'max': 0.1}", "500"):
         assert any(words in problem for problem in stale), words
 
 
@@ -72,7 +72,7 @@ def test_the_window_is_whole_seconds_holding_two_scrapes() -> None:
 
 def test_every_query_is_promql_once_flagger_fills_it_in(rendered) -> None:
     templates = find(rendered[PROGRESSIVE_DELIVERY], "MetricTemplate")
-    assert {t["metadata"]["name"] for t in templates} == {"requests", "error-rate", "latency-p99"}
+    assert {t["metadata"]["name"] for t in templates} == {"requests", "error-percent", "latency-p99"}
     for template in templates:
         query = template["spec"]["query"]
         for variable, value in (("namespace", "shop"), ("target", "catalog"), ("interval", "60s")):
