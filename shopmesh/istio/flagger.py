@@ -92,7 +92,7 @@ QUERIES = {
         f" or vector(0)) / sum(increase({_calls()}))"
     ),
     # The 99th percentile of their duration in ms, as the sidecar measures it
-    # (policy: max_p99_ms); the same query as Flagger's builtin request-duration.
+    # (policy: max_p99_ms), as Flagger's builtin request-duration measures it.
     "latency-p99": (
         "histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket"
         + _RELEASE_CALLS
@@ -175,7 +175,7 @@ def canary(service: str, policy: Policy) -> dict[str, Any]:
                 "name": service,
             },
             # Deleting the Canary gives the Deployment its pods back before Flagger's
-            # objects go: the way back to the base without an outage.
+            # objects go (leaving Flagger: istio/README.md).
             "revertOnDeletion": True,
             "service": {
                 "name": service,

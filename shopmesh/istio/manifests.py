@@ -35,7 +35,6 @@ __all__ = [
     "check",
     "dump",
     "files",
-    "load_documents",
     "write",
 ]
 
@@ -74,10 +73,6 @@ def dump(documents: Documents, header: str = HEADER) -> str:
     return header + yaml.dump_all(
         documents, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
     )
-
-
-def load_documents(path: pathlib.Path) -> Documents:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
 def _namespace() -> dict[str, Any]:

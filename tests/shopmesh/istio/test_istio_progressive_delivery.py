@@ -72,7 +72,11 @@ def test_the_window_is_whole_seconds_holding_two_scrapes() -> None:
 
 def test_every_query_is_promql_once_flagger_fills_it_in(rendered) -> None:
     templates = find(rendered[PROGRESSIVE_DELIVERY], "MetricTemplate")
-    assert {t["metadata"]["name"] for t in templates} == {"requests", "error-percent", "latency-p99"}
+    assert {t["metadata"]["name"] for t in templates} == {
+        "requests",
+        "error-percent",
+        "latency-p99",
+    }
     for template in templates:
         query = template["spec"]["query"]
         for variable, value in (("namespace", "shop"), ("target", "catalog"), ("interval", "60s")):
