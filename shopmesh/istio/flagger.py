@@ -74,31 +74,36 @@ _WINDOW = "[{{ interval }}]"
 _UNWELL = "|".join(str(code.value[0]) for code in sorted(UNHEALTHY_CODES, key=lambda c: c.value[0]))
 
 
-def _calls(extra: str = "") -> str:
-    return "istio_requests_total" + _RELEASE_CALLS + extra + "}" + _WINDOW
+# ...of those, the ones that failed as the server's fault.
+_FAILED = f', grpc_response_status=~"{_UNWELL}"'
+
+
+def _calls(metric: str = "istio_requests_total", extra: str = "") -> str:
+    return f"{metric}{_RELEASE_CALLS}{extra}}}{_WINDOW}"
 
 
 # Each query's value is the number the policy bounds (Flagger fails a check whose
 # value is below thresholdRange.min or above .max). A window without a call of
 # the release has no value at all, which Flagger counts as a failed check too.
+# One selector a line, so the rendered YAML keeps them as written.
 QUERIES = {
     # Calls the release answered in the window (policy: min_requests).
-    "requests": f"sum(increase({_calls()}))",
+    "requests": f"sum(increase(\n  {_calls()}\n))\n",
     # Their share that failed as the server's fault, in percent (policy:
     # max_error_rate; percent because Flagger's events print two decimals); no such
     # failure at all is 0, not "no value".
     "error-percent": (
-        "100 * (sum(increase(" + _calls(f', grpc_response_status=~"{_UNWELL}"') + "))"
-        f" or vector(0)) / sum(increase({_calls()}))"
+        "100 * (\n"
+        f"  sum(increase({_calls(extra=_FAILED)}))\n"
+        "  or vector(0)\n"
+        f")\n/ sum(increase({_calls()}))\n"
     ),
     # The 99th percentile of their duration in ms, as the sidecar measures it
     # (policy: max_p99_ms), as Flagger's builtin request-duration measures it.
     "latency-p99": (
-        "histogram_quantile(0.99, sum by (le) (rate(istio_request_duration_milliseconds_bucket"
-        + _RELEASE_CALLS
-        + "}"
-        + _WINDOW
-        + ")))"
+        "histogram_quantile(0.99, sum by (le) (rate(\n"
+        f"  {_calls('istio_request_duration_milliseconds_bucket')}\n"
+        ")))\n"
     ),
 }
 
