@@ -9,10 +9,12 @@ import pytest
 from mesh import contracts
 from shopmesh.istio import traffic
 
-from . import database_consistency, istio_consistency
+from . import database_consistency, istio_consistency, progressive_delivery_consistency
 from .istio_consistency import find
 
-CHECKS = istio_consistency.CHECKS + database_consistency.CHECKS
+CHECKS = (
+    istio_consistency.CHECKS + database_consistency.CHECKS + progressive_delivery_consistency.CHECKS
+)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)

@@ -20,7 +20,7 @@ import yaml
 
 from shopmesh.istio.manifests import ISTIO_DIR
 
-from . import database_consistency, istio_consistency
+from . import database_consistency, istio_consistency, progressive_delivery_consistency
 from .database_consistency import secret_problems
 from .flagger_view import as_running
 from .istio_consistency import find
@@ -607,7 +607,11 @@ def _problems(check: str, documents: Documents, schema_dir: pathlib.Path) -> lis
         return secret_problems(documents, (ISTIO_DIR / "README.md").read_text())
     found = []
     running = as_running(documents)
-    for function in istio_consistency.CHECKS + database_consistency.CHECKS:
+    for function in (
+        istio_consistency.CHECKS
+        + database_consistency.CHECKS
+        + progressive_delivery_consistency.CHECKS
+    ):
         try:
             found += function(running)
         except (KeyError, ValueError) as error:  # a check that cannot even read it objects too

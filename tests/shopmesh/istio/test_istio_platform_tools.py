@@ -19,8 +19,9 @@ import yaml
 from shopmesh import cli
 from shopmesh.istio import checks
 
+from . import istio_consistency, progressive_delivery_consistency
 from .flagger_view import as_running
-from .istio_consistency import CHECKS, find
+from .istio_consistency import find
 from .istio_validation import is_custom_resource, schema_problems
 
 Documents = list[dict[str, Any]]
@@ -249,7 +250,8 @@ def _findings(tool: str, documents: Documents, schema_dir) -> list[str]:
         ]
     if tool == "consistency":
         running = as_running(documents)
-        return [p for check in CHECKS for p in check(running)]
+        rules = istio_consistency.CHECKS + progressive_delivery_consistency.CHECKS
+        return [p for rule in rules for p in rule(running)]
     stream = yaml.safe_dump_all(documents, sort_keys=False)
     if tool == "kubeconform":
         return [f"{f.resource}: {f.message}" for f in checks.kubeconform(stream, schema_dir)[1]]

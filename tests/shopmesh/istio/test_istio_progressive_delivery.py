@@ -17,7 +17,8 @@ from shopmesh.istio.manifests import ISTIO_DIR, PROGRESSIVE_DELIVERY
 
 from . import database_consistency
 from .flagger_view import as_running
-from .istio_consistency import canary_problems, every_pod_problems, find
+from .istio_consistency import every_pod_problems, find
+from .progressive_delivery_consistency import canary_problems
 
 CHANGED = {
     "steps_percent": [10, 25, 100],
