@@ -69,12 +69,10 @@ _RELEASE_CALLS = (
     'destination_workload="{{ target }}"'
 )
 _WINDOW = "[{{ interval }}]"
-# gRPC status numbers as Istio labels them; UNAVAILABLE among them is also what the
-# release's sidecar answers for a pod whose app crashed or refuses connections.
+# Of those, the ones that failed as the server's fault: gRPC status numbers as Istio
+# labels them. UNAVAILABLE among them is also what the release's sidecar answers
+# for a pod whose app crashed or refuses connections.
 _UNWELL = "|".join(str(code.value[0]) for code in sorted(UNHEALTHY_CODES, key=lambda c: c.value[0]))
-
-
-# ...of those, the ones that failed as the server's fault.
 _FAILED = f', grpc_response_status=~"{_UNWELL}"'
 
 
@@ -98,8 +96,8 @@ QUERIES = {
         "  or vector(0)\n"
         f")\n/ sum(increase({_calls()}))\n"
     ),
-    # The 99th percentile of their duration in ms, as the sidecar measures it
-    # (policy: max_p99_ms), as Flagger's builtin request-duration measures it.
+    # The 99th percentile of their duration in ms as the sidecar measures it, like
+    # Flagger's builtin request-duration (policy: max_p99_ms).
     "latency-p99": (
         "histogram_quantile(0.99, sum by (le) (rate(\n"
         f"  {_calls('istio_request_duration_milliseconds_bucket')}\n"
