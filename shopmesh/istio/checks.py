@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 # Every kustomization a platform team may apply; each is checked whole.
-OVERLAYS = ("base", "overlays/canary")
+OVERLAYS = ("base", "overlays/progressive-delivery")
 # A release kubernetes-validate ships schemas for and that current Istio supports;
 # it has the preStop `sleep` action the Deployments use (1.29+).
 KUBERNETES_VERSION = "1.32"

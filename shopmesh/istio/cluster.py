@@ -25,6 +25,8 @@ __all__ = [
     "MAX_SURGE",
     "METRICS_PORT",
     "PART_OF",
+    "PROMETHEUS_URL",
+    "SERVICE_LABEL",
     "host",
     "labels",
     "metadata",
@@ -32,6 +34,7 @@ __all__ = [
     "pods_at_most",
     "principal",
     "replicas",
+    "service_selector",
 ]
 
 # Shared with services/ (SHOPMESH_LISTEN / SHOPMESH_METRICS_LISTEN defaults).
@@ -56,6 +59,16 @@ INGRESS_TARGET_PORTS = {80: 8080, 443: 8443}
 EDGE_WORKLOAD = "edge"
 EDGE_PRINCIPAL = f"{CLUSTER_DOMAIN}/ns/{INGRESS_NAMESPACE}/sa/istio-ingressgateway-service-account"
 PART_OF = {"app.kubernetes.io/part-of": "shopmesh"}
+# Every pod of a service carries its name here, whichever Deployment runs it.
+# Flagger's `<service>-primary` copies the pods' labels but rewrites `app` (its
+# selector label), so whatever must reach every pod of a service (authorization,
+# end users' tokens, database access) selects this label, never `app`.
+SERVICE_LABEL = "app.kubernetes.io/name"
+# Where Flagger's metric checks query: the Prometheus that reads the PodMonitor
+# (the Prometheus Operator keeps `prometheus-operated` beside each Prometheus it
+# runs; here one in namespace `monitoring`). Another location: change it and
+# regenerate, or patch the MetricTemplates' `provider.address` in an overlay.
+PROMETHEUS_URL = "http://prometheus-operated.monitoring.svc:9090"
 
 # Kubernetes needs at least two pods for a rollout or a node drain to keep serving.
 MIN_REPLICAS = 2
@@ -76,9 +89,11 @@ def replicas(service: str) -> int:
 
 
 def pods_at_most(service: str) -> int:
-    """The most pods of a service that can run at once: the autoscaler's ceiling plus
-    a rollout's surge, and the canary overlay's v2 Deployment with its own surge."""
-    return MAX_REPLICAS + MAX_SURGE + replicas(service) + MAX_SURGE
+    """The most pods of a service that can run at once. Under Flagger
+    (overlays/progressive-delivery) a release runs beside the primary: the primary
+    and the release (the target Deployment, scaled by its own autoscaler as its
+    share of traffic grows) each up to the autoscaler's ceiling plus a rollout's surge."""
+    return 2 * (MAX_REPLICAS + MAX_SURGE)
 
 
 def host(service: str) -> str:
@@ -94,11 +109,17 @@ def principal(workload: str) -> str:
 
 
 def labels(service: str, version: str | None = None) -> dict[str, str]:
-    """Pod labels: `app` and `version` are the ones Istio telemetry and subsets use."""
+    """A Deployment's own pods (its selector): `app`, and `version`. Flagger's copy of a
+    Deployment selects `app: <service>-primary` instead."""
     found = {"app": service}
     if version:
         found["version"] = version
     return found
+
+
+def service_selector(service: str) -> dict[str, str]:
+    """Every pod of the service, Flagger's primary and the release under analysis alike."""
+    return {SERVICE_LABEL: service}
 
 
 def metadata(name: str, *, ns: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -33,8 +33,8 @@ from shopmesh.istio.cluster import (
     INGRESS_NAMESPACE,
     INGRESS_SELECTOR,
     INGRESS_TARGET_PORTS,
-    labels,
     metadata,
+    service_selector,
 )
 
 __all__ = [
@@ -92,7 +92,7 @@ def request_authentication(service: str) -> dict[str, Any]:
         "kind": "RequestAuthentication",
         "metadata": metadata(f"{service}-end-users"),
         "spec": {
-            "selector": {"matchLabels": labels(service)},
+            "selector": {"matchLabels": service_selector(service)},
             "jwtRules": [_jwt_rule(outputPayloadToHeader=CLAIMS_HEADER)],
         },
     }

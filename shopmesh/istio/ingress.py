@@ -26,7 +26,7 @@ from shopmesh.istio.cluster import (
     INGRESS_TARGET_PORTS,
     metadata,
 )
-from shopmesh.istio.traffic import Split, route
+from shopmesh.istio.traffic import Target, route, to_service
 
 __all__ = [
     "GATEWAY",
@@ -84,11 +84,11 @@ def gateway() -> dict[str, Any]:
     }
 
 
-def virtual_service(split: Split = None) -> dict[str, Any]:
+def virtual_service(to: Target = to_service) -> dict[str, Any]:
     """Routes of the gateway: every RPC `edge` may call, and nothing else."""
     mesh_topology = topology.load()
     routes = [
-        route(contracts.method_policy(path), split, name=f"{service}.{path.rsplit('/', 1)[1]}")
+        route(contracts.method_policy(path), name=f"{service}.{path.rsplit('/', 1)[1]}", to=to)
         for service in sorted(mesh_topology.services)
         for path in mesh_topology.callers(service).get(EDGE_WORKLOAD, ())
     ]

@@ -30,7 +30,14 @@ from typing import Any
 
 from services.runtime.postgres import CONNECTIONS_PER_DATABASE
 from shopmesh import topology
-from shopmesh.istio.cluster import PART_OF, labels, metadata, namespace, pods_at_most
+from shopmesh.istio.cluster import (
+    PART_OF,
+    labels,
+    metadata,
+    namespace,
+    pods_at_most,
+    service_selector,
+)
 
 __all__ = [
     "BACKUP_PLUGIN",
@@ -116,9 +123,9 @@ def _pg_hba() -> list[str]:
 
 
 def _pod_selectors() -> list[dict[str, Any]]:
-    # A service's pods, every version: the pg_hba rules name them by service.
+    # Every pod of a service (Flagger's primary too): the pg_hba rules name them by service.
     return [
-        {"name": service, "selector": {"matchLabels": labels(service)}}
+        {"name": service, "selector": {"matchLabels": service_selector(service)}}
         for service in sorted(topology.load().services)
     ]
 

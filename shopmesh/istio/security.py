@@ -11,7 +11,7 @@ from typing import Any
 
 from shopmesh import topology
 from shopmesh.envoy.sidecar import HEALTH_METHODS
-from shopmesh.istio.cluster import labels, metadata, principal
+from shopmesh.istio.cluster import metadata, principal, service_selector
 from shopmesh.istio.end_users import ANY_REQUEST_PRINCIPAL
 
 __all__ = ["authorization_policy", "deny_all", "peer_authentication_strict"]
@@ -66,7 +66,7 @@ def authorization_policy(service: str) -> dict[str, Any]:
         "kind": "AuthorizationPolicy",
         "metadata": metadata(f"{service}-callers"),
         "spec": {
-            "selector": {"matchLabels": labels(service)},
+            "selector": {"matchLabels": service_selector(service)},
             "action": "ALLOW",
             "rules": rules,
         },

@@ -9,6 +9,7 @@ sidecar retries what this file allows, and the apps run with SHOPMESH_APP_RETRIE
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mesh import contracts
@@ -17,16 +18,18 @@ from shopmesh.envoy.templates import fill
 from shopmesh.istio.cluster import GRPC_PORT, host, metadata
 
 __all__ = [
-    "Split",
+    "Target",
     "destination_rule",
     "duration",
     "retries",
     "route",
+    "to_service",
+    "traffic_policy",
     "virtual_service",
 ]
 
-# Traffic split between the subsets v1 and v2 (percentages), or None for no subsets.
-Split = tuple[int, int] | None
+# Where a route sends a service's calls: its `route` (or `delegate`) for that service.
+Target = Callable[[str], dict[str, Any]]
 
 
 def duration(seconds: float) -> str:
@@ -44,17 +47,12 @@ def retries(policy: contracts.MethodPolicy) -> dict[str, Any]:
     return {"attempts": envoy["num_retries"], "retryOn": envoy["retry_on"]}
 
 
-def _destinations(service: str, split: Split) -> list[dict[str, Any]]:
-    destination = {"host": host(service), "port": {"number": GRPC_PORT}}
-    if split is None:
-        return [{"destination": destination}]
-    return [
-        {"destination": {**destination, "subset": subset}, "weight": weight}
-        for subset, weight in zip(("v1", "v2"), split, strict=True)
-    ]
+def to_service(service: str) -> dict[str, Any]:
+    """Straight to the service's pods, through its Kubernetes Service."""
+    return {"route": [{"destination": {"host": host(service), "port": {"number": GRPC_PORT}}}]}
 
 
-def route(policy: contracts.MethodPolicy, split: Split, name: str) -> dict[str, Any]:
+def route(policy: contracts.MethodPolicy, name: str, to: Target = to_service) -> dict[str, Any]:
     """One RPC's route: exact gRPC path, the contract's timeout, retries if safe."""
     return {
         "name": name,
@@ -62,15 +60,17 @@ def route(policy: contracts.MethodPolicy, split: Split, name: str) -> dict[str, 
         # The contract's timeout bounds the whole call, retries included.
         "timeout": duration(policy.timeout),
         "retries": retries(policy),
-        "route": _destinations(policy.service, split),
+        **to(policy.service),
     }
 
 
-def virtual_service(service: str, split: Split = None) -> dict[str, Any]:
+def virtual_service(
+    service: str, *, name: str | None = None, to: Target = to_service
+) -> dict[str, Any]:
     """Calls inside the mesh to the service, one route per RPC of its contract."""
     contract = contracts.service(service)
     routes = [
-        route(policy, split, name=policy.name)
+        route(policy, name=policy.name, to=to)
         for policy in sorted(contract.methods.values(), key=lambda p: p.path)
     ]
     # Health checks and reflection by an allowed caller: default deadline, no
@@ -80,14 +80,42 @@ def virtual_service(service: str, split: Split = None) -> dict[str, Any]:
             "name": "other",
             "timeout": duration(contracts.DEFAULT_TIMEOUT_S),
             "retries": {"attempts": 0},
-            "route": _destinations(service, split),
+            **to(service),
         }
     )
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "VirtualService",
-        "metadata": metadata(service),
+        "metadata": metadata(name or service),
         "spec": {"hosts": [host(service)], "http": routes},
+    }
+
+
+def traffic_policy() -> dict[str, Any]:
+    """How callers' sidecars treat a service's endpoints: balancing, pools, ejection, mTLS."""
+    return {
+        # Per request, to the endpoint with the fewest requests in flight.
+        "loadBalancer": {"simple": "LEAST_REQUEST"},
+        "connectionPool": {
+            "tcp": {"maxConnections": 100, "connectTimeout": "1s"},
+            "http": {
+                "http2MaxRequests": 1000,
+                # Recycle long-lived HTTP/2 connections now and then.
+                "maxRequestsPerConnection": 1000,
+                # A retry budget: retries in flight to the whole service are
+                # capped, so an outage cannot multiply the load on it.
+                "maxRetries": 20,
+            },
+        },
+        # Envoy maps grpc-status to HTTP for this: UNAVAILABLE, INTERNAL,
+        # UNKNOWN and DEADLINE_EXCEEDED count, client errors do not.
+        "outlierDetection": {
+            "consecutive5xxErrors": 5,
+            "interval": "10s",
+            "baseEjectionTime": "30s",
+            "maxEjectionPercent": 50,
+        },
+        "tls": {"mode": "ISTIO_MUTUAL"},
     }
 
 
@@ -96,31 +124,5 @@ def destination_rule(service: str) -> dict[str, Any]:
         "apiVersion": "networking.istio.io/v1",
         "kind": "DestinationRule",
         "metadata": metadata(service),
-        "spec": {
-            "host": host(service),
-            "trafficPolicy": {
-                # Per request, to the endpoint with the fewest requests in flight.
-                "loadBalancer": {"simple": "LEAST_REQUEST"},
-                "connectionPool": {
-                    "tcp": {"maxConnections": 100, "connectTimeout": "1s"},
-                    "http": {
-                        "http2MaxRequests": 1000,
-                        # Recycle long-lived HTTP/2 connections now and then.
-                        "maxRequestsPerConnection": 1000,
-                        # A retry budget: retries in flight to the whole service are
-                        # capped, so an outage cannot multiply the load on it.
-                        "maxRetries": 20,
-                    },
-                },
-                # Envoy maps grpc-status to HTTP for this: UNAVAILABLE, INTERNAL,
-                # UNKNOWN and DEADLINE_EXCEEDED count, client errors do not.
-                "outlierDetection": {
-                    "consecutive5xxErrors": 5,
-                    "interval": "10s",
-                    "baseEjectionTime": "30s",
-                    "maxEjectionPercent": 50,
-                },
-                "tls": {"mode": "ISTIO_MUTUAL"},
-            },
-        },
+        "spec": {"host": host(service), "trafficPolicy": traffic_policy()},
     }

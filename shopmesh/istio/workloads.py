@@ -26,6 +26,7 @@ from shopmesh.istio.cluster import (
     labels,
     metadata,
     replicas,
+    service_selector,
 )
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "service_account",
 ]
 
+# The pods' `version` label, part of the Deployments' (immutable) selectors.
+VERSION = "v1"
 # The image's non-root user (Dockerfile: USER 10001).
 RUN_AS = 10001
 # Let the endpoint removal reach every sidecar before the server stops accepting.
@@ -107,12 +110,12 @@ def _spread(service: str) -> list[dict[str, Any]]:
     ]
 
 
-def _container(service: str, image: str) -> dict[str, Any]:
+def _container(service: str) -> dict[str, Any]:
     health = contracts.service(service).full_name
     _, ca_mount = postgres.connection_volume()
     return {
         "name": service,
-        "image": image,
+        "image": IMAGE,
         "imagePullPolicy": "IfNotPresent",
         "args": [service],
         "ports": [
@@ -142,20 +145,19 @@ def _container(service: str, image: str) -> dict[str, Any]:
     }
 
 
-def deployment(
-    service: str, *, version: str = "v1", image: str = IMAGE, name: str | None = None
-) -> dict[str, Any]:
-    """The service's pods; a canary release is a second Deployment with another version."""
-    pod_labels = labels(service, version)
+def deployment(service: str) -> dict[str, Any]:
+    """The service's pods. Under Flagger this is the release's Deployment (its target),
+    and Flagger runs a copy of it, `<service>-primary`, for the version in service."""
+    selector = labels(service, VERSION)
     ca_volume, _ = postgres.connection_volume()
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(name or service, labels={**pod_labels, **PART_OF}),
+        "metadata": metadata(service, labels={**selector, **PART_OF}),
         "spec": {
             "replicas": replicas(service),
             "revisionHistoryLimit": 5,
-            "selector": {"matchLabels": pod_labels},
+            "selector": {"matchLabels": selector},
             # Never below the current capacity while a new pod starts.
             "strategy": {
                 "type": "RollingUpdate",
@@ -163,7 +165,9 @@ def deployment(
             },
             "template": {
                 "metadata": {
-                    "labels": pod_labels,
+                    # The selector's labels, plus the ones every pod of the service
+                    # keeps under Flagger (service_selector) and the shop's own.
+                    "labels": {**selector, **service_selector(service), **PART_OF},
                     "annotations": {
                         # Istio merges these app metrics into the sidecar's scrape endpoint.
                         "prometheus.io/scrape": "true",
@@ -188,7 +192,7 @@ def deployment(
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "topologySpreadConstraints": _spread(service),
-                    "containers": [_container(service, image)],
+                    "containers": [_container(service)],
                     "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}, ca_volume],
                 },
             },
@@ -203,7 +207,8 @@ def kubernetes_service(service: str) -> dict[str, Any]:
         "kind": "Service",
         "metadata": metadata(service, labels={**labels(service), **PART_OF}),
         "spec": {
-            # Every version of the service: subsets split traffic, not Services.
+            # The Deployment's pods. overlays/progressive-delivery leaves this Service
+            # to Flagger, which points it at its primary.
             "selector": labels(service),
             "ports": [
                 {
@@ -242,11 +247,13 @@ def horizontal_pod_autoscaler(service: str) -> dict[str, Any]:
     }
 
 
-def pod_disruption_budget(service: str) -> dict[str, Any]:
-    """Voluntary evictions (node drains, upgrades) always leave one pod serving."""
+def pod_disruption_budget(service: str, deployment: str | None = None) -> dict[str, Any]:
+    """Voluntary evictions (node drains, upgrades) always leave one pod of the
+    Deployment serving: one budget per Deployment (Flagger's primary gets its own)."""
+    name = deployment or service
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",
-        "metadata": metadata(service, labels={**labels(service), **PART_OF}),
-        "spec": {"minAvailable": 1, "selector": {"matchLabels": labels(service)}},
+        "metadata": metadata(name, labels={**labels(service), **PART_OF}),
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": labels(name)}},
     }

@@ -1,4 +1,5 @@
-"""Fixtures for the istio/ checks: the rendered overlays and the CRD JSON schemas."""
+"""Fixtures for the istio/ checks: the rendered overlays, what they run as once Flagger
+has initialised their Canaries, and the CRD JSON schemas."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import yaml
 from shopmesh.istio import checks
 from shopmesh.istio.manifests import ISTIO_DIR
 
+from .flagger_view import as_running
 from .istio_validation import require_schema_dir
 
 
@@ -30,6 +32,12 @@ def _rendered(streams: dict[str, str]) -> dict[str, list[dict]]:
 def rendered(_rendered: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """overlay -> the documents `kubectl apply -k` would apply (a copy, safe to mutate)."""
     return copy.deepcopy(_rendered)
+
+
+@pytest.fixture(scope="session")
+def running(_rendered: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """overlay -> its objects plus Flagger's, delegation resolved (flagger_view)."""
+    return {name: as_running(documents) for name, documents in _rendered.items()}
 
 
 @pytest.fixture(scope="session")

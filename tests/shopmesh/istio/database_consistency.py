@@ -12,7 +12,9 @@ for what the platform team creates by hand):
 - per pod: each database's connection settings, resolved as Kubernetes expands the
   env and libpq reads it, name the primary's Service, that database, the user and
   password of that database's own Secret and a verified TLS connection;
-- connection limits cover every pod the autoscaler, a rollout and the canary run;
+- connection limits cover every pod that can run at once: each Deployment (Flagger's
+  primary and the release under analysis alike) at its autoscaler's ceiling plus a
+  rollout's surge;
 - every Secret (and the backup ObjectStore) a manifest names exists: rendered,
   made by the operator, or created by a command in istio/README.md.
 """
@@ -30,7 +32,7 @@ from psycopg import conninfo
 from services.runtime.postgres import CONNECTIONS_PER_DATABASE
 from shopmesh import topology
 
-from .istio_consistency import find
+from .istio_consistency import find, pod_labels, selects, service_of
 
 __all__ = [
     "CHECKS",
@@ -71,10 +73,6 @@ def secret_value(name: str, key: str) -> str:
     return _SECRET_TOKEN.format(name=name, key=key)
 
 
-def _service(deployment: dict[str, Any]) -> str:
-    return deployment["spec"]["selector"]["matchLabels"]["app"]
-
-
 def _pod(deployment: dict[str, Any]) -> dict[str, Any]:
     return deployment["spec"]["template"]["spec"]
 
@@ -88,9 +86,9 @@ def stateless_problems(documents: Documents) -> list[str]:
         f"PersistentVolumeClaim {d['metadata']['name']}: pods of the shop keep no volume"
         for d in find(documents, "PersistentVolumeClaim")
     ]
-    for deployment in find(documents, "Deployment"):
+    deployments = find(documents, "Deployment")
+    for deployment in deployments:
         where = f"Deployment {deployment['metadata']['name']}"
-        service = _service(deployment)
         pod = _pod(deployment)
         for volume in pod.get("volumes", []):
             if not {"emptyDir", "secret"} & set(volume):
@@ -105,13 +103,15 @@ def stateless_problems(documents: Documents) -> list[str]:
             problems.append(f"{where}: pinned to nodes (affinity, nodeSelector or nodeName)")
         if "requiredDuringSchedulingIgnoredDuringExecution" in affinity.get("nodeAffinity", {}):
             problems.append(f"{where}: pinned to nodes by a required node affinity")
+        # Counting this Deployment's pods, and no other's (Flagger's primary included).
         spread = [
             c
             for c in pod.get("topologySpreadConstraints", [])
             if c["topologyKey"] == SPREAD_KEY
             and c["maxSkew"] == 1
             and c["whenUnsatisfiable"] == "DoNotSchedule"
-            and c.get("labelSelector", {}).get("matchLabels") == {"app": service}
+            and [d for d in deployments if selects(c.get("labelSelector"), pod_labels(d))]
+            == [deployment]
         ]
         if not spread:
             problems.append(f"{where}: pods not spread over nodes (maxSkew 1, DoNotSchedule)")
@@ -208,7 +208,7 @@ def database_problems(documents: Documents) -> list[str]:
         ]
         if powers:
             problems.append(f"role {database}: more than it needs: {powers}")
-    problems += list(_hba_problems(cluster))
+    problems += list(_hba_problems(cluster, documents))
     return problems
 
 
@@ -260,22 +260,23 @@ def hba_method(cluster: dict[str, Any], client: Client) -> str:
     return "scram-sha-256"
 
 
-def _hba_problems(cluster: dict[str, Any]) -> Iterator[str]:
+def _hba_problems(cluster: dict[str, Any], documents: Documents) -> Iterator[str]:
     """A role gets in only to its own database, from its service's pods, over TLS, with
     its password, and nobody else gets into the shop's databases. Tried: every role of
     the shop, the operator's default application role and anyone else; into every
-    database of the shop, the operator's default one and the server's own; from
-    each service's pods (any version) and from outside the namespace; TLS or not."""
+    database of the shop, the operator's default one and the server's own; from the
+    pods of every Deployment (Flagger's primary too) and from outside the namespace;
+    TLS or not."""
     shop = topology.load().databases
     users = [*shop, "app", "someone_else"]
     databases = [*shop, "app", "postgres", "template1"]
+    sources = [(service_of(d), pod_labels(d)) for d in find(documents, "Deployment")]
     for database in databases:
         owner = shop[database][0] if database in shop else None
         for user in users:
-            for source in [*topology.load().services, None]:
-                pod_labels = {"app": source, "version": "v2"} if source else None
+            for source, labels in [*sources, (None, None)]:
                 for tls in (True, False):
-                    client = Client(database, user, pod_labels, tls)
+                    client = Client(database, user, labels, tls)
                     method = hba_method(cluster, client)
                     own = user == database and source == owner and tls
                     if own and method != "scram-sha-256":
@@ -340,7 +341,7 @@ def connection_problems(documents: Documents) -> list[str]:
     primary = f"{name}-rw.{namespace}.svc"
     for deployment in find(documents, "Deployment"):
         where = f"Deployment {deployment['metadata']['name']}"
-        service = _service(deployment)
+        service = service_of(deployment)
         pod = _pod(deployment)
         (container,) = pod["containers"]
         own_secrets = set()
@@ -401,7 +402,7 @@ def budget_problems(documents: Documents) -> list[str]:
         pods = sum(
             _pods_at_most(documents, d)
             for d in find(documents, "Deployment")
-            if _service(d) == service
+            if service_of(d) == service
         )
         # SHOPMESH_WORKERS processes per pod (1 when unset) each open their own pool.
         need = pods * CONNECTIONS_PER_DATABASE

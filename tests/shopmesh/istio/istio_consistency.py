@@ -1,7 +1,10 @@
 """Rendered istio/ against its sources: proto/ (mesh.contracts) and shopmesh/topology.yaml.
 
 Every check states the rule in its own terms, reading the rendered YAML, not the
-renderer, and returns the problems it found (empty when consistent).
+renderer, and returns the problems it found (empty when consistent). An overlay
+with Flagger Canaries is checked as it runs once Flagger has initialised them
+(flagger_view.as_running): its primary Deployments, Services, DestinationRules
+and delegated routes are held to the same rules as the base's.
 """
 
 from __future__ import annotations
@@ -20,19 +23,28 @@ from services.runtime.health import LIVENESS
 from shopmesh import topology
 from shopmesh.istio.cluster import INGRESS_TARGET_PORTS
 
+from .flagger_view import resolve_host
+
 __all__ = [
     "CHECKS",
+    "SERVICE_LABEL",
     "authorization_problems",
-    "canary_problems",
+    "autoscalers",
     "coverage_problems",
     "destination_rule_problems",
     "end_user_problems",
     "end_user_required",
+    "every_pod_problems",
     "find",
     "granted",
+    "host_services",
     "istio_path_matches",
+    "pod_labels",
     "pod_problems",
     "route_problems",
+    "selects",
+    "service_of",
+    "subset_problems",
     "transcoder_problems",
 ]
 
@@ -43,6 +55,9 @@ INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-servi
 # Retrying any of these could repeat work the server did, or retry client errors.
 SAFE_RETRY_CONDITIONS = {"connect-failure", "refused-stream", "reset", "unavailable"}
 HEALTH_PATHS = {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"}
+# The pod label naming the service a pod runs, whichever Deployment it belongs to:
+# Flagger's primary keeps it (it rewrites only `app`, its selector label).
+SERVICE_LABEL = "app.kubernetes.io/name"
 Documents = list[dict[str, Any]]
 
 
@@ -63,8 +78,61 @@ def _principal(workload: str) -> str:
 
 
 def _selects(document: dict[str, Any], service: str) -> bool:
+    """The policy or Service is the service's own: it selects the service by name."""
     selector = (document.get("spec") or {}).get("selector") or {}
-    return selector.get("matchLabels", selector) == {"app": service}
+    return selector.get("matchLabels", selector) == {SERVICE_LABEL: service}
+
+
+def pod_labels(deployment: dict[str, Any]) -> dict[str, str]:
+    return deployment["spec"]["template"]["metadata"].get("labels", {})
+
+
+def service_of(deployment: dict[str, Any]) -> str | None:
+    """The service a Deployment's pods run, as their label says."""
+    return pod_labels(deployment).get(SERVICE_LABEL)
+
+
+_OPERATORS = {
+    "In": lambda value, values: value in values,
+    "NotIn": lambda value, values: value not in values,
+    "Exists": lambda value, values: value is not None,
+    "DoesNotExist": lambda value, values: value is None,
+}
+
+
+def selects(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """Whether a label selector (a LabelSelector, or a Service's plain map) selects
+    these labels. No selector selects nothing; an empty one, everything."""
+    if selector is None:
+        return False
+    if not {"matchLabels", "matchExpressions"} & set(selector):
+        selector = {"matchLabels": selector}
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items()) and all(
+        _OPERATORS[e["operator"]](labels.get(e["key"]), e.get("values", []))
+        for e in selector.get("matchExpressions", [])
+    )
+
+
+def host_services(documents: Documents) -> dict[str, set[str]]:
+    """Service host -> the services whose pods it selects (by the pods' labels)."""
+    deployments = find(documents, "Deployment")
+    return {
+        resolve_host(s["metadata"]["name"], s["metadata"]["namespace"]): {
+            service_of(d) for d in deployments if selects(s["spec"].get("selector"), pod_labels(d))
+        }
+        for s in find(documents, "Service")
+    }
+
+
+def _routed_hosts(documents: Documents, service: str) -> set[str]:
+    """The hosts the mesh's routes to a service send its calls to."""
+    return {
+        resolve_host(destination["destination"]["host"], vs["metadata"]["namespace"])
+        for vs in find(documents, "VirtualService")
+        if vs["spec"].get("hosts") == [_host(service)]
+        for route in vs["spec"]["http"]
+        for destination in route.get("route", [])
+    }
 
 
 def coverage_problems(documents: Documents) -> list[str]:
@@ -77,13 +145,10 @@ def coverage_problems(documents: Documents) -> list[str]:
             "Service": find(documents, "Service", service),
             "HorizontalPodAutoscaler": find(documents, "HorizontalPodAutoscaler", service),
             "PodDisruptionBudget": find(documents, "PodDisruptionBudget", service),
-            "DestinationRule": [
-                d for d in find(documents, "DestinationRule") if d["spec"]["host"] == _host(service)
-            ],
             "VirtualService": [
                 d
                 for d in find(documents, "VirtualService")
-                if d["spec"]["hosts"] == [_host(service)]
+                if d["spec"].get("hosts") == [_host(service)]
             ],
             "AuthorizationPolicy": [
                 d for d in find(documents, "AuthorizationPolicy") if _selects(d, service)
@@ -94,6 +159,17 @@ def coverage_problems(documents: Documents) -> list[str]:
             for kind, found in wanted.items()
             if len(found) != 1
         ]
+        # Every host its calls go to (its own, or Flagger's primary and canary).
+        for host in sorted(_routed_hosts(documents, service)):
+            rules = [
+                d
+                for d in find(documents, "DestinationRule")
+                if resolve_host(d["spec"]["host"], d["metadata"]["namespace"]) == host
+            ]
+            if len(rules) != 1:
+                problems.append(f"{service}: {len(rules)} DestinationRule for {host} (want 1)")
+        if not _routed_hosts(documents, service):
+            problems.append(f"{service}: no route sends calls anywhere")
     return problems
 
 
@@ -179,7 +255,9 @@ def _seconds(duration: str) -> float:
     return float(duration.removesuffix("s")) if duration.endswith("s") else -1.0
 
 
-def _route_problems(route: dict[str, Any], service: str, where: str) -> Iterator[str]:
+def _route_problems(
+    route: dict[str, Any], service: str, where: str, hosts: dict[str, set[str]]
+) -> Iterator[str]:
     matches = route.get("match", [])
     path = matches[0]["uri"].get("exact") if len(matches) == 1 else None
     if path is None:
@@ -201,18 +279,22 @@ def _route_problems(route: dict[str, Any], service: str, where: str) -> Iterator
         yield f"{where}: {path} is not retry-safe but has {retries['attempts']} retries"
     if conditions - SAFE_RETRY_CONDITIONS:
         yield f"{where}: {path} retries on {sorted(conditions - SAFE_RETRY_CONDITIONS)}"
+    if not route.get("route"):
+        yield f"{where}: {path} goes nowhere (no destination, or a delegate that does not exist)"
     for destination in route.get("route", []):
-        if destination["destination"]["host"] != _host(service):
-            yield f"{where}: {path} goes to {destination['destination']['host']}"
+        host = destination["destination"]["host"]
+        if hosts.get(host) != {service}:
+            yield f"{where}: {path} goes to {host}"
 
 
 def route_problems(documents: Documents) -> list[str]:
     """Per-RPC routes of the mesh and the gateway carry the contract's timeout and retries."""
     problems = []
     mesh_topology = topology.load()
+    hosts = host_services(documents)
     for service, contract in contracts.services().items():
         for vs in find(documents, "VirtualService"):
-            if vs["spec"]["hosts"] != [_host(service)]:
+            if vs["spec"].get("hosts") != [_host(service)]:
                 continue
             where = f"VirtualService {vs['metadata']['name']}"
             routed = set()
@@ -220,7 +302,7 @@ def route_problems(documents: Documents) -> list[str]:
                 if not route.get("match"):
                     continue  # the catch-all, checked below
                 routed.add(route["match"][0]["uri"].get("exact"))
-                problems += _route_problems(route, service, where)
+                problems += _route_problems(route, service, where, hosts)
             missing = {p.path for p in contract.methods.values()} - routed
             problems += [f"{where}: no route for {path}" for path in sorted(missing)]
             last = vs["spec"]["http"][-1]
@@ -235,10 +317,12 @@ def route_problems(documents: Documents) -> list[str]:
         where = "VirtualService ingress"
         routed = {}
         for route in vs["spec"]["http"]:
-            host = route["route"][0]["destination"]["host"]
-            service = host.split(".")[0]
+            served = {
+                s for d in route.get("route", []) for s in hosts.get(d["destination"]["host"], ())
+            }
+            service = served.pop() if len(served) == 1 else f"{len(served)} services"
             routed[(route.get("match") or [{}])[0].get("uri", {}).get("exact")] = service
-            problems += _route_problems(route, service, where)
+            problems += _route_problems(route, service, where, hosts)
         if routed != edge_paths:
             problems.append(
                 f"{where}: routes {sorted(routed, key=str)} != edge's {sorted(edge_paths)}"
@@ -277,24 +361,34 @@ def _env(container: dict[str, Any]) -> dict[str, str]:
 
 
 def pod_problems(documents: Documents) -> list[str]:
-    """Pods: probes on the port the Service exposes, health names, hardening, drain, env."""
+    """Pods: probes on the port the Services expose, health names, hardening, drain, env."""
     problems = []
     mesh_topology = topology.load()
     for deployment in find(documents, "Deployment"):
         where = f"Deployment {deployment['metadata']['name']}"
-        service = deployment["spec"]["selector"]["matchLabels"]["app"]
+        service = service_of(deployment)
+        if service not in mesh_topology.services:
+            problems.append(f"{where}: its pods' {SERVICE_LABEL} names no service: {service}")
+            continue
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
         services = [
-            s for s in find(documents, "Service") if s["spec"]["selector"] == {"app": service}
+            s
+            for s in find(documents, "Service")
+            if selects(s["spec"].get("selector"), pod_labels(deployment))
         ]
-        if len(services) != 1:
-            problems.append(f"{where}: {len(services)} Services select it")
+        if not services:
+            problems.append(f"{where}: no Service selects its pods")
             continue
-        (port,) = services[0]["spec"]["ports"]
-        if (port.get("name"), port.get("appProtocol")) != ("grpc", "grpc"):
-            problems.append(f"{where}: Service port is not named grpc with appProtocol grpc")
-        exposed = _container_port(deployment, port["targetPort"])
+        exposed = set()
+        for port in (p for s in services for p in s["spec"]["ports"]):
+            if (port.get("name"), port.get("appProtocol")) != ("grpc", "grpc"):
+                problems.append(f"{where}: Service port is not named grpc with appProtocol grpc")
+            exposed.add(_container_port(deployment, port["targetPort"]))
+        if len(exposed) != 1:
+            problems.append(f"{where}: its Services lead to ports {sorted(map(str, exposed))}")
+            continue
+        (exposed,) = exposed
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             probe = container.get(kind, {}).get("grpc")
             if probe is None:
@@ -316,8 +410,8 @@ def pod_problems(documents: Documents) -> list[str]:
                 problems.append(f"{where}: {kind} asks for {LIVENESS!r}, which ignores the store")
         if container.get("args") != [service]:
             problems.append(f"{where}: runs {container.get('args')}, not {service}")
-        if deployment["spec"].get("replicas", 1) < 2:
-            problems.append(f"{where}: fewer than 2 replicas")
+        if _fewest_pods(documents, deployment) < 2:
+            problems.append(f"{where}: fewer than 2 pods")
         if not (
             container.get("resources", {}).get("requests") and container["resources"].get("limits")
         ):
@@ -343,6 +437,21 @@ def pod_problems(documents: Documents) -> list[str]:
         if upstreams and env.get("SHOPMESH_APP_RETRIES") != "0":
             problems.append(f"{where}: app retries on while the sidecar retries")
     return problems
+
+
+def autoscalers(documents: Documents, deployment: dict[str, Any]) -> Documents:
+    return [
+        h
+        for h in find(documents, "HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+        and h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    ]
+
+
+def _fewest_pods(documents: Documents, deployment: dict[str, Any]) -> int:
+    """What the Deployment runs at least: its autoscaler's floor, else its replicas."""
+    floors = [h["spec"].get("minReplicas", 1) for h in autoscalers(documents, deployment)]
+    return min(floors) if floors else deployment["spec"].get("replicas", 1)
 
 
 def _rest_services() -> list[str]:
@@ -427,31 +536,62 @@ def _shared_gateway_problems(documents: Documents, config: dict[str, Any]) -> li
     return problems
 
 
-def canary_problems(documents: Documents, plan: tuple[tuple[int, int], ...]) -> list[str]:
-    """Subsets match the pods' version labels; every route splits by the annotated step."""
+def subset_problems(documents: Documents) -> list[str]:
+    """Every DestinationRule subset selects some pods of its host's service."""
     problems = []
-    versions = {
-        (
-            d["spec"]["selector"]["matchLabels"]["app"],
-            d["spec"]["selector"]["matchLabels"]["version"],
-        )
-        for d in find(documents, "Deployment")
-    }
+    deployments = find(documents, "Deployment")
     for rule in find(documents, "DestinationRule"):
         service = rule["spec"]["host"].split(".")[0]
         for subset in rule["spec"].get("subsets", []):
-            if (service, subset["labels"].get("version")) not in versions:
+            wanted = {**subset.get("labels", {}), SERVICE_LABEL: service}
+            if not any(selects(wanted, pod_labels(d)) for d in deployments):
                 problems.append(f"{service}: subset {subset['name']} selects no Deployment's pods")
-    for vs in find(documents, "VirtualService"):
-        step = int(vs["metadata"].get("annotations", {}).get("shopmesh/canary-step", -1))
-        for route in vs["spec"]["http"]:
-            weights = tuple(d.get("weight", 0) for d in route["route"])
-            subsets = [d["destination"].get("subset") for d in route["route"]]
-            if step < 0:
-                continue
-            if subsets != ["v1", "v2"] or weights != plan[step]:
-                name = f"{vs['metadata']['name']}: {route['name']}"
-                problems.append(f"{name} splits {weights}; step {step} is {plan[step]}")
+    return problems
+
+
+def every_pod_problems(documents: Documents) -> list[str]:
+    """Every Deployment of a service, Flagger's primary too: the service's authorization
+    (and end users' token checks) reach its pods, one disruption budget of its own
+    keeps one of them through drains, and an autoscaler sizes it."""
+    problems = []
+    mesh_topology = topology.load()
+    deployments = find(documents, "Deployment")
+    for deployment in deployments:
+        where = f"Deployment {deployment['metadata']['name']}"
+        service, labels = service_of(deployment), pod_labels(deployment)
+        reaching = {
+            kind: [
+                d["metadata"]["name"]
+                for d in find(documents, kind)
+                if d["metadata"]["namespace"] == NAMESPACE
+                and selects(d["spec"].get("selector"), labels)
+            ]
+            for kind in ("AuthorizationPolicy", "RequestAuthentication")
+        }
+        if not reaching["AuthorizationPolicy"]:
+            problems.append(f"{where}: no AuthorizationPolicy but deny-all reaches its pods")
+        if mesh_topology.needs_end_user(service) and not reaching["RequestAuthentication"]:
+            problems.append(f"{where}: no RequestAuthentication checks its end users' tokens")
+        budgets = [
+            b
+            for b in find(documents, "PodDisruptionBudget")
+            if selects(b["spec"].get("selector"), labels)
+        ]
+        if len(budgets) != 1:
+            problems.append(f"{where}: {len(budgets)} PodDisruptionBudgets (want 1)")
+        for budget in budgets:
+            others = [
+                d["metadata"]["name"]
+                for d in deployments
+                if d is not deployment and selects(budget["spec"].get("selector"), pod_labels(d))
+            ]
+            if others:
+                problems.append(
+                    f"{where}: PodDisruptionBudget {budget['metadata']['name']} also counts"
+                    f" {others}' pods (one of theirs would satisfy it)"
+                )
+        if len(autoscalers(documents, deployment)) != 1:
+            problems.append(f"{where}: {len(autoscalers(documents, deployment))} autoscalers")
     return problems
 
 
@@ -543,7 +683,7 @@ def end_user_problems(documents: Documents) -> list[str]:
             continue
         if required != callers:
             problems.append(f"{service}: callers needing an end user {required} != {callers}")
-        rule, found = _jwt_rule(documents, NAMESPACE, {"app": service}, service)
+        rule, found = _jwt_rule(documents, NAMESPACE, {SERVICE_LABEL: service}, service)
         problems += found
         if rule and rule.get("outputPayloadToHeader") != CLAIMS_HEADER:
             problems.append(f"{service}: the app does not get the verified claims")
@@ -576,6 +716,8 @@ def end_user_problems(documents: Documents) -> list[str]:
 # Every check above that takes only the documents: what an overlay must pass.
 CHECKS = (
     coverage_problems,
+    every_pod_problems,
+    subset_problems,
     authorization_problems,
     route_problems,
     destination_rule_problems,

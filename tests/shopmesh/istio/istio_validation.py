@@ -1,7 +1,8 @@
 """Strict validation of rendered manifests: CRD JSON schemas, typed models, Kubernetes.
 
-Custom resources (Istio's, CloudNativePG's) validate against the JSON schemas in
-../shared/schemas/<family> (Draft 7) and the CEL rules those schemas carry
+Custom resources (Istio's, CloudNativePG's, Flagger's, the Prometheus Operator's)
+validate against the JSON schemas in ../shared/schemas/<family> (Draft 7) and the
+CEL rules those schemas carry
 (x-kubernetes-validations, evaluated with cel-python as the API server would on
 create); built-in kinds through kubernetes-validate. Each check returns a list of
 problems (empty when the document is valid), so the same functions serve the
@@ -37,13 +38,18 @@ __all__ = [
 # it has the preStop `sleep` action the Deployments use (1.29+).
 KUBERNETES_VERSION = "1.32"
 TOP_LEVEL_KEYS = {"apiVersion", "kind", "metadata", "spec"}
-# ../shared/schemas/<family>: which API groups each family's schemas cover.
-CNPG_GROUP = "postgresql.cnpg.io"
-SCHEMA_FAMILIES = ("istio", "cnpg")
+# ../shared/schemas/<family> per API group of the CRDs istio/ uses; Istio's groups
+# (*.istio.io) are folders of istio/.
+FAMILIES = {
+    "postgresql.cnpg.io": "cnpg",
+    "flagger.app": "flagger",
+    "monitoring.coreos.com": "prometheus-operator",
+}
+SCHEMA_FAMILIES = ("istio", *FAMILIES.values())
 
 
 def require_schema_dir(repo_root: pathlib.Path, env: Mapping[str, str]) -> pathlib.Path:
-    """../shared/schemas beside the repo (istio/ and cnpg/); skip without it, but fail in CI."""
+    """../shared/schemas beside the repo (a folder per family); skip without it, but fail in CI."""
     path = repo_root.parent / "shared" / "schemas"
     missing = [family for family in SCHEMA_FAMILIES if not (path / family).is_dir()]
     if not missing:
@@ -64,7 +70,7 @@ def is_istio(document: dict[str, Any]) -> bool:
 
 def is_custom_resource(document: dict[str, Any]) -> bool:
     """A kind that a CRD defines (validated by schema_problems, not by kubernetes_problems)."""
-    return is_istio(document) or _group(document) == CNPG_GROUP
+    return is_istio(document) or _group(document) in FAMILIES
 
 
 def _name(document: dict[str, Any]) -> str:
@@ -77,7 +83,7 @@ def _schema_file(schema_dir: pathlib.Path, document: dict[str, Any]) -> pathlib.
     kind = document["kind"].lower()
     if is_istio(document):
         return schema_dir / "istio" / group / f"{kind}_{version}.json"
-    return schema_dir / "cnpg" / f"{kind}_{version}.json"
+    return schema_dir / FAMILIES[group] / f"{kind}_{version}.json"
 
 
 @functools.cache

@@ -7,25 +7,20 @@ import dataclasses
 import pytest
 
 from mesh import contracts
-from shopmesh.istio import canary, traffic
+from shopmesh.istio import traffic
 
-from . import database_consistency, istio_consistency
-from .istio_consistency import canary_problems, find
+from . import database_consistency, istio_consistency, progressive_delivery_consistency
+from .istio_consistency import find
 
-CHECKS = istio_consistency.CHECKS + database_consistency.CHECKS
+CHECKS = (
+    istio_consistency.CHECKS + database_consistency.CHECKS + progressive_delivery_consistency.CHECKS
+)
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
-def test_every_overlay_is_consistent_with_the_contracts_and_topology(rendered, check) -> None:
-    for overlay, documents in rendered.items():
+def test_every_overlay_is_consistent_with_the_contracts_and_topology(running, check) -> None:
+    for overlay, documents in running.items():
         assert check(documents) == [], overlay
-
-
-def test_canary_splits_follow_the_plan_at_the_committed_step(rendered) -> None:
-    documents = rendered["overlays/canary"]
-    assert canary_problems(documents, canary.PLAN) == []
-    assert len(find(documents, "Deployment")) == 2 * len(contracts.services())
-    assert all(len(d["spec"]["subsets"]) == 2 for d in find(documents, "DestinationRule"))
 
 
 def test_the_gateway_routes_only_public_rpcs(rendered) -> None:
@@ -40,11 +35,11 @@ def test_the_gateway_routes_only_public_rpcs(rendered) -> None:
 
 def test_mesh_retries_follow_the_contracts_retry_safety() -> None:
     place_order = contracts.method_policy("/shop.order.v1.OrderService/PlaceOrder")
-    assert traffic.route(place_order, None, "PlaceOrder")["retries"]["attempts"] == 2
+    assert traffic.route(place_order, "PlaceOrder")["retries"]["attempts"] == 2
     # Not marked idempotent and no request_id to deduplicate on: never retried.
     get_order = contracts.method_policy("/shop.order.v1.OrderService/GetOrder")
     unsafe = dataclasses.replace(get_order, idempotency=contracts.Idempotency.UNKNOWN)
-    assert traffic.route(unsafe, None, "GetOrder")["retries"] == {"attempts": 0}
+    assert traffic.route(unsafe, "GetOrder")["retries"] == {"attempts": 0}
     # Unmarked but with a REQUIRED request_id: every accepted call is deduplicated.
     deduplicated = dataclasses.replace(place_order, idempotency=contracts.Idempotency.UNKNOWN)
     assert traffic.retries(deduplicated)["attempts"] == 2

@@ -18,7 +18,7 @@ from .database_consistency import (
     secret_problems,
     secret_value,
 )
-from .istio_consistency import find
+from .istio_consistency import find, pod_labels
 
 
 def test_every_secret_and_store_the_manifests_name_is_created(rendered) -> None:
@@ -42,15 +42,12 @@ def test_a_secret_missing_from_readme_is_reported(rendered) -> None:
     ]
 
 
-def _cluster(rendered) -> dict:
-    (cluster,) = find(rendered["base"], "Cluster")
-    return cluster
-
-
-def test_only_a_service_s_own_pods_reach_its_database(rendered) -> None:
-    cluster = _cluster(rendered)
-    order_pod = {"app": "order", "version": "v1"}
-    payment_pod = {"app": "payment", "version": "v2"}
+def test_only_a_service_s_own_pods_reach_its_database(running) -> None:
+    documents = running["overlays/progressive-delivery"]
+    (cluster,) = find(documents, "Cluster")
+    # Flagger's primary of one service and the release of the other.
+    (order_pod,) = [pod_labels(d) for d in find(documents, "Deployment", "order-primary")]
+    (payment_pod,) = [pod_labels(d) for d in find(documents, "Deployment", "payment")]
     assert hba_method(cluster, Client("order", "order", order_pod, tls=True)) == "scram-sha-256"
     assert hba_method(cluster, Client("order", "order", order_pod, tls=False)) == "reject"
     assert hba_method(cluster, Client("order", "order", payment_pod, tls=True)) == "reject"
@@ -83,13 +80,15 @@ def test_connection_settings_expand_env_as_the_kubelet_does() -> None:
     assert connection_settings(container, "URL")["password"] == secret_value("s", "password")
 
 
-def test_connection_limits_cover_the_largest_deployment_the_manifests_allow(rendered) -> None:
-    (cluster,) = find(rendered["overlays/canary"], "Cluster")
+def test_connection_limits_cover_the_largest_deployment_the_manifests_allow(running) -> None:
+    documents = running["overlays/progressive-delivery"]
+    (cluster,) = find(documents, "Cluster")
     roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
-    (hpa,) = find(rendered["overlays/canary"], "HorizontalPodAutoscaler", "order")
-    (v2,) = find(rendered["overlays/canary"], "Deployment", "order-v2")
-    # The autoscaler's ceiling and the canary's pods, each with a rollout's extra pod.
-    pods = hpa["spec"]["maxReplicas"] + 1 + v2["spec"]["replicas"] + 1
+    (release,) = find(documents, "HorizontalPodAutoscaler", "order")
+    (primary,) = find(documents, "HorizontalPodAutoscaler", "order-primary")
+    # During an analysis Flagger's primary and the release each scale to their
+    # autoscaler's ceiling, each with a rollout's extra pod.
+    pods = release["spec"]["maxReplicas"] + 1 + primary["spec"]["maxReplicas"] + 1
     assert roles["order"]["connectionLimit"] == pods * CONNECTIONS_PER_DATABASE
     parameters = cluster["spec"]["postgresql"]["parameters"]
     assert int(parameters["max_connections"]) > sum(r["connectionLimit"] for r in roles.values())

@@ -20,6 +20,7 @@ from shopmesh.identity import certs, tokens
 from .istio_consistency import (
     INGRESS_NAMESPACE,
     INGRESS_PRINCIPAL,
+    SERVICE_LABEL,
     end_user_required,
     find,
     granted,
@@ -111,7 +112,9 @@ def test_authorization_policies_equal_the_sidecar_rbac(rendered, sidecars) -> No
     policies = find(rendered["base"], "AuthorizationPolicy")
     for service, config in sidecars.items():
         (policy,) = [
-            p for p in policies if p["spec"].get("selector") == {"matchLabels": {"app": service}}
+            p
+            for p in policies
+            if p["spec"].get("selector") == {"matchLabels": {SERVICE_LABEL: service}}
         ]
         envoy = _envoy_grants(config)
         assert envoy, f"no RBAC found in {service}'s sidecar"
@@ -131,7 +134,9 @@ def test_end_users_are_required_on_the_same_calls_in_both_meshes(rendered, sidec
     required_somewhere = False
     for service, config in sidecars.items():
         (policy,) = [
-            p for p in policies if p["spec"].get("selector") == {"matchLabels": {"app": service}}
+            p
+            for p in policies
+            if p["spec"].get("selector") == {"matchLabels": {SERVICE_LABEL: service}}
         ]
         envoy = _envoy_grants(config, only_with_end_user=True)
         assert end_user_required(policy) == envoy, service

@@ -44,7 +44,7 @@ def _env() -> dict[str, str]:
 def test_image_runs_the_service_named_by_the_argument(rendered) -> None:
     (entrypoint,) = [rest for op, rest in _final_stage() if op == "ENTRYPOINT"]
     assert json.loads(entrypoint) == ["python", "-m", "services"]
-    for deployment in find(rendered["overlays/canary"], "Deployment"):
+    for deployment in find(rendered["overlays/progressive-delivery"], "Deployment"):
         (container,) = deployment["spec"]["template"]["spec"]["containers"]
         assert "command" not in container  # the entrypoint is the image's
         assert container["args"] == [deployment["metadata"]["labels"]["app"]]

@@ -1,8 +1,9 @@
 """Deliberately broken copies of the rendered manifests are caught by the checks.
 
 Each mutation breaks one thing in a copy of an overlay (typo'd field, wrong enum,
-missing AuthZ rule, drifted policy, a volume claim, a pg_hba hole...) and names
-the checks that must object.
+missing AuthZ rule, drifted policy, a volume claim, a pg_hba hole, a Canary off
+the rollout policy...) and names the checks that must object. The consistency
+checks read the copy as it runs once Flagger has initialised its Canaries.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from shopmesh.istio import canary
 from shopmesh.istio.manifests import ISTIO_DIR
 
-from . import database_consistency, istio_consistency
+from . import database_consistency, istio_consistency, progressive_delivery_consistency
 from .database_consistency import secret_problems
-from .istio_consistency import canary_problems, find
+from .flagger_view import as_running
+from .istio_consistency import find
 from .istio_validation import (
     KUBERNETES_VERSION,
     is_custom_resource,
@@ -388,11 +389,6 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
         ),
         ("schema", "model", "consistency"),
     ),
-    (
-        "canary weights off the plan",
-        lambda d: _route(d, "catalog", "GetProduct")["route"][1].update(weight=7),
-        ("canary",),
-    ),
     # --- state: stateless pods, CloudNativePG, connections, Secrets ---------------------
     ("a volume claim comes back", _add_volume_claim, ("consistency",)),
     ("a Deployment mounts a volume claim", _mount_volume_claim, ("consistency",)),
@@ -445,7 +441,7 @@ MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
     ),
     (
         "a pod connects to the standbys' Service",
-        lambda d: _env(d, "order-v2", "PGHOST").update(value="shop-postgres-ro.shop.svc"),
+        lambda d: _env(d, "order", "PGHOST").update(value="shop-postgres-ro.shop.svc"),
         ("consistency",),
     ),
     (
@@ -607,14 +603,17 @@ def _problems(check: str, documents: Documents, schema_dir: pathlib.Path) -> lis
         return [p for d in documents if is_istio(d) for p in model_problems(d)]
     if check == "kubernetes":
         return [p for d in documents if not is_custom_resource(d) for p in kubernetes_problems(d)]
-    if check == "canary":
-        return canary_problems(documents, canary.PLAN)
     if check == "secrets":
         return secret_problems(documents, (ISTIO_DIR / "README.md").read_text())
     found = []
-    for function in istio_consistency.CHECKS + database_consistency.CHECKS:
+    running = as_running(documents)
+    for function in (
+        istio_consistency.CHECKS
+        + database_consistency.CHECKS
+        + progressive_delivery_consistency.CHECKS
+    ):
         try:
-            found += function(documents)
+            found += function(running)
         except (KeyError, ValueError) as error:  # a check that cannot even read it objects too
             found.append(f"{function.__name__}: {error!r}")
     return found
@@ -623,7 +622,197 @@ def _problems(check: str, documents: Documents, schema_dir: pathlib.Path) -> lis
 @pytest.mark.parametrize(("broken", "mutate", "checks"), MUTATIONS, ids=[m[0] for m in MUTATIONS])
 def test_broken_copy_is_caught(rendered, schema_dir, broken, mutate, checks) -> None:
     # Unbroken, the same overlay passes every check (test_istio_validation/_consistency).
-    documents = rendered["overlays/canary"]
+    documents = rendered["base"]
+    mutate(documents)
+    for check in checks:
+        assert _problems(check, documents, schema_dir), f"{check} missed: {broken}"
+
+
+def _canary(documents: Documents, service: str) -> dict[str, Any]:
+    return _one(documents, "Canary", service)["spec"]
+
+
+def _metric(documents: Documents, service: str, name: str) -> dict[str, Any]:
+    (metric,) = [m for m in _canary(documents, service)["analysis"]["metrics"] if m["name"] == name]
+    return metric
+
+
+def _add_service_back(documents: Documents) -> None:
+    documents.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "inventory", "namespace": "shop"},
+            "spec": {
+                "selector": {"app": "inventory"},
+                "ports": [{"name": "grpc", "port": 50051, "targetPort": "grpc"}],
+            },
+        }
+    )
+
+
+def _gateway_route_around_flagger(documents: Documents) -> None:
+    (route,) = [
+        r
+        for r in _one(documents, "VirtualService", "ingress")["spec"]["http"]
+        if r["name"] == "catalog.GetProduct"
+    ]
+    del route["delegate"]
+    route["route"] = [{"destination": {"host": "catalog.shop.svc.cluster.local"}}]
+
+
+# (what is broken in overlays/progressive-delivery, how, the checks that must report it)
+PROGRESSIVE_MUTATIONS: list[tuple[str, Callable[[Documents], None], tuple[str, ...]]] = [
+    (
+        # Flagger's primary pods are `app: payment-primary`: deny-all answers them.
+        "authorization selecting `app` misses Flagger's primary",
+        lambda d: _one(d, "AuthorizationPolicy", "payment-callers")["spec"].update(
+            selector={"matchLabels": {"app": "payment"}}
+        ),
+        ("consistency",),
+    ),
+    (
+        "pg_hba admitting pods by `app` refuses Flagger's primary",
+        lambda d: _cluster_spec(d)["podSelectorRefs"][0]["selector"].update(
+            matchLabels={"app": "catalog"}
+        ),
+        ("consistency",),
+    ),
+    (
+        "no disruption budget for the primary",
+        _drop_document("PodDisruptionBudget", "catalog-primary"),
+        ("consistency",),
+    ),
+    (
+        "the primary's budget also counts the release's pods",
+        lambda d: _one(d, "PodDisruptionBudget", "order-primary")["spec"].update(
+            selector={"matchLabels": {"app.kubernetes.io/name": "order"}}
+        ),
+        ("consistency",),
+    ),
+    (
+        "a Canary on a Deployment that does not exist",
+        lambda d: _canary(d, "inventory")["targetRef"].update(name="inventroy"),
+        ("consistency",),
+    ),
+    (
+        "an error threshold off the policy",
+        lambda d: _metric(d, "payment", "error-percent")["thresholdRange"].update(max=1),
+        ("consistency",),
+    ),
+    (
+        "a p99 threshold off the policy",
+        lambda d: _metric(d, "catalog", "latency-p99")["thresholdRange"].update(max=1000),
+        ("consistency",),
+    ),
+    (
+        "no minimum call count",
+        lambda d: _canary(d, "order")["analysis"].update(
+            metrics=[
+                m for m in _canary(d, "order")["analysis"]["metrics"] if m["name"] != "requests"
+            ]
+        ),
+        ("consistency",),
+    ),
+    (
+        "steps off the policy",
+        lambda d: _canary(d, "catalog")["analysis"].update(stepWeights=[10, 50]),
+        ("consistency",),
+    ),
+    (
+        "a rollback only after five failed windows",
+        lambda d: _canary(d, "order")["analysis"].update(threshold=5),
+        ("consistency",),
+    ),
+    (
+        "an analysis window other than the policy's",
+        lambda d: _canary(d, "payment")["analysis"].update(interval="2m"),
+        ("consistency",),
+    ),
+    (
+        # Flagger's builtin request-success-rate: gRPC errors are HTTP 200.
+        "errors counted by HTTP status",
+        lambda d: _one(d, "MetricTemplate", "error-percent")["spec"].update(
+            query='sum(rate(istio_requests_total{reporter="destination",'
+            ' destination_workload_namespace="{{ namespace }}",'
+            ' destination_workload="{{ target }}", response_code=~"5.*"}[{{ interval }}]))'
+        ),
+        ("consistency",),
+    ),
+    (
+        "the overlay sets the release's replicas",
+        lambda d: _one(d, "Deployment", "catalog")["spec"].update(replicas=2),
+        ("consistency",),
+    ),
+    (
+        "a route delegating to a VirtualService nobody makes",
+        lambda d: _one(d, "VirtualService", "catalog-rpcs")["spec"]["http"][0].update(
+            delegate={"name": "catalogue", "namespace": "shop"}
+        ),
+        ("consistency",),
+    ),
+    (
+        "a gateway route around Flagger's weights",
+        _gateway_route_around_flagger,
+        ("consistency",),
+    ),
+    (
+        "Flagger's DestinationRules without mutual TLS",
+        lambda d: _canary(d, "inventory")["service"]["trafficPolicy"].update(
+            tls={"mode": "DISABLE"}
+        ),
+        ("consistency",),
+    ),
+    (
+        "Flagger's VirtualService claiming the host (no delegation)",
+        lambda d: _canary(d, "catalog")["service"].pop("delegation"),
+        ("consistency",),
+    ),
+    ("the base's Service beside Flagger's", _add_service_back, ("consistency",)),
+    (
+        "a PodMonitor selecting `app`, which Flagger rewrites",
+        lambda d: _one(d, "PodMonitor", "shop")["spec"].update(
+            selector={"matchLabels": {"app": "catalog"}}
+        ),
+        ("consistency",),
+    ),
+    (
+        "a scrape interval the window cannot hold two of",
+        lambda d: _one(d, "PodMonitor", "shop")["spec"]["podMetricsEndpoints"][0].update(
+            interval="45s"
+        ),
+        ("consistency",),
+    ),
+    (
+        # The Canary CRD has no connectionPool.tcp: the API server would drop it.
+        "a TCP pool in a Canary",
+        lambda d: _canary(d, "order")["service"]["trafficPolicy"]["connectionPool"].update(
+            tcp={"maxConnections": 100}
+        ),
+        ("schema",),
+    ),
+    (
+        "typo'd Canary field",
+        lambda d: _rename(_canary(d, "order"), "analysis", "analyis"),
+        ("schema",),
+    ),
+    (
+        "typo'd PodMonitor field",
+        lambda d: _rename(
+            _one(d, "PodMonitor", "shop")["spec"], "podMetricsEndpoints", "endpoints"
+        ),
+        ("schema",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("broken", "mutate", "checks"), PROGRESSIVE_MUTATIONS, ids=[m[0] for m in PROGRESSIVE_MUTATIONS]
+)
+def test_broken_progressive_delivery_is_caught(
+    rendered, schema_dir, broken, mutate, checks
+) -> None:
+    documents = rendered["overlays/progressive-delivery"]
     mutate(documents)
     for check in checks:
         assert _problems(check, documents, schema_dir), f"{check} missed: {broken}"

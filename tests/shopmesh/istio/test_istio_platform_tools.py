@@ -17,9 +17,11 @@ import pytest
 import yaml
 
 from shopmesh import cli
-from shopmesh.istio import canary, checks
+from shopmesh.istio import checks
 
-from .istio_consistency import CHECKS, canary_problems, find
+from . import istio_consistency, progressive_delivery_consistency
+from .flagger_view import as_running
+from .istio_consistency import find
 from .istio_validation import is_custom_resource, schema_problems
 
 Documents = list[dict[str, Any]]
@@ -90,14 +92,30 @@ def _route_to_missing_host(documents: Documents) -> None:
     route["destination"]["host"] = "catalogue.shop.svc.cluster.local"
 
 
+def _route_to_missing_host_by_subset(documents: Documents) -> None:
+    _route_to_missing_host(documents)
+    route = _one(documents, "VirtualService", "catalog")["spec"]["http"][0]["route"][0]
+    route["destination"]["subset"] = "v1"
+
+
 def _subset_nobody_selects(documents: Documents) -> None:
     rule = _one(documents, "DestinationRule", "catalog")
-    rule["spec"]["subsets"].append({"name": "v3", "labels": {"version": "v3"}})
+    rule["spec"]["subsets"] = [{"name": "v3", "labels": {"version": "v3"}}]
 
 
 def _route_to_undefined_subset(documents: Documents) -> None:
-    route = _one(documents, "VirtualService", "order")["spec"]["http"][0]["route"][1]
+    route = _one(documents, "VirtualService", "order")["spec"]["http"][0]["route"][0]
     route["destination"]["subset"] = "v3"
+
+
+def _delegate_nobody_makes(documents: Documents) -> None:
+    route = _one(documents, "VirtualService", "catalog-rpcs")["spec"]["http"][0]
+    route["delegate"]["name"] = "catalogue"
+
+
+def _tcp_pool_in_a_canary(documents: Documents) -> None:
+    policy = _one(documents, "Canary", "order")["spec"]["service"]["trafficPolicy"]
+    policy["connectionPool"]["tcp"] = {"maxConnections": 100}
 
 
 def _missing_gateway(documents: Documents) -> None:
@@ -127,7 +145,7 @@ Words = tuple[str, ...]
 BROKEN: list[tuple[str, str, Callable[[Documents], None], dict[str, Words], tuple[str, ...]]] = [
     (
         "an unknown field in a custom resource",
-        "overlays/canary",
+        "base",
         _unknown_destination_rule_field,
         {"kubeconform": ("DestinationRule catalog", "'outlierDetecton' not allowed")},
         # istioctl reads Istio objects leniently: the unknown field is dropped unseen.
@@ -142,8 +160,8 @@ BROKEN: list[tuple[str, str, Callable[[Documents], None], dict[str, Words], tupl
     ),
     (
         "a VirtualService naming a missing host (routes by subset)",
-        "overlays/canary",
-        _route_to_missing_host,
+        "base",
+        _route_to_missing_host_by_subset,
         {"istioctl": ("IST0101", "host+subset in destinationrule not found", "catalogue.shop")},
         ("kubeconform",),
     ),
@@ -160,14 +178,14 @@ BROKEN: list[tuple[str, str, Callable[[Documents], None], dict[str, Words], tupl
     (
         # IST0173 (DestinationRuleSubsetNotSelectPods) needs Pods: a cluster's.
         "a DestinationRule subset nobody selects",
-        "overlays/canary",
+        "base",
         _subset_nobody_selects,
         {"consistency": ("catalog: subset v3 selects no Deployment's pods",)},
         ("kubeconform", "istioctl"),
     ),
     (
         "a route to a subset no DestinationRule defines",
-        "overlays/canary",
+        "base",
         _route_to_undefined_subset,
         {"istioctl": ("IST0101", 'destinationrule not found: "order.shop.svc.cluster.local+v3"')},
         ("kubeconform",),
@@ -198,13 +216,29 @@ BROKEN: list[tuple[str, str, Callable[[Documents], None], dict[str, Words], tupl
     (
         # istioctl cannot parse the object and skips it: it says so, then analyses the rest.
         "a wrong enum",
-        "overlays/canary",
+        "base",
         _wrong_enum,
         {
             "kubeconform": ("/spec/trafficPolicy/loadBalancer/simple: value must be one of",),
             "istioctl": ("FileParseError", "LEAST_REQUESTS", "LoadBalancerSettings.SimpleLB"),
         },
         (),
+    ),
+    (
+        # Offline istioctl does not resolve delegation; Istio would drop the route.
+        "a route delegating to a VirtualService nobody makes",
+        "overlays/progressive-delivery",
+        _delegate_nobody_makes,
+        {"consistency": ("catalog-rpcs", "goes nowhere")},
+        ("kubeconform", "istioctl"),
+    ),
+    (
+        # The Canary CRD has no connectionPool.tcp; istioctl does not read Canaries.
+        "a field a Canary's CRD does not have",
+        "overlays/progressive-delivery",
+        _tcp_pool_in_a_canary,
+        {"kubeconform": ("Canary order", "'tcp' not allowed")},
+        ("istioctl",),
     ),
 ]
 
@@ -215,8 +249,9 @@ def _findings(tool: str, documents: Documents, schema_dir) -> list[str]:
             p for d in documents if is_custom_resource(d) for p in schema_problems(d, schema_dir)
         ]
     if tool == "consistency":
-        found = [p for check in CHECKS for p in check(documents)]
-        return found + canary_problems(documents, canary.PLAN)
+        running = as_running(documents)
+        rules = istio_consistency.CHECKS + progressive_delivery_consistency.CHECKS
+        return [p for rule in rules for p in rule(running)]
     stream = yaml.safe_dump_all(documents, sort_keys=False)
     if tool == "kubeconform":
         return [f"{f.resource}: {f.message}" for f in checks.kubeconform(stream, schema_dir)[1]]

@@ -52,6 +52,10 @@ def test_custom_resources_match_the_json_schemas_and_their_rules(rendered, schem
         assert len([d for d in custom if is_istio(d)]) >= 15, overlay
         cnpg = {d["kind"] for d in custom if d["apiVersion"] == "postgresql.cnpg.io/v1"}
         assert cnpg == {"Cluster", "Database", "ScheduledBackup"}, overlay
+        progressive = {d["kind"] for d in custom if not is_istio(d)} - cnpg
+        assert progressive == (
+            {"Canary", "MetricTemplate", "PodMonitor"} if "progressive" in overlay else set()
+        ), overlay
         problems = [p for d in custom for p in schema_problems(d, schema_dir)]
         assert problems == [], overlay
 
@@ -66,15 +70,17 @@ def test_kubernetes_objects_pass_strict_validation(rendered) -> None:
     for overlay, documents in rendered.items():
         kubernetes = [d for d in documents if not is_custom_resource(d)]
         kinds = {d["kind"] for d in kubernetes}
-        assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= kinds, overlay
+        assert {"Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds, overlay
         problems = [p for d in kubernetes for p in kubernetes_problems(d)]
         assert problems == [], overlay
 
 
-def test_kubernetes_validate_command_accepts_the_canary_overlay(rendered, tmp_path) -> None:
+def test_kubernetes_validate_command_accepts_the_progressive_delivery_overlay(
+    rendered, tmp_path
+) -> None:
     """The same check through the command a platform team would run in their CI."""
     stream = tmp_path / "kubernetes.yaml"
-    documents = [d for d in rendered["overlays/canary"] if not is_custom_resource(d)]
+    documents = [d for d in rendered["overlays/progressive-delivery"] if not is_custom_resource(d)]
     stream.write_text(yaml.safe_dump_all(documents))
     command = [str(pathlib.Path(sys.executable).parent / "kubernetes-validate"), "--strict"]
     result = subprocess.run(
@@ -93,7 +99,9 @@ def test_missing_schemas_skip_locally_but_fail_in_ci(tmp_path: pathlib.Path) -> 
     with pytest.raises(pytest.fail.Exception, match=r"CI must have \.\./shared"):
         require_schema_dir(checkout, {"CI": "true"})
     (tmp_path / "shared/schemas/istio").mkdir(parents=True)
-    with pytest.raises(pytest.fail.Exception, match="cnpg"):
-        require_schema_dir(checkout, {"CI": "true"})
     (tmp_path / "shared/schemas/cnpg").mkdir(parents=True)
+    with pytest.raises(pytest.fail.Exception, match="flagger, prometheus-operator"):
+        require_schema_dir(checkout, {"CI": "true"})
+    (tmp_path / "shared/schemas/flagger").mkdir(parents=True)
+    (tmp_path / "shared/schemas/prometheus-operator").mkdir(parents=True)
     assert require_schema_dir(checkout, {"CI": "true"}) == tmp_path / "shared/schemas"
