@@ -36,7 +36,7 @@ from shopmesh.local.ops import OpsClient, PaymentOps
 from shopmesh.local.postgres import SUPERUSER
 from shopmesh.local.supervisor import stop_all
 
-__all__ = ["CHAOS_ENV", "Chaos", "run"]
+__all__ = ["CHAOS_ENV", "Chaos", "drive", "run"]
 
 log = logging.getLogger("shopmesh.chaos")
 
@@ -242,15 +242,17 @@ def run(
         log_level="WARNING",
     )
     try:
-        asyncio.run(_drive(mesh, scenario, size, report, progress))
+        asyncio.run(drive(mesh, scenario, size, report, progress))
     finally:
         mesh.stop()
     report.figures["run time (s)"] = f"{time.monotonic() - started:.0f}"
     return report
 
 
-async def _drive(mesh: LocalMesh, scenario: Scenario, size: Any, report: Report,
-                 progress: Callable[[str], None]) -> None:  # fmt: skip
+async def drive(mesh: LocalMesh, scenario: Scenario, size: Any, report: Report,
+                progress: Callable[[str], None]) -> None:  # fmt: skip
+    """Runs `scenario` with shoppers against a mesh that is already running (run() starts
+    a fresh one; a test may share one mesh between scenarios)."""
     connector = aiohttp.TCPConnector(limit=1000)
     async with aiohttp.ClientSession(connector=connector) as session:
         chaos = Chaos(mesh, session, report, progress)
