@@ -90,10 +90,13 @@ class Chaos:
         return self.shop
 
     async def start_load(self, rate: float, mix: Mapping[str, float], shopper=None,
-                         shop: Knowledge | None = None) -> Timeline:  # fmt: skip
-        """Shoppers arriving at `rate` per second until `stop_load()`."""
+                         shop: Knowledge | None = None,
+                         seed: int | None = None) -> Timeline:  # fmt: skip
+        """Shoppers arriving at `rate` per second until `stop_load()`. `seed`: where a mesh
+        already served another run's shoppers, one of their seeds must not come again."""
         timeline = Timeline(shopper or self.shopper())
-        plan = generator.LoadPlan(rate, MAX_LOAD_SECONDS, dict(mix), seed=self._seed())
+        seed = self._seed() if seed is None else seed
+        plan = generator.LoadPlan(rate, MAX_LOAD_SECONDS, dict(mix), seed=seed)
         shop = shop or await self.knowledge()
         self.timelines.append(timeline)
         self._loads.append(asyncio.create_task(generator.run(timeline, plan, shop, progress=None)))

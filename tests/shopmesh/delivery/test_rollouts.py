@@ -9,6 +9,8 @@ at 5 % the new version needs enough of them to be judged in a short window).
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import pathlib
 import sys
 import time
@@ -41,6 +43,7 @@ FAIL_SHARE = 0.5
 SLOW_MS = 600
 # Seconds for every order to be final once the load stops.
 FINAL_BOUND = 30
+SEEDS = itertools.count(1000)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,8 @@ def shop_during(mesh: LocalMesh, action) -> tuple[Report, Any, float, list[Call]
     outcome: dict[str, Any] = {}
 
     async def scenario(chaos: harness.Chaos, _size) -> None:
-        await chaos.start_load(RATE, DEFAULT_MIX)
+        # Shoppers of each run draw other request_ids than the runs before on this mesh.
+        await chaos.start_load(RATE, DEFAULT_MIX, seed=next(SEEDS))
         chaos.phase("before")
         await chaos.hold(1.0)
         chaos.phase("rollout")
@@ -78,7 +82,7 @@ def shop_during(mesh: LocalMesh, action) -> tuple[Report, Any, float, list[Call]
         outcome["calls"] = [c for timeline in chaos.timelines for c in timeline.calls]
 
     report = Report("rollout")
-    harness.drive(mesh, scenario, None, report, progress=lambda message: None)
+    asyncio.run(harness.drive(mesh, scenario, None, report, progress=lambda message: None))
     return report, outcome["value"], outcome["began"], outcome["calls"]
 
 
