@@ -76,6 +76,10 @@ class _Handler(socketserver.StreamRequestHandler):
     def _rollout(self, request: dict[str, Any]) -> None:
         mesh = self.server.mesh
         service = request.get("service", "")
+        if service not in mesh.topology.services:
+            known = ", ".join(mesh.topology.services)
+            self._send({"kind": "error", "message": f"no such service: {service!r} ({known})"})
+            return
         policy = rollout.load()
         if request.get("window_seconds"):
             policy = policy.with_window(request["window_seconds"], request.get("min_requests"))
@@ -99,7 +103,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 report=report,
                 cancel=cancel,
             )
-        except (ValueError, KeyError) as error:
+        except ValueError as error:
             self._send({"kind": "error", "message": str(error)})
             return
         try:

@@ -86,6 +86,7 @@ def disk_layer(runtime_dir: pathlib.Path) -> dict[str, Any]:
 
 
 def _weights_tree(root: pathlib.Path, canary_percent: Mapping[str, int]) -> None:
+    (root / RUNTIME_SUBDIRECTORY).mkdir(parents=True)  # also with no key: never a dangling link
     for service, percent in canary_percent.items():
         if not 0 <= percent <= 100:
             raise ValueError(f"{service}: a canary weight is a percentage, not {percent}")

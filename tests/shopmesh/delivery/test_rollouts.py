@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import pathlib
+import signal
 import sys
 import time
 from typing import Any
@@ -24,7 +25,7 @@ from shopmesh.chaos import harness
 from shopmesh.chaos.report import Report
 from shopmesh.chaos.timeline import Call
 from shopmesh.cli import main as shopmesh
-from shopmesh.delivery.control import ControlServer
+from shopmesh.delivery.control import ControlError, ControlServer, request
 from shopmesh.delivery.controller import FAILED, ROLLED_BACK, Result, Rollout
 from shopmesh.envoy import routing
 from shopmesh.envoy.edge import EdgeSettings
@@ -96,6 +97,7 @@ def roll_out(mesh: LocalMesh, command: list[str]) -> Result:
 
 def test_a_good_version_reaches_100_percent_with_no_error_a_shopper_sees(mesh, tmp_path, capsys):
     old = {r.name for r in mesh.replicas[SERVICE]}
+    callers = {p.name: p.process.pid for p in mesh.callers(SERVICE)}
     picture = tmp_path / "rollout.png"
     argv = ["rollout", SERVICE, "--to", "v2", "--run-dir", str(mesh.layout.root),
             "--window", str(WINDOW_SECONDS), "--min-requests", str(MIN_REQUESTS),
@@ -113,6 +115,8 @@ def test_a_good_version_reaches_100_percent_with_no_error_a_shopper_sees(mesh, t
     assert {r.version for r in mesh.replicas[SERVICE]} == {"v2"}
     assert not old & {r.name for r in mesh.replicas[SERVICE]}
     assert routing.read_weights(mesh.layout.runtime) == {}
+    # The weights moved at every caller's proxy without a restart of any.
+    assert {p.name: p.process.pid for p in mesh.callers(SERVICE)} == callers
     # No shopper saw an error: not during the steps, the promotion or the old replicas' drain.
     assert report.overall and report.overall[1] > RATE * 4 * WINDOW_SECONDS
     assert [c for c in calls if not c.ok] == []
@@ -157,3 +161,30 @@ def test_a_bad_version_is_rolled_back_within_one_window(mesh, fault, breached):
     exposed = [c for c in calls if exposed_from <= c.start < zero]
     assert len(visible) <= 0.05 * len(exposed) + 3
     assert report.passed, report.render()
+
+
+def test_a_proxy_restarted_mid_rollout_routes_by_the_weights_in_force(mesh):
+    """The weights live in a runtime tree on disk, not in a proxy's memory (an admin-API
+    layer): the edge, killed and restarted by the supervisor, comes back at 20 %."""
+    key = routing.runtime_key(SERVICE, routing.canary_cluster(SERVICE))
+    mesh.start_version(SERVICE, mesh.next_version(SERVICE))
+    try:
+        mesh.set_canary_weight(SERVICE, 20)
+        killed = mesh.edge.process.pid
+        mesh.edge.process.signal(signal.SIGKILL)  # not held: the supervisor restarts it
+        deadline = time.monotonic() + 30
+        while mesh.edge.process.pid == killed or not mesh.edge_admin.ready():
+            assert time.monotonic() < deadline, "the edge was not restarted"
+            time.sleep(0.1)
+        assert mesh.edge_admin.runtime_values()[key] == "20"
+    finally:
+        mesh.stop_version(SERVICE)
+    assert mesh.edge_admin.runtime_values().get(key, "0") == "0"
+    assert SERVICE not in mesh.canaries
+
+
+def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh):
+    with pytest.raises(ControlError, match="no such service: 'shipping'"):
+        list(request(mesh.layout.control, {"op": "rollout", "service": "shipping"}))
+    with pytest.raises(ControlError, match="unknown op"):
+        list(request(mesh.layout.control, {"op": "scale"}))
