@@ -83,8 +83,8 @@ def target(text: str) -> tuple[str | None, list[str] | None]:
 class Display:
     """The live progress: one line redrawn per sample on a terminal, else a line now and then."""
 
-    def __init__(self, stream=sys.stdout) -> None:
-        self.stream = stream
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stdout
         self.redraw = stream.isatty()
         self._last_printed = -QUIET_SECONDS
         self._open_line = False
