@@ -120,7 +120,10 @@ class OrderStore(Protocol):
     async def history(self, order_id: str) -> list[HistoryEntry]: ...
 
     async def open_reconciliations(self, limit: int = 100) -> list[Reconciliation]:
-        """Charges still to be accounted for, oldest first."""
+        """Charges still to be accounted for, the least attempted first (then the oldest),
+        so records that keep failing never starve the ones behind them."""
+
+    async def count_open_reconciliations(self) -> int: ...
 
     async def resolve_reconciliation(self, order_id: str, state: str, payment_id: str) -> None:
         """Closes a reconciliation: "refunded" or "nothing_owed"."""
@@ -324,6 +327,12 @@ class PostgresOrderStore(DatabaseStore):
     async def open_reconciliations(self, limit: int = 100) -> list[Reconciliation]:
         return await self.database.read(read_reconciliations, False, limit)
 
+    async def count_open_reconciliations(self) -> int:
+        row = await self.database.read(
+            fetch_one, "SELECT count(*) FROM reconciliations WHERE state = 'open'"
+        )
+        return row[0]
+
     async def resolve_reconciliation(self, order_id: str, state: str, payment_id: str) -> None:
         await self.database.write_locking(
             _execute,
@@ -365,11 +374,13 @@ class PostgresOrderStore(DatabaseStore):
 async def read_reconciliations(
     db: Connection, include_resolved: bool = False, limit: int = 1000
 ) -> list[Reconciliation]:
-    """The reconciliation records, oldest first: the open ones, or all of them."""
+    """The reconciliation records: all of them, oldest first, or the open ones, the
+    least attempted first."""
     where = "" if include_resolved else " WHERE state = 'open'"
+    order = "opened_at" if include_resolved else "attempts, opened_at"
     rows = await fetch_all(
         db,
-        f"SELECT {_RECONCILIATION} FROM reconciliations{where} ORDER BY opened_at LIMIT %s",
+        f"SELECT {_RECONCILIATION} FROM reconciliations{where} ORDER BY {order} LIMIT %s",
         (limit,),
     )
     return [Reconciliation(*row) for row in rows]

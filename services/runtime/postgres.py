@@ -84,6 +84,14 @@ _UNAVAILABLE = (
 _MIGRATION_OPTIONS = "-c statement_timeout=0 -c lock_timeout=60000"
 
 
+# A service may start before its database does (a pod scheduled before the
+# CloudNativePG primary is up, `make up` racing a slow disk): it waits this long,
+# retrying with backoff and saying so in its log, before it gives up and exits
+# (and its supervisor or Kubernetes starts it again). It serves nothing meanwhile,
+# so readiness probes keep it out of rotation.
+STARTUP_WAIT_SECONDS = 60.0
+
+
 class StoreUnavailable(Unavailable):
     def __init__(self, message: str = "the service's database is unavailable") -> None:
         super().__init__(message, reason="STORE_UNAVAILABLE")
@@ -97,6 +105,33 @@ def _connection_settings(statement_timeout_ms: int) -> dict[str, Any]:
         "options": f"-c statement_timeout={statement_timeout_ms}"
         " -c idle_in_transaction_session_timeout=30000",
     }
+
+
+async def _migrate_when_reachable(
+    url: str, settings: dict[str, Any], migrations: Migrations, name: str, wait_seconds: float
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    delay = 0.25
+    while True:
+        try:
+            async with await Connection.connect(url, **settings) as connection:
+                await migrations.apply(connection)
+            return
+        except psycopg.OperationalError as error:
+            # Every operational error is waited out, a refused login too: the role or
+            # its Secret is often created moments after the pod that uses it.
+            left = deadline - loop.time()
+            if left <= 0:
+                raise StoreUnavailable(f"cannot reach the {name} database: {error}") from error
+            log.warning(
+                "waiting for the %s database (%.0f s left): %s",
+                name,
+                left,
+                str(error).strip() or type(error).__name__,
+            )
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, 5.0)
 
 
 async def fetch_one(connection: Connection, query, params=()) -> tuple | None:
@@ -134,16 +169,15 @@ class Database:
         name: str,
         pool_size: int = POOL_SIZE,
         statement_timeout_ms: int = 5000,
+        wait_seconds: float = STARTUP_WAIT_SECONDS,
     ) -> Database:
         """Connect to `url` (a libpq URL or key=value string; "" means libpq's PG*
-        variables), bring the schema up to date, and open the pool."""
+        variables), bring the schema up to date, and open the pool. A database not
+        reachable yet is waited for, up to `wait_seconds`."""
         settings = _connection_settings(statement_timeout_ms)
-        migrating = {**settings, "options": _MIGRATION_OPTIONS}
-        try:
-            async with await Connection.connect(url, **migrating) as connection:
-                await migrations.apply(connection)
-        except psycopg.OperationalError as error:
-            raise StoreUnavailable(f"cannot reach the {name} database: {error}") from error
+        await _migrate_when_reachable(
+            url, {**settings, "options": _MIGRATION_OPTIONS}, migrations, name, wait_seconds
+        )
         pool = AsyncConnectionPool(
             url,
             kwargs=settings,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 
 from services.inventory.store import InventoryStore
-from services.runtime.retention import retention_seconds
-from services.runtime.testing import test_config
+from services.runtime.retention import BATCH, retention_seconds
+from services.runtime.testing import serving, test_config
 
 from ..rows import query
 
@@ -29,3 +31,27 @@ async def test_request_ids_older_than_the_window_are_forgotten(databases):
         assert query(admin, "SELECT request_id FROM requests") == [(new,)]
     finally:
         await store.close()
+
+
+async def test_the_running_service_prunes_on_its_own_in_batches_until_none_is_left(databases):
+    admin = databases.admin_url("inventory")
+    # More expired ids than one batch, and one fresh one.
+    query(
+        admin,
+        "INSERT INTO requests (request_id, method, fingerprint, target, created_at)"
+        " SELECT 'old-' || n, 'Restock', '', '', now() - interval '8 days'"
+        " FROM generate_series(1, %s) AS n",
+        (BATCH * 2 + 5,),
+    )
+    query(
+        admin,
+        "INSERT INTO requests (request_id, method, fingerprint, target)"
+        " VALUES ('new', 'Restock', '', '')",
+    )
+    env = {"SHOPMESH_PRUNE_SECONDS": "3600"}  # one pass at start: batches, not periods, empty it
+    async with serving("inventory", databases, env):
+        deadline = time.monotonic() + 10
+        while query(admin, "SELECT count(*) FROM requests") != [(1,)]:
+            assert time.monotonic() < deadline, query(admin, "SELECT count(*) FROM requests")
+            await asyncio.sleep(0.1)
+    assert query(admin, "SELECT request_id FROM requests") == [("new",)]

@@ -178,3 +178,21 @@ async def test_list_orders_newest_first_by_customer(store):
     assert [o.id for o in page] == ids[::-1][:3]
     rest = await store.list_orders("cust-1", (page[-1].create_time.ToNanoseconds(), page[-1].id), 3)
     assert [o.id for o in rest] == ids[::-1][3:]
+
+
+async def test_reconciliations_that_keep_failing_never_starve_the_ones_behind_them(store):
+    order_ids = []
+    for _ in range(3):
+        saga, _ = await store.create(new_saga(place_request()), "a")
+        saga.step, saga.reconcile_charge = None, True
+        await store.save(saga, "a")
+        order_ids.append(saga.id)
+    first, second, third = order_ids
+    # A pass reads two: the two oldest, which then fail.
+    assert [r.order_id for r in await store.open_reconciliations(limit=2)] == [first, second]
+    for order_id in (first, second):
+        await store.note_reconciliation_attempt(order_id, "UNAVAILABLE: still unknown")
+    # The next pass reaches the third, not the same two again.
+    assert [r.order_id for r in await store.open_reconciliations(limit=2)] == [third, first]
+    await store.resolve_reconciliation(third, "nothing_owed", "")
+    assert await store.count_open_reconciliations() == 2

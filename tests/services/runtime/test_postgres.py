@@ -12,7 +12,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from mesh import contracts
-from services.runtime.testing import connect, error_details, serving
+from services.runtime.migrations import Migrations
+from services.runtime.postgres import Database, StoreUnavailable
+from services.runtime.server import create_server
+from services.runtime.testing import connect, error_details, serving, test_config
 from shopmesh.local.postgres import DATABASES
 
 from ..outage import serving_again
@@ -150,3 +153,33 @@ async def test_fifty_concurrent_reservations_of_one_sku_never_see_a_conflict(dat
     assert sorted(set(outcomes)) == ["FAILED_PRECONDITION INSUFFICIENT_STOCK", "OK"], outcomes
     assert outcomes.count("OK") == units
     assert (level.on_hand, level.reserved, level.available) == (units, units, 0)
+
+
+async def test_a_service_started_before_its_database_is_reachable_waits_for_it(databases, outage):
+    config = test_config("inventory", databases)  # makes the database (and lets its role in)
+    outage.begin("inventory")
+    starting = asyncio.create_task(create_server(config))
+    await asyncio.sleep(1.5)
+    assert not starting.done(), "gave up on a database that was only briefly unreachable"
+    outage.end()
+    server, _ = await asyncio.wait_for(starting, 15)
+    try:
+        async with connect(server) as channel:
+            await serving_again(channel, inventory.full_name)
+            await inventory.stub(channel).ReserveStock(_reserve("o-1", "KIT-1002"))
+    finally:
+        await server.stop(0)
+
+
+async def test_a_database_that_stays_unreachable_fails_the_start_after_the_wait(databases, outage):
+    url = databases.url("inventory")
+    outage.begin("inventory")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="cannot reach the inventory database"):
+        await Database.open(
+            url,
+            Migrations.of_package("services.inventory"),
+            name="inventory",
+            wait_seconds=1.0,
+        )
+    assert 1.0 <= time.monotonic() - started < 5
