@@ -85,7 +85,7 @@ class Display:
 
     def __init__(self, stream=None) -> None:
         self.stream = stream or sys.stdout
-        self.redraw = stream.isatty()
+        self.redraw = self.stream.isatty()
         self._last_printed = -QUIET_SECONDS
         self._open_line = False
 

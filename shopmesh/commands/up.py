@@ -116,9 +116,11 @@ def _up(args: argparse.Namespace) -> int:
         while not stop.wait(1.0):
             pass
     finally:
-        # A rollout under way is rolled back first: its client is told so.
-        control.close()
-        _say("stopping every process")
-        mesh.stop()
+        try:
+            # A rollout under way is rolled back first: its client is told so.
+            control.close()
+        finally:
+            _say("stopping every process")
+            mesh.stop()
         _say("stopped")
     return 0

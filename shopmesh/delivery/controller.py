@@ -217,9 +217,9 @@ class Rollout:
         names = ", ".join(r.name for r in fresh)
         self._note(f"{names} SERVING and healthy at every caller; 0 % of calls so far")
         for index, percent in enumerate(self.policy.steps_percent, 1):
-            self.mesh.set_canary_weight(self.service, percent)
-            if result.first_traffic_at is None:
+            if result.first_traffic_at is None:  # a proxy may route by it from now on
                 result.first_traffic_at = self._now()
+            self.mesh.set_canary_weight(self.service, percent)
             self._note(f"step {index}: {percent} % of calls to {result.version}")
             step = self._hold(index, percent)
             result.steps.append(step)

@@ -21,6 +21,7 @@ re-added) meanwhile: its later reading counts whole.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -129,23 +130,22 @@ class Meter:
     def read(self) -> dict[str, dict[str, Counts]]:
         """cluster -> proxy name -> its counts now; a proxy that does not answer is left out."""
         readings: dict[str, dict[str, Counts]] = {c: {} for c in self.clusters}
-        for name, admin in self._callers():
+        callers = self._callers()
+        for _name, admin in callers:  # each merges its histograms, then all are read
+            with contextlib.suppress(OSError):
+                admin.prometheus(self._latency_filter)
+        time.sleep(HISTOGRAM_MERGE_SECONDS)
+        for name, admin in callers:
             try:
-                for cluster, counts in self._read_proxy(admin).items():
-                    readings[cluster][name] = counts
+                latency = _buckets(admin.prometheus(self._latency_filter))
+                calls = _host_counters(admin.get_json("/clusters?format=json"), self.clusters)
             except OSError:
                 continue  # restarting: its next reading tells what it saw
+            for cluster in self.clusters:
+                readings[cluster][name] = Counts(
+                    *calls.get(cluster, (0, 0)), latency.get(cluster, ())
+                )
         return readings
-
-    def _read_proxy(self, admin: EnvoyAdmin) -> dict[str, Counts]:
-        admin.prometheus(self._latency_filter)  # merges the histograms
-        time.sleep(HISTOGRAM_MERGE_SECONDS)
-        latency = _buckets(admin.prometheus(self._latency_filter))
-        calls = _host_counters(admin.get_json("/clusters?format=json"), self.clusters)
-        return {
-            cluster: Counts(*calls.get(cluster, (0, 0)), latency.get(cluster, ()))
-            for cluster in self.clusters
-        }
 
 
 def _host_counters(document: Mapping, clusters: tuple[str, ...]) -> dict[str, tuple[int, int]]:

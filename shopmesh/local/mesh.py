@@ -443,13 +443,13 @@ class LocalMesh:
         calls while the canary cluster has them all), then all calls go back to the stable
         cluster, the canary cluster empties, and the old replicas drain and stop."""
         with self._lock:
-            version = self.canaries[service]
             old = self._members(service)
-            self.versions[service] = version
+            self.versions[service] = self.canaries[service]
             self._publish(service)
-            self.wait_healthy(timeout)
-            for replica in old:
-                self._wait_withdrawn(service, replica.inbound_address, cluster=service)
+        # Not under the lock: the supervisor may have a process of the mesh to restart.
+        self.wait_healthy(timeout)
+        for replica in old:
+            self._wait_withdrawn(service, replica.inbound_address, cluster=service)
         self.set_canary_weight(service, 0)
         with self._lock:
             fresh = self._members(service)

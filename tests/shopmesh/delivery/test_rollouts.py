@@ -78,7 +78,7 @@ def shop_during(mesh: LocalMesh, action) -> tuple[Report, Any, float, list[Call]
         outcome["began"] = time.monotonic()
         outcome["value"] = await chaos.act(action)
         chaos.phase("after")
-        await chaos.hold(2.0)
+        await chaos.hold(1.0)
         await chaos.settle(FINAL_BOUND)
         outcome["calls"] = [c for timeline in chaos.timelines for c in timeline.calls]
 
