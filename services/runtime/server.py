@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 
 import grpc
 from grpc_reflection.v1alpha import reflection
@@ -114,16 +115,25 @@ async def _cancel_until_done(jobs: list[asyncio.Task]) -> None:
 
 
 async def create_server(
-    config: ServerConfig, service: Service | None = None, *, tracer_provider=None
+    config: ServerConfig,
+    service: Service | None = None,
+    *,
+    tracer_provider=None,
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> tuple[Server, int]:
-    """Open the service's store and start serving it on `config.listen`."""
+    """Open the service's store and start serving it on `config.listen`.
+
+    `extra_interceptors` run inside the standard chain (server_interceptors), next to
+    the handlers: e.g. a rehearsal's injected faults, which metrics and callers then
+    see as the service's own."""
     service = service or lookup(config.service)
     contract = contracts.service(service.name)
     store = await service.open_store(config)
     try:
         servicer = service.make_servicer(config, store)
         grpc_server = grpc.aio.server(
-            interceptors=server_interceptors(tracer_provider), options=_server_options(config)
+            interceptors=[*server_interceptors(tracer_provider), *extra_interceptors],
+            options=_server_options(config),
         )
         contract.add_to_server(servicer, grpc_server)
         health = HealthReporter([contract.full_name], store.probe)
@@ -151,8 +161,8 @@ async def create_server(
     return server, server.port
 
 
-async def _run(config: ServerConfig) -> int:
-    server, _ = await create_server(config)
+async def _run(config: ServerConfig, extra_interceptors) -> int:
+    server, _ = await create_server(config, extra_interceptors=extra_interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -162,14 +172,23 @@ async def _run(config: ServerConfig) -> int:
     return 0
 
 
-def serve(name: str, config: ServerConfig | None = None) -> int:
-    """Run the service `name` until SIGTERM or SIGINT; the exit code (0 after a clean drain)."""
+def serve(
+    name: str,
+    config: ServerConfig | None = None,
+    *,
+    extra_interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> int:
+    """Run the service `name` until SIGTERM or SIGINT; the exit code (0 after a clean drain).
+
+    `extra_interceptors`: see create_server; they need a single process (one worker)."""
     config = config or ServerConfig.from_env(name)
     configure_logging(name, config.log_level)
     if config.workers > 1:
+        if extra_interceptors:
+            raise ValueError("extra interceptors need SHOPMESH_WORKERS=1")
         return serve_workers(config)
     tracing = configure_tracing(name)
     try:
-        return asyncio.run(_run(config))
+        return asyncio.run(_run(config, extra_interceptors))
     finally:
         tracing.shutdown()  # exports what is still batched

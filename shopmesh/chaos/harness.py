@@ -36,7 +36,7 @@ from shopmesh.local.ops import OpsClient, PaymentOps
 from shopmesh.local.postgres import SUPERUSER
 from shopmesh.local.supervisor import stop_all
 
-__all__ = ["CHAOS_ENV", "Chaos", "run"]
+__all__ = ["CHAOS_ENV", "Chaos", "drive", "run"]
 
 log = logging.getLogger("shopmesh.chaos")
 
@@ -90,10 +90,13 @@ class Chaos:
         return self.shop
 
     async def start_load(self, rate: float, mix: Mapping[str, float], shopper=None,
-                         shop: Knowledge | None = None) -> Timeline:  # fmt: skip
-        """Shoppers arriving at `rate` per second until `stop_load()`."""
+                         shop: Knowledge | None = None,
+                         seed: int | None = None) -> Timeline:  # fmt: skip
+        """Shoppers arriving at `rate` per second until `stop_load()`. `seed`: where a mesh
+        already served another run's shoppers, one of their seeds must not come again."""
         timeline = Timeline(shopper or self.shopper())
-        plan = generator.LoadPlan(rate, MAX_LOAD_SECONDS, dict(mix), seed=self._seed())
+        seed = self._seed() if seed is None else seed
+        plan = generator.LoadPlan(rate, MAX_LOAD_SECONDS, dict(mix), seed=seed)
         shop = shop or await self.knowledge()
         self.timelines.append(timeline)
         self._loads.append(asyncio.create_task(generator.run(timeline, plan, shop, progress=None)))
@@ -242,15 +245,17 @@ def run(
         log_level="WARNING",
     )
     try:
-        asyncio.run(_drive(mesh, scenario, size, report, progress))
+        asyncio.run(drive(mesh, scenario, size, report, progress))
     finally:
         mesh.stop()
     report.figures["run time (s)"] = f"{time.monotonic() - started:.0f}"
     return report
 
 
-async def _drive(mesh: LocalMesh, scenario: Scenario, size: Any, report: Report,
-                 progress: Callable[[str], None]) -> None:  # fmt: skip
+async def drive(mesh: LocalMesh, scenario: Scenario, size: Any, report: Report,
+                progress: Callable[[str], None]) -> None:  # fmt: skip
+    """Runs `scenario` with shoppers against a mesh that is already running (run() starts
+    a fresh one; a test may share one mesh between scenarios)."""
     connector = aiohttp.TCPConnector(limit=1000)
     async with aiohttp.ClientSession(connector=connector) as session:
         chaos = Chaos(mesh, session, report, progress)

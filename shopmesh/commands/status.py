@@ -65,9 +65,14 @@ def render(mesh: status.MeshStatus) -> str:
     lines += _proxy_lines(mesh.edge)
     for replica in mesh.replicas:
         sidecar = f"sidecar {replica.inbound} (mTLS), admin http://{replica.sidecar.admin}"
-        lines.append(f"{replica.name:<12}app {replica.app} {replica.app_health:<12} {sidecar}")
+        version = replica.version + (" (new)" if replica.canary else "")
+        lines.append(
+            f"{replica.name:<12}{version:<9}app {replica.app} {replica.app_health:<12} {sidecar}"
+        )
         lines += _history_lines({"app": replica.app_history, "sidecar": replica.sidecar.history})
         lines += _proxy_lines(replica.sidecar)
+    for service, percent in sorted(mesh.canary_weights.items()):
+        lines.append(f"rollout: {percent} % of {service}'s calls go to its new version")
     lines.append("all healthy" if mesh.healthy else "NOT all healthy")
     return "\n".join(lines)
 

@@ -5,7 +5,8 @@ shopmesh/topology.yaml and the contracts, starts the replicas of each service
 (`python -m services <name>`) with their sidecars and the edge proxy, waits
 until every health check is SERVING, prints where everything is, and runs until
 Ctrl-C or SIGTERM, restarting (with backoff) any app, sidecar or the edge that
-exits meanwhile. Then it stops every process it started.
+exits meanwhile. Then it stops every process it started. Meanwhile `shopmesh
+rollout` rolls out new versions through its control socket (<run-dir>/control.sock).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import signal
 import sys
 import threading
 
+from shopmesh.delivery.control import ControlServer
 from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.local.layout import DEFAULT_RUN_DIR
 from shopmesh.local.mesh import LocalMesh, MeshError
@@ -77,6 +79,8 @@ def _banner(mesh: LocalMesh) -> str:
         " \"requestId\": \"'$(python3 -c 'import uuid; print(uuid.uuid4())')'\"}'",
         f'  curl -s {url}/v1/orders -H "authorization: Bearer $TOKEN"',
         f"  shopmesh status --run-dir {mesh.layout.root}",
+        f"  shopmesh rollout catalog --to v2 --run-dir {mesh.layout.root}"
+        "   # SLO-gated: 5, 20, 50, 100 %",
         "",
         f"logs: {mesh.layout.logs}    Ctrl-C stops everything.",
     ]
@@ -103,6 +107,7 @@ def _up(args: argparse.Namespace) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    control = ControlServer(mesh).start()
     try:
         if not stop.is_set():
             print(_banner(mesh), flush=True)
@@ -111,7 +116,11 @@ def _up(args: argparse.Namespace) -> int:
         while not stop.wait(1.0):
             pass
     finally:
-        _say("stopping every process")
-        mesh.stop()
+        try:
+            # A rollout under way is rolled back first: its client is told so.
+            control.close()
+        finally:
+            _say("stopping every process")
+            mesh.stop()
         _say("stopped")
     return 0

@@ -10,7 +10,7 @@ from google.api import field_behavior_pb2
 from google.protobuf import message_factory
 
 from mesh import contracts
-from shopmesh.envoy import discovery
+from shopmesh.envoy import discovery, routing
 from shopmesh.envoy.templates import fill
 from shopmesh.identity.certs import WorkloadCert
 from shopmesh.topology import Topology
@@ -24,10 +24,15 @@ __all__ = [
     "method_route",
     "proxy_may_retry",
     "socket_address",
-    "upstream_cluster",
+    "upstream_clusters",
 ]
 
 LOOPBACK = "127.0.0.1"
+# Upper bounds (ms) of the buckets of each cluster's upstream_rq_time histogram.
+LATENCY_BUCKETS_MS = (
+    1, 2, 3, 5, 7.5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 250, 300, 400, 500,
+    600, 800, 1000, 1500, 2000, 3000, 5000, 10000, 30000, 60000,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class MeshFiles:
     eds_dir: pathlib.Path  # discovery files, see shopmesh/envoy/discovery.py
     log_dir: pathlib.Path  # health check event logs
     jwks: pathlib.Path  # public keys of the end users' token issuer (shopmesh/identity/tokens.py)
+    runtime_dir: pathlib.Path  # the routing weights' runtime tree, see shopmesh/envoy/routing.py
 
 
 @dataclass(frozen=True)
@@ -58,16 +64,33 @@ def socket_address(host: str, port: int) -> dict[str, Any]:
     return {"socket_address": {"address": host, "port_value": port}}
 
 
-def bootstrap(node: str, workload: str, listeners: list, clusters: list) -> dict[str, Any]:
+def bootstrap(
+    node: str, workload: str, listeners: list, clusters: list, files: MeshFiles
+) -> dict[str, Any]:
     """An Envoy bootstrap: static listeners and clusters, admin on a loopback port
     the OS picks (the runner reads it back from --admin-address-path)."""
     return {
         "node": {"id": node, "cluster": workload},
         "admin": {"address": socket_address(LOOPBACK, 0)},
         "static_resources": {"listeners": listeners, "clusters": clusters},
-        # An admin layer lets operators and benchmarks flip runtime keys, e.g.
-        # `curl -X POST <admin>/runtime_modify?checkout_rate_limit.enforced=0`.
-        "layered_runtime": {"layers": [{"name": "admin", "admin_layer": {}}]},
+        # Histograms (upstream_rq_time) are merged when the admin API is asked rather
+        # than every 5 s: a rollout reads each version's latency when it judges it,
+        # in buckets fine enough to tell a p99 of 400 ms from one of 500.
+        "stats_flush_on_admin": True,
+        "stats_config": {
+            "histogram_bucket_settings": [
+                {"match": {"suffix": "upstream_rq_time"}, "buckets": list(LATENCY_BUCKETS_MS)}
+            ]
+        },
+        "layered_runtime": {
+            "layers": [
+                # The split of each service's calls between its versions (routing.py).
+                routing.disk_layer(files.runtime_dir),
+                # An admin layer lets operators and benchmarks flip runtime keys, e.g.
+                # `curl -X POST <admin>/runtime_modify?checkout_rate_limit.enforced=0`.
+                {"name": "admin", "admin_layer": {}},
+            ]
+        },
     }
 
 
@@ -101,38 +124,45 @@ def proxy_may_retry(policy: contracts.MethodPolicy) -> bool:
 
 
 def method_route(
-    policy: contracts.MethodPolicy, cluster: str, per_filter_config: dict | None = None
+    policy: contracts.MethodPolicy, service: str, per_filter_config: dict | None = None
 ) -> dict[str, Any]:
+    """The route of one method to `service`'s replicas, split between its versions."""
     return fill(
         "method_route",
         path=policy.path,
-        cluster=cluster,
+        clusters=routing.weighted_clusters(service),
         timeout=duration(policy.timeout),
         retry_policy=fill("retry_policy") if proxy_may_retry(policy) else None,
         per_filter_config=per_filter_config,
     )
 
 
-def upstream_cluster(
+def upstream_clusters(
     service: str,
     topology: Topology,
     caller: WorkloadCert,
     files: MeshFiles,
     health: HealthChecking,
     proxy: str,
-) -> dict[str, Any]:
-    """The cluster of `service`'s replicas as the proxy named `proxy` reaches them."""
-    return fill(
-        "upstream_cluster",
-        name=service,
-        eds_file=str(discovery.eds_file(files.eds_dir, service)),
-        eds_dir=str(files.eds_dir),
-        cert=str(caller.cert),
-        key=str(caller.key),
-        ca=str(files.ca),
-        server_identity=topology.spiffe_id(service),
-        health_interval=duration(health.interval),
-        unhealthy_threshold=health.unhealthy_threshold,
-        health_log=str(files.log_dir / f"{proxy}.health.log"),
-        grpc_service=contracts.service(service).full_name,
-    )
+) -> list[dict[str, Any]]:
+    """The clusters of `service`'s replicas as the proxy named `proxy` reaches them:
+    the stable version's and a new version's (routing.py), each from its own
+    discovery file, alike in everything else."""
+    return [
+        fill(
+            "upstream_cluster",
+            name=cluster,
+            eds_file=str(discovery.eds_file(files.eds_dir, cluster)),
+            eds_dir=str(files.eds_dir),
+            sni=service,
+            cert=str(caller.cert),
+            key=str(caller.key),
+            ca=str(files.ca),
+            server_identity=topology.spiffe_id(service),
+            health_interval=duration(health.interval),
+            unhealthy_threshold=health.unhealthy_threshold,
+            health_log=str(files.log_dir / f"{proxy}.health.log"),
+            grpc_service=contracts.service(service).full_name,
+        )
+        for cluster in routing.clusters(service)
+    ]

@@ -221,7 +221,8 @@ def render(
         max_direct_response_bytes=openapi.MAX_BYTES,
     )
     clusters = [
-        common.upstream_cluster(service, topology, identity, files, health, proxy=EDGE)
+        cluster
         for service in topology.upstreams(EDGE)
+        for cluster in common.upstream_clusters(service, topology, identity, files, health, EDGE)
     ]
-    return common.bootstrap(EDGE, EDGE, [listener], clusters)
+    return common.bootstrap(EDGE, EDGE, [listener], clusters, files)

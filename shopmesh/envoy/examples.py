@@ -50,6 +50,7 @@ def render() -> dict[str, str]:
         eds_dir=pathlib.Path(MOUNT / "eds"),
         log_dir=pathlib.Path(LOG_DIR),
         jwks=pathlib.Path(MOUNT / "certs" / "jwks.json"),
+        runtime_dir=pathlib.Path(MOUNT / "runtime"),
     )
     configs = {
         "edge.yaml": edge.render(

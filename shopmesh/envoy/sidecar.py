@@ -105,5 +105,5 @@ def render(
                 routes=routes,
             )
         )
-        clusters.append(common.upstream_cluster(upstream, topology, identity, files, health, proxy))
-    return common.bootstrap(proxy, service, listeners, clusters)
+        clusters += common.upstream_clusters(upstream, topology, identity, files, health, proxy)
+    return common.bootstrap(proxy, service, listeners, clusters, files)

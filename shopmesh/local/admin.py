@@ -6,6 +6,7 @@ import json
 import pathlib
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,19 @@ class EnvoyAdmin:
                     )
                 )
         return found
+
+    def runtime_values(self) -> dict[str, str]:
+        """Every runtime key set in some layer -> its value in force (OSError if unreadable)."""
+        try:
+            entries = self.get_json("/runtime?format=json").get("entries", {})
+        except ValueError as error:
+            raise OSError(f"{self.address}: /runtime: {error}") from None
+        return {key: entry.get("final_value", "") for key, entry in entries.items()}
+
+    def prometheus(self, stat_regex: str) -> str:
+        """Stats whose Envoy name matches `stat_regex`, in Prometheus' text format."""
+        query = urllib.parse.urlencode({"filter": stat_regex})
+        return self._get(f"/stats/prometheus?{query}").decode()
 
     def stats(self, prefix: str = "") -> dict[str, int]:
         """Counters and gauges whose name starts with `prefix`."""

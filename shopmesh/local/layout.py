@@ -2,12 +2,14 @@
 
 certs/    the mesh CA and one certificate per workload; the end users' token
           issuer's signing keys and their public JWKS (jwks.json)
-eds/      discovery files the proxies watch (one per service)
+eds/      discovery files the proxies watch (two per service: its stable and its new version)
+runtime/  the runtime tree every proxy reads the split between versions from (current -> tree-*)
 envoy/    rendered Envoy bootstraps and the admin addresses Envoy wrote
 mesh/     each app's mesh config (where its sidecar's outbound ports are)
 postgres/ the local PostgreSQL server's data (a database per service, shared by its replicas)
 logs/     every process's log, proxies' access and health check logs
 state.json  what is running where, for `shopmesh status`
+control.sock  the runner's control socket, while `shopmesh up` runs
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ class RunDir:
     @property
     def eds(self) -> pathlib.Path:
         return self.root / "eds"
+
+    @property
+    def runtime(self) -> pathlib.Path:
+        return self.root / "runtime"
+
+    @property
+    def control(self) -> pathlib.Path:
+        """The runner's control socket (`shopmesh rollout` talks to it)."""
+        return self.root / "control.sock"
 
     @property
     def envoy(self) -> pathlib.Path:
@@ -76,6 +87,13 @@ class RunDir:
         return self.root / "postgres"
 
     def create(self) -> RunDir:
-        for directory in (self.certs, self.eds, self.envoy, self.logs, self.root / "mesh"):
+        for directory in (
+            self.certs,
+            self.eds,
+            self.runtime,
+            self.envoy,
+            self.logs,
+            self.root / "mesh",
+        ):
             directory.mkdir(parents=True, exist_ok=True)
         return self

@@ -41,7 +41,7 @@ import yaml
 
 from mesh import contracts
 from shopmesh import topology as mesh_topology
-from shopmesh.envoy import common, descriptor, discovery, edge, openapi, sidecar
+from shopmesh.envoy import common, descriptor, discovery, edge, openapi, routing, sidecar
 from shopmesh.identity import certs, tokens
 from shopmesh.local import health, leftovers
 from shopmesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
@@ -56,6 +56,8 @@ log = logging.getLogger("shopmesh.local")
 LOOPBACK = common.LOOPBACK
 ENVOY_START_TIMEOUT = 30.0
 DEFAULT_BACKOFF = Backoff()
+# The version label of what `start()` runs; a rollout names its own (`start_version`).
+FIRST_VERSION = "v1"
 
 
 class MeshError(RuntimeError):
@@ -92,6 +94,7 @@ class Replica:
     metrics_port: int
     app: Process
     sidecar: Proxy
+    version: str = FIRST_VERSION
 
     @property
     def name(self) -> str:
@@ -182,6 +185,11 @@ class LocalMesh:
         self._ports = PortAllocator(LOOPBACK)
         self._envoy = envoy_binary()
         self.replicas: dict[str, list[Replica]] = {s: [] for s in self.topology.services}
+        # Versions (routing.py): each service's stable one, the one being rolled out
+        # (if any) and the percentage of calls its callers send to the latter.
+        self.versions: dict[str, str] = dict.fromkeys(self.topology.services, FIRST_VERSION)
+        self.canaries: dict[str, str] = {}
+        self.canary_weights: dict[str, int] = {}
         self.edge: Proxy | None = None
         self.certs: dict[str, certs.WorkloadCert] = {}
         self.postgres = LocalPostgres(self.layout.postgres)
@@ -190,6 +198,7 @@ class LocalMesh:
             eds_dir=self.layout.eds,
             log_dir=self.layout.logs,
             jwks=self.layout.jwks,
+            runtime_dir=self.layout.runtime,
         )
         # End users' tokens: the development issuer whose JWKS the proxies trust.
         self.tokens = tokens.TokenIssuer(
@@ -317,7 +326,10 @@ class LocalMesh:
 
     def _add_replica(self, service: str, wait: float | None) -> Replica:
         index = max((r.index for r in self.replicas[service]), default=-1) + 1
-        replica = self._new_replica(service, index)
+        stable = self._members(service)
+        # Another replica of the stable version, running what its replicas run.
+        command = stable[0].app.argv if stable else None
+        replica = self._new_replica(service, index, self.versions[service], command)
         self._start_sidecars([replica])
         self._start_app(replica)
         if wait:
@@ -339,8 +351,137 @@ class LocalMesh:
         # Stopping before every caller has read the new endpoint list would fail the
         # requests still routed to it: deregister, let it propagate, then drain.
         self._wait_withdrawn(service, replica.inbound_address)
-        stop_all([replica.app], grace=self.drain_seconds + 5)
-        stop_all([replica.sidecar.process], grace=5)
+        self._retire(service, [replica])
+
+    # -- versions: what a rollout does (shopmesh/delivery/) ------------------
+
+    def start_version(
+        self,
+        service: str,
+        version: str,
+        command: typing.Sequence[str] | None = None,
+        *,
+        replicas: int | None = None,
+        cwd: pathlib.Path | None = None,
+        timeout: float = 60.0,
+    ) -> list[Replica]:
+        """Starts `version` of `service` beside the stable one: `replicas` new replicas (as
+        many as the stable version has by default), each with its own sidecar, running
+        `command` (default `python -m services <service>`, the code as it is now; in
+        `cwd`) with the same environment (the same database). They join every caller's canary
+        cluster, which gets no calls until `set_canary_weight`. Returns once every
+        caller's proxy sees them healthy; on failure they are stopped again."""
+        with self._lock:
+            if service in self.canaries:
+                raise MeshError(f"{service} {self.canaries[service]} is already being rolled out")
+            if version in {r.version for r in self.replicas[service]}:
+                raise MeshError(f"{service} already runs a version called {version}")
+            count = replicas or len(self._members(service))
+            first = max((r.index for r in self.replicas[service]), default=-1) + 1
+            fresh = [
+                self._new_replica(service, first + i, version, command, cwd) for i in range(count)
+            ]
+            self.canaries[service] = version
+            try:
+                self._start_sidecars(fresh)
+                for replica in fresh:
+                    self._start_app(replica)
+                for replica in fresh:
+                    self._wait_app(replica, timeout)
+                self._publish(service)
+                self._write_state()
+            except BaseException:
+                del self.canaries[service]
+                self._publish(service)
+                self._retire(service, fresh)
+                raise
+        try:
+            self.wait_healthy(timeout)
+        except MeshError:
+            self.stop_version(service)
+            raise
+        return fresh
+
+    def next_version(self, service: str) -> str:
+        """A label for a new version of `service`: v<N+1> after the highest v<N> running."""
+        numbers = [
+            int(r.version[1:])
+            for r in self.replicas[service]
+            if r.version[:1] == "v" and r.version[1:].isdigit()
+        ]
+        return f"v{max(numbers, default=0) + 1}"
+
+    def set_canary_weight(self, service: str, percent: int, timeout: float = 10.0) -> None:
+        """Sends `percent` of `service`'s calls to the version being rolled out, at every
+        caller's proxy (a runtime update: no proxy restarts). Returns once every caller
+        routes by it."""
+        with self._lock:
+            if percent and service not in self.canaries:
+                raise MeshError(f"{service} has no version being rolled out")
+            if percent:
+                self.canary_weights[service] = percent
+            else:
+                self.canary_weights.pop(service, None)
+            routing.write_weights(self.layout.runtime, self.canary_weights)
+            self._write_state()
+        self._wait_weights(service, percent, timeout)
+
+    def _wait_weights(self, service: str, percent: int, timeout: float) -> None:
+        key = routing.runtime_key(service, routing.canary_cluster(service))
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = [p.name for p in self.callers(service) if not _routes_by(p, key, percent)]
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                raise MeshError(f"{', '.join(behind)} not routing {percent} % to {key}")
+            time.sleep(0.02)
+
+    def promote(self, service: str, timeout: float = 30.0) -> None:
+        """Makes the version being rolled out the stable one, without a failed call: its
+        replicas join the stable cluster and the old ones leave it (callers send it no
+        calls while the canary cluster has them all), then all calls go back to the stable
+        cluster, the canary cluster empties, and the old replicas drain and stop."""
+        with self._lock:
+            old = self._members(service)
+            self.versions[service] = self.canaries[service]
+            self._publish(service)
+        # Not under the lock: the supervisor may have a process of the mesh to restart.
+        self.wait_healthy(timeout)
+        for replica in old:
+            self._wait_withdrawn(service, replica.inbound_address, cluster=service)
+        self.set_canary_weight(service, 0)
+        with self._lock:
+            fresh = self._members(service)
+            del self.canaries[service]
+            self._publish(service)
+            for replica in fresh:
+                self._wait_withdrawn(
+                    service, replica.inbound_address, cluster=routing.canary_cluster(service)
+                )
+            self._retire(service, old)
+
+    def stop_version(self, service: str) -> None:
+        """Rolls back: every call to the stable version at once, then the replicas of the
+        version being rolled out leave discovery, drain and stop."""
+        if service not in self.canaries:
+            return
+        self.set_canary_weight(service, 0)
+        with self._lock:
+            version = self.canaries.pop(service)
+            leaving = [r for r in self.replicas[service] if r.version == version]
+            self._publish(service)
+            for replica in leaving:
+                self._wait_withdrawn(service, replica.inbound_address)
+            self._retire(service, leaving)
+
+    def _retire(self, service: str, replicas: list[Replica]) -> None:
+        """Stops replicas that no caller routes to any more (apps drain first)."""
+        stop_all([r.app for r in replicas], grace=self.drain_seconds + 5)
+        stop_all([r.sidecar.process for r in replicas], grace=5)
+        for replica in replicas:
+            if replica in self.replicas[service]:
+                self.replicas[service].remove(replica)
         self._write_state()
 
     def reload_token_keys(self, timeout: float = 30.0) -> None:
@@ -360,7 +501,7 @@ class LocalMesh:
     def _reload_token_keys(self, timeout: float) -> None:
         for service in sorted(self.topology.end_user_services):
             for replica in list(self.replicas[service]):
-                others = [r for r in self.replicas[service] if r is not replica]
+                others = [r for r in self._members(service) if r is not replica]
                 discovery.write_endpoints(
                     self.layout.eds, service, [(LOOPBACK, r.inbound_port) for r in others]
                 )
@@ -396,14 +537,22 @@ class LocalMesh:
                 raise MeshError(f"{replica.name}: app not reconnected to {missing} in {timeout}s")
             time.sleep(0.1)
 
-    def _wait_withdrawn(self, service: str, address: str, timeout: float = 10.0) -> None:
-        callers = [p for p in self.proxies() if service in self.topology.upstreams(p.workload)]
+    def _wait_withdrawn(
+        self, service: str, address: str, timeout: float = 10.0, cluster: str | None = None
+    ) -> None:
+        """Waits until no caller's proxy lists `address` in `cluster` (any of the
+        service's clusters by default)."""
+        clusters = {cluster} if cluster else set(routing.clusters(service))
+        callers = self.callers(service)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             routed = [
                 p.workload
                 for p in callers
-                if p.admin and any(h.address == address for h in self.upstream_hosts(p))
+                if p.admin
+                and any(
+                    h.address == address and h.cluster in clusters for h in self.upstream_hosts(p)
+                )
             ]
             if not routed:
                 return
@@ -414,10 +563,16 @@ class LocalMesh:
         found = [self.edge] if self.edge else []
         return found + [r.sidecar for rs in self.replicas.values() for r in rs]
 
+    def callers(self, service: str) -> list[Proxy]:
+        """The proxies that call `service`: the edge and its callers' sidecars."""
+        return [p for p in self.proxies() if service in self.topology.upstreams(p.workload)]
+
     def upstream_hosts(self, proxy: Proxy) -> list[HostState]:
-        """The replicas `proxy` calls, as its Envoy sees them (local_app excluded)."""
+        """The replicas `proxy` calls, as its Envoy sees them, in every version's
+        cluster (local_app excluded)."""
         assert proxy.admin
-        return [h for h in proxy.admin.hosts() if h.cluster in self.topology.services]
+        clusters = {c for s in self.topology.services for c in routing.clusters(s)}
+        return [h for h in proxy.admin.hosts() if h.cluster in clusters]
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         """Returns when every app is SERVING and every proxy sees every replica it
@@ -455,9 +610,18 @@ class LocalMesh:
         descriptor.write_transcoder_descriptor(self.layout.transcoder_descriptor)
         openapi.write(self.layout.openapi)
         for service in self.topology.services:
-            discovery.write_endpoints(self.layout.eds, service, [])
+            for cluster in routing.clusters(service):
+                discovery.write_endpoints(self.layout.eds, cluster, [])
+        routing.write_weights(self.layout.runtime, {})
 
-    def _new_replica(self, service: str, index: int) -> Replica:
+    def _new_replica(
+        self,
+        service: str,
+        index: int,
+        version: str = FIRST_VERSION,
+        command: typing.Sequence[str] | None = None,
+        cwd: pathlib.Path | None = None,
+    ) -> Replica:
         name = sidecar.proxy_name(service, index)
         try:
             app_port, metrics_port = self._ports.take(), self._ports.take()
@@ -470,10 +634,12 @@ class LocalMesh:
             metrics_port=metrics_port,
             app=Process(
                 f"{name}.app",
-                [sys.executable, "-m", "services", service],
+                list(command or [sys.executable, "-m", "services", service]),
                 self.layout.logs,
+                cwd=cwd,
             ),
             sidecar=Proxy(name, service, self._envoy_process(name)),
+            version=version,
         )
         replica.app.env = self._app_environment(replica)
         self.replicas[service].append(replica)
@@ -566,9 +732,17 @@ class LocalMesh:
         path.write_text(yaml.safe_dump(mesh_config, sort_keys=False))
         replica.app.start()
 
+    def _members(self, cluster: str) -> list[Replica]:
+        """The replicas `cluster` should list: its service's stable version's, or for a
+        canary cluster the version being rolled out (none when there is no rollout)."""
+        service = cluster.removesuffix(routing.CANARY_SUFFIX)
+        version = self.versions[service] if cluster == service else self.canaries.get(service)
+        return [r for r in self.replicas[service] if r.version == version and r.inbound_port]
+
     def _publish(self, service: str) -> None:
-        addresses = [(LOOPBACK, r.inbound_port) for r in self.replicas[service] if r.inbound_port]
-        discovery.write_endpoints(self.layout.eds, service, addresses)
+        for cluster in routing.clusters(service):
+            addresses = [(LOOPBACK, r.inbound_port) for r in self._members(cluster)]
+            discovery.write_endpoints(self.layout.eds, cluster, addresses)
 
     def _supervised(self) -> list[Child]:
         """What the supervisor restarts, and how: each on the ports it had."""
@@ -631,9 +805,10 @@ class LocalMesh:
                     waiting.append(f"{replica.name} app {status}")
         for proxy in self.proxies():
             expected = {
-                (service, f"{LOOPBACK}:{r.inbound_port}")
+                (cluster, r.inbound_address)
                 for service in self.topology.upstreams(proxy.workload)
-                for r in self.replicas[service]
+                for cluster in routing.clusters(service)
+                for r in self._members(cluster)
             }
             healthy = {(h.cluster, h.address) for h in self.upstream_hosts(proxy) if h.healthy}
             for service, address in sorted(expected - healthy):
@@ -648,6 +823,7 @@ class LocalMesh:
         """What runs where, as `shopmesh status` reads it from state.json."""
         return {
             "runner_pid": os.getpid(),
+            "canary_weights": dict(self.canary_weights),
             "edge": {
                 "url": self.edge_url if self.edge else None,
                 "admin": self.edge.admin.address if self.edge and self.edge.admin else None,
@@ -659,6 +835,8 @@ class LocalMesh:
                     "service": r.service,
                     "index": r.index,
                     "name": r.name,
+                    "version": r.version,
+                    "canary": self.canaries.get(r.service) == r.version,
                     "app": r.app_address,
                     "app_pid": r.app.pid,
                     "metrics": f"{LOOPBACK}:{r.metrics_port}",
@@ -679,6 +857,17 @@ class LocalMesh:
             scratch = self.layout.state.with_suffix(".tmp")
             scratch.write_text(json.dumps(self.state(), indent=2))
             os.replace(scratch, self.layout.state)
+
+
+def _routes_by(proxy: Proxy, key: str, percent: int) -> bool:
+    """Whether `proxy`'s runtime gives the canary cluster `percent` (an unset key: 0)."""
+    if not proxy.admin or not proxy.process.alive:
+        return True  # a proxy that is down reads the runtime tree in force when it starts
+    try:
+        value = proxy.admin.runtime_values().get(key, "0")
+    except OSError:
+        return False
+    return value == str(percent)
 
 
 def _history(process: Process) -> dict:

@@ -55,6 +55,8 @@ class ReplicaStatus:
     inbound: str
     sidecar: ProxyStatus
     app_history: History = History()
+    version: str = "v1"
+    canary: bool = False  # the version being rolled out (shopmesh rollout)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class MeshStatus:
     edge_url: str
     edge: ProxyStatus
     replicas: list[ReplicaStatus]
+    # service -> percent of its calls to the version being rolled out
+    canary_weights: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -101,8 +105,11 @@ def read(run_dir: pathlib.Path) -> MeshStatus:
                 r["name"], r["sidecar_admin"], names, History.of(r.get("sidecar_history"))
             ),
             app_history=History.of(r.get("app_history")),
+            version=r.get("version", "v1"),
+            canary=r.get("canary", False),
         )
         for r in state["replicas"]
     ]
     edge = state["edge"]
-    return MeshStatus(edge["url"], _proxy("edge", edge["admin"], names, History.of(edge)), replicas)
+    edge_status = _proxy("edge", edge["admin"], names, History.of(edge))
+    return MeshStatus(edge["url"], edge_status, replicas, state.get("canary_weights", {}))

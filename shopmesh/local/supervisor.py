@@ -55,9 +55,11 @@ class Process:
         log_dir: pathlib.Path,
         env: Mapping[str, str] | None = None,
         stdout_name: str | None = None,
+        cwd: pathlib.Path | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
+        self.cwd = cwd
         self.env = dict(env) if env is not None else None
         self.log_path = log_dir / f"{name}.log"
         # Envoy writes access logs to stdout and its own log to stderr.
@@ -82,6 +84,7 @@ class Process:
             self._popen = subprocess.Popen(
                 self.argv,
                 env=self.env,
+                cwd=self.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,

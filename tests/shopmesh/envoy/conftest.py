@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from shopmesh import topology as mesh_topology
-from shopmesh.envoy import common, descriptor, discovery, edge, openapi, sidecar
+from shopmesh.envoy import common, descriptor, discovery, edge, openapi, routing, sidecar
 from shopmesh.identity import certs, tokens
 
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
@@ -23,11 +23,17 @@ def mesh_files(tmp_path_factory, topology):
     root = tmp_path_factory.mktemp("render")
     keys = tokens.SigningKeys.ensure(root / "certs")
     files = common.MeshFiles(
-        ca=root / "certs" / "ca.pem", eds_dir=root / "eds", log_dir=root, jwks=keys.jwks_path
+        ca=root / "certs" / "ca.pem",
+        eds_dir=root / "eds",
+        log_dir=root,
+        jwks=keys.jwks_path,
+        runtime_dir=root / "runtime",
     )
     issued = certs.issue_all(root / "certs", topology)
     for service in topology.services:
         discovery.write_endpoints(files.eds_dir, service, [("127.0.0.1", 15000)])
+        discovery.write_endpoints(files.eds_dir, routing.canary_cluster(service), [])
+    routing.write_weights(files.runtime_dir, {})
     return root, files, issued
 
 

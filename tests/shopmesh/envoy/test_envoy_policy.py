@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from mesh import contracts
-from shopmesh.envoy import common, edge, end_users, openapi, sidecar
+from shopmesh.envoy import common, edge, end_users, openapi, routing, sidecar
 
 SERVICES = ["catalog", "inventory", "payment", "order"]
 
@@ -99,7 +99,7 @@ def test_outbound_listeners_route_only_allowed_methods_with_contract_policy(
         assert {r["match"]["path"] for r in rendered} == set(topology.callers(upstream)[service])
         for route in rendered:
             policy = contracts.method_policy(route["match"]["path"])
-            assert route["route"]["cluster"] == upstream
+            assert route["route"]["weighted_clusters"] == routing.weighted_clusters(upstream)
             assert route["route"]["timeout"] == common.duration(policy.timeout)
             assert ("retry_policy" in route["route"]) == common.proxy_may_retry(policy)
 
@@ -108,9 +108,16 @@ def test_outbound_listeners_route_only_allowed_methods_with_contract_policy(
 def test_upstream_clusters_balance_per_request_and_check_health(proxy, configs, topology):
     workload = "edge" if proxy == "edge" else "order"
     upstream = clusters(configs[proxy])
-    assert set(upstream) - {"local_app"} == set(topology.upstreams(workload))
-    for name in topology.upstreams(workload):
-        cluster = upstream[name]
+    assert set(upstream) - {"local_app"} == {
+        cluster for service in topology.upstreams(workload) for cluster in routing.clusters(service)
+    }
+    for name, cluster_name in [
+        (service, cluster)
+        for service in topology.upstreams(workload)
+        for cluster in routing.clusters(service)
+    ]:
+        cluster = upstream[cluster_name]
+        assert cluster["eds_cluster_config"]["service_name"] == cluster_name
         assert cluster["lb_policy"] == "LEAST_REQUEST"
         assert cluster["type"] == "EDS"
         check = cluster["health_checks"][0]

@@ -1,0 +1,190 @@
+"""Rollouts on a running local mesh (real Envoy, real services, real PostgreSQL) under the
+shopper mix, with short analysis windows: a good version reaches 100 % with no error a
+shopper can see; a failing and a slow one are rolled back within one window, the errors
+the shoppers saw are counted and bounded; the shop's invariants hold throughout.
+
+One mesh serves the three rollouts (each of catalog, the service with the most calls:
+at 5 % the new version needs enough of them to be judged in a short window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import pathlib
+import signal
+import sys
+import time
+from typing import Any
+
+import pytest
+
+from mesh import breakers
+from shopmesh import rollout
+from shopmesh.chaos import harness
+from shopmesh.chaos.report import Report
+from shopmesh.chaos.timeline import Call
+from shopmesh.cli import main as shopmesh
+from shopmesh.delivery.control import ControlError, ControlServer, request
+from shopmesh.delivery.controller import FAILED, ROLLED_BACK, Result, Rollout
+from shopmesh.envoy import routing
+from shopmesh.envoy.edge import EdgeSettings
+from shopmesh.load.generator import DEFAULT_MIX
+from shopmesh.local.mesh import LocalMesh, start_local_mesh
+
+SERVICE = "catalog"
+# Shoppers per second, the default mix: catalog gets ~47 calls/s, ~2.4/s at the 5 % step.
+RATE = 50
+WINDOW_SECONDS = 5.0
+# At the 5 % step about 12 calls a window: fewer than 3 is a chance of 1 in 3000.
+MIN_REQUESTS = 3
+POLICY = rollout.load().with_window(WINDOW_SECONDS, MIN_REQUESTS)
+FAULTY = pathlib.Path(__file__).with_name("faulty_service.py")
+FAIL_SHARE = 0.5
+SLOW_MS = 600
+# Seconds for every order to be final once the load stops.
+FINAL_BOUND = 30
+SEEDS = itertools.count(1000)
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    """The local mesh as `shopmesh up` runs it, control socket included."""
+    breakers.reset_all()
+    running = start_local_mesh(
+        tmp_path_factory.mktemp("rollouts") / "mesh",
+        edge_settings=EdgeSettings(port=0),
+        app_env=harness.CHAOS_ENV,
+        drain_seconds=1.0,
+        log_level="WARNING",
+    )
+    control = ControlServer(running).start()
+    yield running
+    control.close()
+    running.stop()
+
+
+def shop_during(mesh: LocalMesh, action) -> tuple[Report, Any, float, list[Call]]:
+    """Runs `action` (blocking) while shoppers shop at RATE, then settles and checks the
+    invariants: (report, what action returned, when it began, every shopper call)."""
+    outcome: dict[str, Any] = {}
+
+    async def scenario(chaos: harness.Chaos, _size) -> None:
+        # Shoppers of each run draw other request_ids than the runs before on this mesh.
+        await chaos.start_load(RATE, DEFAULT_MIX, seed=next(SEEDS))
+        chaos.phase("before")
+        await chaos.hold(1.0)
+        chaos.phase("rollout")
+        outcome["began"] = time.monotonic()
+        outcome["value"] = await chaos.act(action)
+        chaos.phase("after")
+        await chaos.hold(1.0)
+        await chaos.settle(FINAL_BOUND)
+        outcome["calls"] = [c for timeline in chaos.timelines for c in timeline.calls]
+
+    report = Report("rollout")
+    asyncio.run(harness.drive(mesh, scenario, None, report, progress=lambda message: None))
+    return report, outcome["value"], outcome["began"], outcome["calls"]
+
+
+def errors_between(calls: list[Call], start: float, end: float) -> list[Call]:
+    return [c for c in calls if start <= c.start < end and not c.ok]
+
+
+def roll_out(mesh: LocalMesh, command: list[str]) -> Result:
+    return Rollout(mesh, SERVICE, mesh.next_version(SERVICE), POLICY, command=command).run()
+
+
+def test_a_good_version_reaches_100_percent_with_no_error_a_shopper_sees(mesh, tmp_path, capsys):
+    old = {r.name for r in mesh.replicas[SERVICE]}
+    callers = {p.name: p.process.pid for p in mesh.callers(SERVICE)}
+    picture = tmp_path / "rollout.png"
+    argv = ["rollout", SERVICE, "--to", "v2", "--run-dir", str(mesh.layout.root),
+            "--window", str(WINDOW_SECONDS), "--min-requests", str(MIN_REQUESTS),
+            "--picture", str(picture)]  # fmt: skip
+    report, exit_code, _began, calls = shop_during(mesh, lambda: shopmesh(argv))
+    printed = capsys.readouterr().out
+
+    assert exit_code == 0, printed
+    assert "rollout of catalog v2: PROMOTED" in printed
+    for percent in POLICY.steps_percent:
+        assert f"{percent} % of calls to v2" in printed
+    assert picture.stat().st_size > 10_000 and picture.read_bytes()[:4] == b"\x89PNG"
+    # v2 is the stable version, on new replicas; the old ones are gone; no canary is left.
+    assert mesh.versions[SERVICE] == "v2" and SERVICE not in mesh.canaries
+    assert {r.version for r in mesh.replicas[SERVICE]} == {"v2"}
+    assert not old & {r.name for r in mesh.replicas[SERVICE]}
+    assert routing.read_weights(mesh.layout.runtime) == {}
+    # The weights moved at every caller's proxy without a restart of any.
+    assert {p.name: p.process.pid for p in mesh.callers(SERVICE)} == callers
+    # No shopper saw an error: not during the steps, the promotion or the old replicas' drain.
+    assert report.overall and report.overall[1] > RATE * 4 * WINDOW_SECONDS
+    assert [c for c in calls if not c.ok] == []
+    assert report.passed, report.render()
+
+
+@pytest.mark.parametrize(
+    ("fault", "breached"),
+    [
+        (["--fail", str(FAIL_SHARE)], "error rate"),
+        (["--slow-ms", str(SLOW_MS)], "p99"),
+    ],
+    ids=["failing", "slow"],
+)
+def test_a_bad_version_is_rolled_back_within_one_window(mesh, fault, breached):
+    stable = mesh.versions[SERVICE]
+    command = [sys.executable, str(FAULTY), SERVICE, *fault]
+    report, result, began, calls = shop_during(mesh, lambda: roll_out(mesh, command))
+
+    assert result.outcome == ROLLED_BACK, result
+    (step,) = result.steps
+    assert (step.percent, step.verdict) == (POLICY.steps_percent[0], FAILED)
+    assert any(reason.startswith(breached) for reason in step.reasons), step.reasons
+    # Judged and back at 0 % within one analysis window of its first calls.
+    assert result.breach_at - result.first_traffic_at < WINDOW_SECONDS
+    assert result.zero_at - result.first_traffic_at < WINDOW_SECONDS
+    # The bad version is gone; the stable one serves everything.
+    assert mesh.versions[SERVICE] == stable and SERVICE not in mesh.canaries
+    assert {r.version for r in mesh.replicas[SERVICE]} == {stable}
+
+    # What the shoppers saw: errors only from calls sent while the new version had its
+    # share, no more than its calls there, and none once every caller was back at 0 %.
+    exposed_from, zero = began + result.first_traffic_at, began + result.zero_at
+    visible = [c for c in calls if not c.ok]
+    during = errors_between(calls, exposed_from, zero + 0.5)
+    assert len(visible) == len(during), [c for c in visible if c not in during]
+    assert len(visible) <= step.new.requests + 5
+    if breached == "error rate":
+        assert visible, "the failing version's errors reached no shopper: not exercised"
+    else:  # slow, but within each call's deadline: slow answers, not errors
+        assert visible == []
+    exposed = [c for c in calls if exposed_from <= c.start < zero]
+    assert len(visible) <= 0.05 * len(exposed) + 3
+    assert report.passed, report.render()
+
+
+def test_a_proxy_restarted_mid_rollout_routes_by_the_weights_in_force(mesh):
+    """The weights live in a runtime tree on disk, not in a proxy's memory (an admin-API
+    layer): the edge, killed and restarted by the supervisor, comes back at 20 %."""
+    key = routing.runtime_key(SERVICE, routing.canary_cluster(SERVICE))
+    mesh.start_version(SERVICE, mesh.next_version(SERVICE))
+    try:
+        mesh.set_canary_weight(SERVICE, 20)
+        killed = mesh.edge.process.pid
+        mesh.edge.process.signal(signal.SIGKILL)  # not held: the supervisor restarts it
+        deadline = time.monotonic() + 30
+        while mesh.edge.process.pid == killed or not mesh.edge_admin.ready():
+            assert time.monotonic() < deadline, "the edge was not restarted"
+            time.sleep(0.1)
+        assert mesh.edge_admin.runtime_values()[key] == "20"
+    finally:
+        mesh.stop_version(SERVICE)
+    assert mesh.edge_admin.runtime_values().get(key, "0") == "0"
+    assert SERVICE not in mesh.canaries
+
+
+def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh):
+    with pytest.raises(ControlError, match="no such service: 'shipping'"):
+        list(request(mesh.layout.control, {"op": "rollout", "service": "shipping"}))
+    with pytest.raises(ControlError, match="unknown op"):
+        list(request(mesh.layout.control, {"op": "scale"}))
