@@ -18,6 +18,9 @@ from services.runtime.health import LIVENESS
 from services.runtime.testing import serving
 from tests.grpc_tools import grpc_health_probe, grpcurl
 
+# Runs once make test has built .tools/bin (see the Makefile's test target).
+pytestmark = pytest.mark.go_tools
+
 # Order's upstreams point at a closed loopback port: it serves without calling them.
 _ENV = {
     "order": {

@@ -16,6 +16,16 @@ from shopmesh.istio.manifests import ISTIO_DIR
 from .flagger_view import as_running
 from .istio_validation import require_schema_dir
 
+HERE = pathlib.Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every check here renders istio/ with .tools/bin's kustomize: make test runs them
+    once it has built the Go tools (see the Makefile's test target)."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.go_tools)
+
 
 @pytest.fixture(scope="session")
 def streams() -> dict[str, str]:

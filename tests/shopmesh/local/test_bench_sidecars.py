@@ -7,7 +7,12 @@ two sidecars, and the table has both sets of rows.
 
 from __future__ import annotations
 
+import pytest
+
 from shopmesh.bench import sidecars
+
+# Runs once make test has built .tools/bin (see the Makefile's test target).
+pytestmark = pytest.mark.go_tools
 
 RATE = 40
 SECONDS = 1.0

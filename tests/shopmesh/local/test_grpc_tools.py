@@ -18,6 +18,9 @@ from mesh import contracts
 from shopmesh.local.mesh import LocalMesh
 from tests.grpc_tools import grpc_health_probe, grpcurl
 
+# Runs once make test has built .tools/bin (see the Makefile's test target).
+pytestmark = pytest.mark.go_tools
+
 DESCRIPTOR_SET = "gen/descriptor/shop.binpb"
 
 
