@@ -15,6 +15,7 @@ import pathlib
 import signal
 import sys
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -30,7 +31,7 @@ from shopmesh.delivery.controller import FAILED, ROLLED_BACK, Result, Rollout
 from shopmesh.envoy import routing
 from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.load.generator import DEFAULT_MIX
-from shopmesh.local.mesh import LocalMesh, start_local_mesh
+from shopmesh.local.mesh import LocalMesh, MeshError, start_local_mesh
 
 SERVICE = "catalog"
 # Shoppers per second, the default mix: catalog gets ~47 calls/s, ~2.4/s at the 5 % step.
@@ -188,3 +189,27 @@ def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh):
         list(request(mesh.layout.control, {"op": "rollout", "service": "shipping"}))
     with pytest.raises(ControlError, match="unknown op"):
         list(request(mesh.layout.control, {"op": "scale"}))
+
+
+def test_a_promotion_that_fails_leaves_the_old_version_serving(mesh):
+    """Promotion waits for the mesh to be healthy after the new replicas joined the stable
+    cluster; if it never is (here another service's replica is down for good), the rollout
+    rolls back, and the old replicas, still running, must be the stable cluster again."""
+    stable = mesh.versions[SERVICE]
+    old = {r.inbound_address for r in mesh.replicas[SERVICE]}
+    mesh.start_version(SERVICE, mesh.next_version(SERVICE))
+    mesh.set_canary_weight(SERVICE, 100)
+    mesh.kill("payment", 0)  # held: wait_healthy gives up at once
+    try:
+        with pytest.raises(MeshError, match="payment-0"):
+            mesh.promote(SERVICE)
+        mesh.stop_version(SERVICE)  # what the controller does on a mesh error
+    finally:
+        mesh.restart("payment", 0)
+    assert mesh.versions[SERVICE] == stable and SERVICE not in mesh.canaries
+    assert {r.inbound_address for r in mesh.replicas[SERVICE]} == old
+    mesh.wait_healthy(30)
+    routed = {h.address for h in mesh.upstream_hosts(mesh.edge) if h.cluster == SERVICE}
+    assert routed == old
+    with urllib.request.urlopen(f"{mesh.edge_url}/v1/products?pageSize=1", timeout=10) as answer:
+        assert answer.status == 200
