@@ -29,6 +29,19 @@ class Policy:
     max_error_rate: float
     max_p99_ms: float
 
+    def __post_init__(self) -> None:
+        # Here rather than in the file's parser: a shorter window (with_window, what
+        # `shopmesh rollout --window` asks for) is held to the same rules.
+        steps = self.steps_percent
+        if not steps or steps[-1] != 100 or any(b <= a for a, b in itertools.pairwise(steps)):
+            raise ValueError(f"steps_percent must increase and end at 100, not {list(steps)}")
+        if steps[0] <= 0:
+            raise ValueError(f"steps_percent must start above 0, not {steps[0]}")
+        if self.window_seconds <= 0 or self.min_requests < 1:
+            raise ValueError("analysis.window_seconds and analysis.min_requests must be positive")
+        if not 0 < self.max_error_rate < 1 or self.max_p99_ms <= 0:
+            raise ValueError("analysis.max_error_rate must be in (0, 1) and max_p99_ms positive")
+
     def with_window(self, seconds: float, min_requests: int | None = None) -> Policy:
         """The same thresholds over a shorter window (tests, demos)."""
         return replace(
@@ -39,24 +52,14 @@ class Policy:
 
 
 def _parse(document: dict) -> Policy:
-    steps = tuple(int(step) for step in document["steps_percent"])
-    if not steps or steps[-1] != 100 or any(b <= a for a, b in itertools.pairwise(steps)):
-        raise ValueError(f"steps_percent must increase and end at 100, not {list(steps)}")
-    if steps[0] <= 0:
-        raise ValueError(f"steps_percent must start above 0, not {steps[0]}")
     analysis = document["analysis"]
-    policy = Policy(
-        steps_percent=steps,
+    return Policy(
+        steps_percent=tuple(int(step) for step in document["steps_percent"]),
         window_seconds=float(analysis["window_seconds"]),
         min_requests=int(analysis["min_requests"]),
         max_error_rate=float(analysis["max_error_rate"]),
         max_p99_ms=float(analysis["max_p99_ms"]),
     )
-    if policy.window_seconds <= 0 or policy.min_requests < 1:
-        raise ValueError("analysis.window_seconds and analysis.min_requests must be positive")
-    if not 0 < policy.max_error_rate < 1 or policy.max_p99_ms <= 0:
-        raise ValueError("analysis.max_error_rate must be in (0, 1) and max_p99_ms positive")
-    return policy
 
 
 @functools.cache

@@ -81,8 +81,12 @@ class _Handler(socketserver.StreamRequestHandler):
             self._send({"kind": "error", "message": f"no such service: {service!r} ({known})"})
             return
         policy = rollout.load()
-        if request.get("window_seconds"):
-            policy = policy.with_window(request["window_seconds"], request.get("min_requests"))
+        if request.get("window_seconds") is not None:
+            try:
+                policy = policy.with_window(request["window_seconds"], request.get("min_requests"))
+            except ValueError as error:  # held to the policy file's rules: nothing started
+                self._send({"kind": "error", "message": str(error)})
+                return
         cancel = threading.Event()
         self.server.cancels.add(cancel)
 

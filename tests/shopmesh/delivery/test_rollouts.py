@@ -189,6 +189,12 @@ def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh):
         list(request(mesh.layout.control, {"op": "rollout", "service": "shipping"}))
     with pytest.raises(ControlError, match="unknown op"):
         list(request(mesh.layout.control, {"op": "scale"}))
+    # A window that needs no call would promote a version nobody called.
+    replicas = {r.name for r in mesh.replicas[SERVICE]}
+    too_few = {"op": "rollout", "service": SERVICE, "window_seconds": 1, "min_requests": 0}
+    with pytest.raises(ControlError, match="min_requests must be positive"):
+        list(request(mesh.layout.control, too_few))
+    assert {r.name for r in mesh.replicas[SERVICE]} == replicas and SERVICE not in mesh.canaries
 
 
 def test_a_promotion_that_fails_leaves_the_old_version_serving(mesh):
