@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import pathlib
 import signal
+import socket
 import sys
+import threading
 import time
 import urllib.request
 from typing import Any
@@ -26,7 +29,7 @@ from shopmesh.chaos import harness
 from shopmesh.chaos.report import Report
 from shopmesh.chaos.timeline import Call
 from shopmesh.cli import main as shopmesh
-from shopmesh.delivery.control import ControlError, ControlServer, request
+from shopmesh.delivery.control import ControlError, ControlServer, _Handler, request
 from shopmesh.delivery.controller import FAILED, ROLLED_BACK, Result, Rollout
 from shopmesh.envoy import routing
 from shopmesh.envoy.edge import EdgeSettings
@@ -50,7 +53,7 @@ SEEDS = itertools.count(1000)
 
 @pytest.fixture(scope="module")
 def mesh(tmp_path_factory):
-    """The local mesh as `shopmesh up` runs it, control socket included."""
+    """The local mesh as `shopmesh up` runs it."""
     breakers.reset_all()
     running = start_local_mesh(
         tmp_path_factory.mktemp("rollouts") / "mesh",
@@ -59,10 +62,16 @@ def mesh(tmp_path_factory):
         drain_seconds=1.0,
         log_level="WARNING",
     )
-    control = ControlServer(running).start()
     yield running
-    control.close()
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def control(mesh):
+    """The mesh's control socket, as `shopmesh up` serves it."""
+    server = ControlServer(mesh).start()
+    yield server
+    server.close()
 
 
 def shop_during(mesh: LocalMesh, action) -> tuple[Report, Any, float, list[Call]]:
@@ -96,7 +105,9 @@ def roll_out(mesh: LocalMesh, command: list[str]) -> Result:
     return Rollout(mesh, SERVICE, mesh.next_version(SERVICE), POLICY, command=command).run()
 
 
-def test_a_good_version_reaches_100_percent_with_no_error_a_shopper_sees(mesh, tmp_path, capsys):
+def test_a_good_version_reaches_100_percent_with_no_error_a_shopper_sees(
+    mesh, control, tmp_path, capsys
+):
     old = {r.name for r in mesh.replicas[SERVICE]}
     callers = {p.name: p.process.pid for p in mesh.callers(SERVICE)}
     picture = tmp_path / "rollout.png"
@@ -184,7 +195,7 @@ def test_a_proxy_restarted_mid_rollout_routes_by_the_weights_in_force(mesh):
     assert SERVICE not in mesh.canaries
 
 
-def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh):
+def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh, control):
     with pytest.raises(ControlError, match="no such service: 'shipping'"):
         list(request(mesh.layout.control, {"op": "rollout", "service": "shipping"}))
     with pytest.raises(ControlError, match="unknown op"):
@@ -219,3 +230,39 @@ def test_a_promotion_that_fails_leaves_the_old_version_serving(mesh):
     assert routed == old
     with urllib.request.urlopen(f"{mesh.edge_url}/v1/products?pageSize=1", timeout=10) as answer:
         assert answer.status == 200
+
+
+def test_a_client_that_stops_reading_does_not_hold_up_the_rollout(mesh, control):
+    """The runner streams every event to the client; one that stops reading (suspended
+    with Ctrl-Z, a pipe nobody drains) must not stall the controller in the middle of a
+    step, where it would judge nothing and roll nothing back. The rollout goes on (here
+    its first window has too few calls: rolled back), and the client reads it all later."""
+    runner_end, client_end = socket.socketpair()
+    # The runner's side holds a few events at most before a send blocks.
+    runner_end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1)
+    ask = {"op": "rollout", "service": SERVICE, "window_seconds": 2, "min_requests": 10**6}
+    client_end.sendall(json.dumps(ask).encode() + b"\n")
+    lock = control._server.rollout_lock
+    handler = threading.Thread(target=_Handler, args=(runner_end, "", control._server))
+    handler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not lock.locked():
+            assert time.monotonic() < deadline, "the rollout did not begin"
+            time.sleep(0.01)
+        # Nobody reads meanwhile.
+        assert lock.acquire(timeout=60), "the rollout is stalled by its client"
+        lock.release()
+        assert SERVICE not in mesh.canaries
+        events: list[dict[str, Any]] = []
+        with client_end.makefile("rb") as stream:
+            while not events or events[-1]["kind"] != "result":
+                events.append(json.loads(stream.readline()))
+        result = Result.from_json(events[-1]["result"])
+        assert result.outcome == ROLLED_BACK and "calls <" in result.reason, result.reason
+        assert sum(e["kind"] == "sample" for e in events) == len(result.samples) > 1
+    finally:
+        client_end.close()  # a send still blocked fails: the rollout is cancelled
+        handler.join(60)
+        runner_end.close()
+    assert not handler.is_alive()
