@@ -11,11 +11,30 @@ import itertools
 import pathlib
 from dataclasses import dataclass, replace
 
+import grpc
 import yaml
 
-__all__ = ["Policy", "load"]
+__all__ = ["FAILED_CALL_CODES", "Policy", "load"]
 
 POLICY_FILE = pathlib.Path(__file__).with_name("rollout.yaml")
+
+# The statuses of a release's failed calls, the ones its error rate counts: the server's
+# faults, which gRPC's HTTP mapping makes 5xx. Envoy counts exactly these as an upstream
+# host's rq_error, what the local rollout reads at the callers' proxies (delivery/measure.py);
+# istio/'s Flagger check counts them by number in grpc_response_status (istio/flagger.py).
+# Wider than the breakers' UNHEALTHY_CODES: a release that drops a method its callers use
+# (UNIMPLEMENTED) or loses data has failed, though neither says a server is overloaded.
+# A caller's own mistake (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...) is not one.
+FAILED_CALL_CODES = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
 
 
 @dataclass(frozen=True)

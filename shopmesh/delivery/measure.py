@@ -7,10 +7,11 @@ version:
 
 - calls and errors: the per-host counters `rq_total` and `rq_error` of the
   version's cluster (the admin API's /clusters). Envoy counts a gRPC call as an
-  error by its grpc-status as it maps it to HTTP, so a server fault (INTERNAL,
-  UNKNOWN, UNAVAILABLE, DEADLINE_EXCEEDED, ...: 5xx) is one, an answer such as
-  NOT_FOUND or INVALID_ARGUMENT is not; the cluster's own `upstream_rq_5xx`
-  counts a gRPC call by its HTTP status only, which is 200 for all of these;
+  error by its grpc-status as it maps it to HTTP, so a server fault (5xx: the
+  statuses of shopmesh.rollout.FAILED_CALL_CODES, which istio/'s Flagger check
+  counts too) is one, an answer such as NOT_FOUND or INVALID_ARGUMENT is not;
+  the cluster's own `upstream_rq_5xx` counts a gRPC call by its HTTP status
+  only, which is 200 for all of these;
 - latency: the cluster's `upstream_rq_time` histogram (/stats/prometheus), whose
   99th percentile is read from its buckets as Prometheus' histogram_quantile does.
 

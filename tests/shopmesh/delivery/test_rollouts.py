@@ -10,18 +10,23 @@ at 5 % the new version needs enough of them to be judged in a short window).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import pathlib
+import re
 import signal
 import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from typing import Any
 
+import grpc
 import pytest
+import yaml
 
 from mesh import breakers
 from shopmesh import rollout
@@ -31,8 +36,10 @@ from shopmesh.chaos.timeline import Call
 from shopmesh.cli import main as shopmesh
 from shopmesh.delivery.control import ControlError, ControlServer, _Handler, request
 from shopmesh.delivery.controller import FAILED, ROLLED_BACK, Result, Rollout
+from shopmesh.delivery.measure import Meter, Window
 from shopmesh.envoy import routing
 from shopmesh.envoy.edge import EdgeSettings
+from shopmesh.istio.manifests import ISTIO_DIR
 from shopmesh.load.generator import DEFAULT_MIX
 from shopmesh.local.mesh import LocalMesh, MeshError, start_local_mesh
 
@@ -266,3 +273,46 @@ def test_a_client_that_stops_reading_does_not_hold_up_the_rollout(mesh, control)
         handler.join(60)
         runner_end.close()
     assert not handler.is_alive()
+
+
+def _statuses_the_flagger_check_counts() -> set[int]:
+    """The gRPC status numbers istio/'s error-percent MetricTemplate counts as failed calls."""
+    path = ISTIO_DIR / "overlays/progressive-delivery/monitoring/metric-templates.yaml"
+    (query,) = [
+        t["spec"]["query"]
+        for t in yaml.safe_load_all(path.read_text())
+        if t["metadata"]["name"] == "error-percent"
+    ]
+    (numbers,) = re.findall(r'grpc_response_status=~"([0-9|]+)"', query)
+    return {int(n) for n in numbers.split("|")}
+
+
+def test_a_release_fails_calls_by_the_same_statuses_locally_and_on_kubernetes(mesh):
+    """The same policy judges a release locally and with Flagger, so a failed call must be
+    the same thing: here a new version answers every status but OK in turn, and the
+    callers' proxies count as its errors exactly the answers whose status istio/'s
+    error-percent check counts."""
+    statuses = [code for code in grpc.StatusCode if code is not grpc.StatusCode.OK]
+    command = [sys.executable, str(FAULTY), SERVICE, "--fail", "1",
+               "--status", ",".join(code.name for code in statuses)]  # fmt: skip
+    mesh.start_version(SERVICE, mesh.next_version(SERVICE), command, replicas=1)
+    try:
+        mesh.set_canary_weight(SERVICE, 100)
+        meter = Meter(lambda: [(p.name, p.admin) for p in mesh.callers(SERVICE)],
+                      routing.clusters(SERVICE))  # fmt: skip
+        window = Window(meter)
+        for _ in statuses:
+            url = f"{mesh.edge_url}/v1/products/kitchen-espresso-cup"
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(url, timeout=10).close()
+        new = window.figures()[routing.canary_cluster(SERVICE)]
+    finally:
+        mesh.stop_version(SERVICE)
+    # Each call the new version answered (a proxy's retry is one more) had the next status.
+    answered = [statuses[i % len(statuses)] for i in range(new.requests)]
+    assert new.requests >= len(statuses)
+    counted = _statuses_the_flagger_check_counts()
+    assert new.errors == sum(code.value[0] in counted for code in answered), (
+        f"locally {new.errors} of {[c.name for c in answered]} counted as failed; "
+        f"the Flagger check counts {sorted(counted)}"
+    )
