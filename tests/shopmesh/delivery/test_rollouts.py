@@ -182,6 +182,16 @@ def test_a_bad_version_is_rolled_back_within_one_window(mesh, fault, breached):
     assert report.passed, report.render()
 
 
+def _restart_the_edge(mesh: LocalMesh) -> None:
+    killed = mesh.edge.process.pid
+    mesh.edge.process.signal(signal.SIGKILL)  # not held: the supervisor restarts it
+    deadline = time.monotonic() + 30
+    while mesh.edge.process.pid == killed or not mesh.edge_admin.ready():
+        assert time.monotonic() < deadline, "the edge was not restarted"
+        time.sleep(0.1)
+    mesh.wait_healthy(30)
+
+
 def test_a_proxy_restarted_mid_rollout_routes_by_the_weights_in_force(mesh):
     """The weights live in a runtime tree on disk, not in a proxy's memory (an admin-API
     layer): the edge, killed and restarted by the supervisor, comes back at 20 %."""
@@ -189,12 +199,7 @@ def test_a_proxy_restarted_mid_rollout_routes_by_the_weights_in_force(mesh):
     mesh.start_version(SERVICE, mesh.next_version(SERVICE))
     try:
         mesh.set_canary_weight(SERVICE, 20)
-        killed = mesh.edge.process.pid
-        mesh.edge.process.signal(signal.SIGKILL)  # not held: the supervisor restarts it
-        deadline = time.monotonic() + 30
-        while mesh.edge.process.pid == killed or not mesh.edge_admin.ready():
-            assert time.monotonic() < deadline, "the edge was not restarted"
-            time.sleep(0.1)
+        _restart_the_edge(mesh)
         assert mesh.edge_admin.runtime_values()[key] == "20"
     finally:
         mesh.stop_version(SERVICE)
@@ -316,3 +321,36 @@ def test_a_release_fails_calls_by_the_same_statuses_locally_and_on_kubernetes(me
         f"locally {new.errors} of {[c.name for c in answered]} counted as failed; "
         f"the Flagger check counts {sorted(counted)}"
     )
+
+
+def test_a_caller_restarted_in_a_window_counts_what_its_new_process_saw(mesh):
+    """A proxy restarted mid-window counts from zero again: the window's share of it is all
+    its new process counted, not the difference with what its old process had counted
+    when the window opened (which loses that many calls once the new one counted more)."""
+    # Every call 300 ms: all in one latency bucket, before the restart and after it.
+    command = [sys.executable, str(FAULTY), SERVICE, "--slow-ms", "300"]
+    mesh.start_version(SERVICE, mesh.next_version(SERVICE), command, replicas=1)
+
+    def call(times: int) -> None:
+        url = f"{mesh.edge_url}/v1/products/kitchen-espresso-cup"
+        threads = [
+            threading.Thread(target=lambda: urllib.request.urlopen(url, timeout=10).close())
+            for _ in range(times)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    try:
+        mesh.set_canary_weight(SERVICE, 100)
+        call(3)
+        meter = Meter(lambda: [(p.name, p.admin) for p in mesh.callers(SERVICE)],
+                      routing.clusters(SERVICE))  # fmt: skip
+        window = Window(meter)
+        _restart_the_edge(mesh)
+        call(5)
+        new = window.figures()[routing.canary_cluster(SERVICE)]
+    finally:
+        mesh.stop_version(SERVICE)
+    assert (new.requests, new.errors) == (5, 0)
