@@ -354,3 +354,16 @@ def test_a_caller_restarted_in_a_window_counts_what_its_new_process_saw(mesh):
     finally:
         mesh.stop_version(SERVICE)
     assert (new.requests, new.errors) == (5, 0)
+
+
+def test_a_rollout_cancelled_while_its_replicas_start_sends_them_no_call(mesh):
+    """The client went away (or the runner is stopping) while the new replicas started:
+    they are stopped again before any caller routes a call to them."""
+    stable = mesh.versions[SERVICE]
+    cancel = threading.Event()
+    cancel.set()
+    result = Rollout(mesh, SERVICE, mesh.next_version(SERVICE), POLICY, cancel=cancel).run()
+    assert (result.outcome, result.reason) == (ROLLED_BACK, "cancelled")
+    assert result.steps == [] and result.first_traffic_at is None
+    assert {r.version for r in mesh.replicas[SERVICE]} == {stable}
+    assert SERVICE not in mesh.canaries
