@@ -150,7 +150,7 @@ def _rollout(args: argparse.Namespace) -> int:
             elif kind == "result":
                 result = Result.from_json(event["result"])
     except ControlError as error:
-        print(f"shopmesh rollout: {error} (is `shopmesh up` running?)", file=sys.stderr)
+        print(f"shopmesh rollout: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nshopmesh rollout: interrupted: the runner rolls back", file=sys.stderr)

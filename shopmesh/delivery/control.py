@@ -186,7 +186,9 @@ def request(path: pathlib.Path, message: dict[str, Any]) -> Iterator[dict[str, A
         client.connect(str(path))
     except OSError as error:
         client.close()
-        raise ControlError(f"no mesh runner answers on {path}: {error.strerror}") from None
+        raise ControlError(
+            f"no mesh runner answers on {path}: {error.strerror} (is `shopmesh up` running?)"
+        ) from None
     with contextlib.closing(client), client.makefile("rwb") as stream:
         stream.write(json.dumps(message).encode() + b"\n")
         stream.flush()

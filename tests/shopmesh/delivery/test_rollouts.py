@@ -207,9 +207,14 @@ def test_a_proxy_restarted_mid_rollout_routes_by_the_weights_in_force(mesh):
     assert SERVICE not in mesh.canaries
 
 
-def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh, control):
+def test_the_control_socket_refuses_what_it_cannot_roll_out(mesh, control, capsys):
     with pytest.raises(ControlError, match="no such service: 'shipping'"):
         list(request(mesh.layout.control, {"op": "rollout", "service": "shipping"}))
+    # The command says why, without asking whether the runner that refused is running.
+    argv = ["rollout", "shipping", "--to", "v2", "--run-dir", str(mesh.layout.root)]
+    assert shopmesh(argv) == 1
+    said = capsys.readouterr().err
+    assert "no such service: 'shipping'" in said and "running?" not in said, said
     with pytest.raises(ControlError, match="unknown op"):
         list(request(mesh.layout.control, {"op": "scale"}))
     # A window that needs no call would promote a version nobody called.
