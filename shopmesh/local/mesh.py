@@ -788,7 +788,8 @@ class LocalMesh:
         full_name = contracts.service(replica.service).full_name
         while health.check(replica.app_address, full_name, timeout=0.5) != "SERVING":
             if not replica.app.alive:
-                raise MeshError(f"{replica.name} exited:\n{replica.app.log_tail()}")
+                code = replica.app.returncode
+                raise MeshError(f"{replica.name} exited ({code}):\n{replica.app.log_tail()}")
             if time.monotonic() > deadline:
                 raise MeshError(f"{replica.name} not SERVING after {timeout}s")
             time.sleep(0.1)
