@@ -13,7 +13,8 @@ client sends one request,
 
 and reads the controller's events (note, sample, step) until the final one,
 {"kind": "result", ...}, or {"kind": "error", "message": ...}. If the client goes
-away mid-rollout the rollout is cancelled: rolled back, as on a breach. One
+away mid-rollout the rollout is cancelled: rolled back, as on a breach; one that
+stops reading (suspended) holds nothing up and gets the events when it reads. One
 rollout at a time: the mesh routes one new version per service, and a second
 rollout would judge the first one's calls as its own.
 """
