@@ -116,8 +116,15 @@ def _rollout(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"shopmesh rollout: {error}", file=sys.stderr)
         return 2
-    if args.min_requests and not args.window:
+    if args.min_requests is not None and args.window is None:
         print("shopmesh rollout: --min-requests goes with --window", file=sys.stderr)
+        return 2
+    # A window that needs no call would pass every step: a version nobody called, promoted.
+    if args.window is not None and args.window <= 0:
+        print("shopmesh rollout: --window must be positive", file=sys.stderr)
+        return 2
+    if args.min_requests is not None and args.min_requests < 1:
+        print("shopmesh rollout: --min-requests must be at least 1", file=sys.stderr)
         return 2
     message = {
         "op": "rollout",
@@ -143,7 +150,7 @@ def _rollout(args: argparse.Namespace) -> int:
             elif kind == "result":
                 result = Result.from_json(event["result"])
     except ControlError as error:
-        print(f"shopmesh rollout: {error} (is `shopmesh up` running?)", file=sys.stderr)
+        print(f"shopmesh rollout: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("\nshopmesh rollout: interrupted: the runner rolls back", file=sys.stderr)

@@ -13,7 +13,8 @@ client sends one request,
 
 and reads the controller's events (note, sample, step) until the final one,
 {"kind": "result", ...}, or {"kind": "error", "message": ...}. If the client goes
-away mid-rollout the rollout is cancelled: rolled back, as on a breach. One
+away mid-rollout the rollout is cancelled: rolled back, as on a breach; one that
+stops reading (suspended) holds nothing up and gets the events when it reads. One
 rollout at a time: the mesh routes one new version per service, and a second
 rollout would judge the first one's calls as its own.
 """
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import pathlib
+import queue
 import socket
 import socketserver
 import sys
@@ -69,29 +71,34 @@ class _Handler(socketserver.StreamRequestHandler):
             self._send({"kind": "error", "message": "a rollout is under way; wait for it"})
             return
         try:
-            self._rollout(request)
+            sent = self._rollout(request)
         finally:
             self.server.rollout_lock.release()
+        if sent:  # the client gets every event, however late it reads them
+            sent.join()
 
-    def _rollout(self, request: dict[str, Any]) -> None:
+    def _rollout(self, request: dict[str, Any]) -> threading.Thread | None:
         mesh = self.server.mesh
         service = request.get("service", "")
         if service not in mesh.topology.services:
             known = ", ".join(mesh.topology.services)
             self._send({"kind": "error", "message": f"no such service: {service!r} ({known})"})
-            return
+            return None
         policy = rollout.load()
-        if request.get("window_seconds"):
-            policy = policy.with_window(request["window_seconds"], request.get("min_requests"))
-        cancel = threading.Event()
-        self.server.cancels.add(cancel)
-
-        def report(event: dict[str, Any]) -> None:
+        if request.get("window_seconds") is not None:
             try:
-                self._send(event)
-            except OSError:  # the client went away: roll back
-                cancel.set()
-
+                policy = policy.with_window(request["window_seconds"], request.get("min_requests"))
+            except ValueError as error:  # held to the policy file's rules: nothing started
+                self._send({"kind": "error", "message": str(error)})
+                return None
+        cancel = threading.Event()
+        # The controller never waits for its client: a client that stops reading (Ctrl-Z, a
+        # pipe nobody drains) would block a send once the socket's buffer is full, and with
+        # it the controller in the middle of a step, judging nothing and rolling nothing back.
+        outbox: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        sender = threading.Thread(
+            target=self._send_all, args=(outbox, cancel), name="shopmesh-rollout", daemon=True
+        )
         try:
             controller = Rollout(
                 mesh,
@@ -100,16 +107,33 @@ class _Handler(socketserver.StreamRequestHandler):
                 policy,
                 command=_command(request.get("command")),
                 cwd=pathlib.Path(request["cwd"]) if request.get("cwd") else None,
-                report=report,
+                report=outbox.put,
                 cancel=cancel,
             )
         except ValueError as error:
             self._send({"kind": "error", "message": str(error)})
-            return
+            return None
+        sender.start()
+        self.server.cancels.add(cancel)
         try:
             controller.run()
         finally:
             self.server.cancels.discard(cancel)
+            outbox.put(None)
+        return sender
+
+    def _send_all(self, outbox: queue.SimpleQueue, cancel: threading.Event) -> None:
+        """Sends the controller's events in order until None; if the client went away,
+        cancels the rollout (it rolls back) and drops the rest."""
+        gone = False
+        while (event := outbox.get()) is not None:
+            if gone:
+                continue
+            try:
+                self._send(event)
+            except OSError:
+                gone = True
+                cancel.set()
 
     def _send(self, event: dict[str, Any]) -> None:
         self.wfile.write(json.dumps(event).encode() + b"\n")
@@ -163,7 +187,9 @@ def request(path: pathlib.Path, message: dict[str, Any]) -> Iterator[dict[str, A
         client.connect(str(path))
     except OSError as error:
         client.close()
-        raise ControlError(f"no mesh runner answers on {path}: {error.strerror}") from None
+        raise ControlError(
+            f"no mesh runner answers on {path}: {error.strerror} (is `shopmesh up` running?)"
+        ) from None
     with contextlib.closing(client), client.makefile("rwb") as stream:
         stream.write(json.dumps(message).encode() + b"\n")
         stream.flush()

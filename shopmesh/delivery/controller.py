@@ -217,6 +217,9 @@ class Rollout:
         names = ", ".join(r.name for r in fresh)
         self._note(f"{names} SERVING and healthy at every caller; 0 % of calls so far")
         for index, percent in enumerate(self.policy.steps_percent, 1):
+            if self.cancel.is_set():  # e.g. the client went away while the replicas started
+                self._roll_back("cancelled")
+                return
             if result.first_traffic_at is None:  # a proxy may route by it from now on
                 result.first_traffic_at = self._now()
             self.mesh.set_canary_weight(self.service, percent)

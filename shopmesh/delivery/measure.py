@@ -7,16 +7,19 @@ version:
 
 - calls and errors: the per-host counters `rq_total` and `rq_error` of the
   version's cluster (the admin API's /clusters). Envoy counts a gRPC call as an
-  error by its grpc-status as it maps it to HTTP, so a server fault (INTERNAL,
-  UNKNOWN, UNAVAILABLE, DEADLINE_EXCEEDED, ...: 5xx) is one, an answer such as
-  NOT_FOUND or INVALID_ARGUMENT is not; the cluster's own `upstream_rq_5xx`
-  counts a gRPC call by its HTTP status only, which is 200 for all of these;
+  error by its grpc-status as it maps it to HTTP, so a server fault (5xx: the
+  statuses of shopmesh.rollout.FAILED_CALL_CODES, which istio/'s Flagger check
+  counts too) is one, an answer such as NOT_FOUND or INVALID_ARGUMENT is not;
+  the cluster's own `upstream_rq_5xx` counts a gRPC call by its HTTP status
+  only, which is 200 for all of these;
 - latency: the cluster's `upstream_rq_time` histogram (/stats/prometheus), whose
   99th percentile is read from its buckets as Prometheus' histogram_quantile does.
 
 A window's figures are the difference between two readings, summed over the
-callers. A proxy whose counters went backwards was restarted (or a host
-re-added) meanwhile: its later reading counts whole.
+callers. A proxy restarted meanwhile counts from zero again, so its later reading
+counts whole: a reading is the proxy's as one process (its name and its admin
+address, which a restarted Envoy binds anew), and one whose counters went
+backwards (a host re-added, an admin port bound again) counts whole too.
 """
 
 from __future__ import annotations
@@ -128,7 +131,8 @@ class Meter:
         self._latency_filter = rf"^cluster\.({names})\.upstream_rq_time$"
 
     def read(self) -> dict[str, dict[str, Counts]]:
-        """cluster -> proxy name -> its counts now; a proxy that does not answer is left out."""
+        """cluster -> proxy (name and admin address) -> its counts now; a proxy that
+        does not answer is left out."""
         readings: dict[str, dict[str, Counts]] = {c: {} for c in self.clusters}
         callers = self._callers()
         for _name, admin in callers:  # each merges its histograms, then all are read
@@ -142,7 +146,8 @@ class Meter:
             except OSError:
                 continue  # restarting: its next reading tells what it saw
             for cluster in self.clusters:
-                readings[cluster][name] = Counts(
+                # Not by name alone: a restarted proxy's counts are not its old process's.
+                readings[cluster][f"{name} {admin.address}"] = Counts(
                     *calls.get(cluster, (0, 0)), latency.get(cluster, ())
                 )
         return readings

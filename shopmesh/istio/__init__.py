@@ -1,7 +1,7 @@
 """Kubernetes + Istio manifests for istio/, rendered from proto/ and shopmesh/topology.yaml.
 
-Everything in istio/base/ and the generated files of istio/overlays/canary/ come
-from here, so the cluster runs the same call graph, timeouts and retry rules as
+Everything in istio/base/ and istio/overlays/progressive-delivery/ comes from
+here, so the cluster runs the same call graph, timeouts and retry rules as
 the contracts declare and the local mesh (envoy/, shopmesh/envoy/) enforces.
 The services' state is PostgreSQL under CloudNativePG (postgres.py): one
 Cluster, a Database and role per database of the topology, and the settings

@@ -16,9 +16,10 @@ overlays/progressive-delivery adds to the base, per service:
   builtin request-success-rate counts HTTP 5xx, and a gRPC error is an HTTP 200
   whose status is in the trailers: it would pass a release that fails every call.
   The templates count gRPC statuses (grpc_response_status) instead, the ones
-  that say the server is unwell (mesh.breakers.UNHEALTHY_CODES; a caller's bad
-  request is no fault of the release). Flagger has no minimum call count, so it
-  is a check of its own, first: a window with fewer calls judges nothing and fails.
+  that are the server's fault (shopmesh.rollout.FAILED_CALL_CODES, what the local
+  rollout counts too; a caller's bad request is no fault of the release).
+  Flagger has no minimum call count, so it is a check of its own, first: a
+  window with fewer calls judges nothing and fails.
 - routes by delegation: Flagger owns the VirtualService `<service>` (the weights
   between `<service>-primary` and `<service>-canary`) and the DestinationRules of
   those hosts, and its VirtualService has one route. The contracts' per-RPC
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mesh.breakers import UNHEALTHY_CODES
 from shopmesh.istio import ingress, traffic, workloads
 from shopmesh.istio.cluster import (
     GRPC_PORT,
@@ -42,7 +42,7 @@ from shopmesh.istio.cluster import (
     service_selector,
 )
 from shopmesh.istio.monitoring import SCRAPE_INTERVAL_SECONDS
-from shopmesh.rollout import Policy
+from shopmesh.rollout import FAILED_CALL_CODES, Policy
 
 __all__ = [
     "API_VERSION",
@@ -72,8 +72,8 @@ _WINDOW = "[{{ interval }}]"
 # Of those, the ones that failed as the server's fault: gRPC status numbers as Istio
 # labels them. UNAVAILABLE among them is also what the release's sidecar answers
 # for a pod whose app crashed or refuses connections.
-_UNWELL = "|".join(str(code.value[0]) for code in sorted(UNHEALTHY_CODES, key=lambda c: c.value[0]))
-_FAILED = f', grpc_response_status=~"{_UNWELL}"'
+_FAILED_STATUSES = "|".join(str(n) for n in sorted(code.value[0] for code in FAILED_CALL_CODES))
+_FAILED = f', grpc_response_status=~"{_FAILED_STATUSES}"'
 
 
 def _calls(metric: str = "istio_requests_total", extra: str = "") -> str:

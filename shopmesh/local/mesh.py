@@ -444,10 +444,18 @@ class LocalMesh:
         cluster, the canary cluster empties, and the old replicas drain and stop."""
         with self._lock:
             old = self._members(service)
-            self.versions[service] = self.canaries[service]
+            old_version, self.versions[service] = self.versions[service], self.canaries[service]
             self._publish(service)
         # Not under the lock: the supervisor may have a process of the mesh to restart.
-        self.wait_healthy(timeout)
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            # Not promoted: the old replicas, still running, are the stable cluster again,
+            # so a rollback (stop_version) leaves them serving.
+            with self._lock:
+                self.versions[service] = old_version
+                self._publish(service)
+            raise
         for replica in old:
             self._wait_withdrawn(service, replica.inbound_address, cluster=service)
         self.set_canary_weight(service, 0)
@@ -780,7 +788,8 @@ class LocalMesh:
         full_name = contracts.service(replica.service).full_name
         while health.check(replica.app_address, full_name, timeout=0.5) != "SERVING":
             if not replica.app.alive:
-                raise MeshError(f"{replica.name} exited:\n{replica.app.log_tail()}")
+                code = replica.app.returncode
+                raise MeshError(f"{replica.name} exited ({code}):\n{replica.app.log_tail()}")
             if time.monotonic() > deadline:
                 raise MeshError(f"{replica.name} not SERVING after {timeout}s")
             time.sleep(0.1)

@@ -66,6 +66,9 @@ class Process:
         self.stdout_path = log_dir / stdout_name if stdout_name else self.log_path
         self._popen: subprocess.Popen | None = None
         self._started_at = 0.0
+        # Where this run's lines begin in the log, which earlier runs (restarts, a retired
+        # replica whose name a new one took) appended to.
+        self._log_start = 0
         # Stopped on purpose: a Supervisor leaves it down until start() is called again.
         self.held = False
         self.restarts = 0  # by a Supervisor
@@ -77,6 +80,7 @@ class Process:
         self.held = False
         self._started_at = time.monotonic()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         with (
             open(self.log_path, "ab") as stderr,
             open(self.stdout_path, "ab") as stdout,
@@ -130,8 +134,11 @@ class Process:
         return True
 
     def log_tail(self, lines: int = 20) -> str:
+        """The last lines the current (or last) run wrote to its log."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            with open(self.log_path, "rb") as log_file:
+                log_file.seek(self._log_start)
+                text = log_file.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])

@@ -34,3 +34,10 @@ def test_a_shorter_window_keeps_the_thresholds():
     short = rollout.load().with_window(5, min_requests=20)
     assert (short.window_seconds, short.min_requests) == (5, 20)
     assert short.max_p99_ms == rollout.load().max_p99_ms
+
+
+@pytest.mark.parametrize(("seconds", "min_requests"), [(0, None), (-1, None), (5, 0), (5, -3)])
+def test_a_shorter_window_is_held_to_the_policy_files_rules(seconds, min_requests):
+    # A window of no calls would pass every step: a version nobody called, promoted.
+    with pytest.raises(ValueError, match="must be positive"):
+        rollout.load().with_window(seconds, min_requests)

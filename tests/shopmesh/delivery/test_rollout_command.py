@@ -34,3 +34,19 @@ def test_min_requests_goes_with_a_window(tmp_path, capsys):
     argv = ["rollout", "catalog", "--to", "v2", "--run-dir", str(tmp_path), "--min-requests", "5"]
     assert shopmesh(argv) == 2
     assert "--min-requests goes with --window" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "complaint"),
+    [
+        (["--window", "5", "--min-requests", "0"], "--min-requests must be at least 1"),
+        (["--window", "0"], "--window must be positive"),
+        (["--window", "-5", "--min-requests", "3"], "--window must be positive"),
+    ],
+)
+def test_a_window_that_could_judge_nothing_is_refused_before_anything_starts(
+    tmp_path, capsys, options, complaint
+):
+    argv = ["rollout", "catalog", "--to", "v2", "--run-dir", str(tmp_path), *options]
+    assert shopmesh(argv) == 2
+    assert complaint in capsys.readouterr().err

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from mesh import contracts
-from mesh.breakers import UNHEALTHY_CODES
 from shopmesh import rollout
 from shopmesh.rollout import Policy
 
@@ -46,9 +45,10 @@ RELEASE_CALLS = (
 
 def _template_problems(documents: Documents, policy: Policy) -> Iterator[str]:
     """The checks' queries judge the release by its own calls, errors are the statuses
-    that say a server is unwell, and each window holds two scrapes at least."""
+    the local rollout counts too (the server's faults), and each window holds two
+    scrapes at least."""
     templates = {t["metadata"]["name"]: t for t in find(documents, "MetricTemplate")}
-    unwell = {code.value[0] for code in UNHEALTHY_CODES}
+    failed = {code.value[0] for code in rollout.FAILED_CALL_CODES}
     for name, template in templates.items():
         query = template["spec"]["query"]
         if template["spec"]["provider"]["type"] != "prometheus":
@@ -59,8 +59,8 @@ def _template_problems(documents: Documents, policy: Policy) -> Iterator[str]:
         if "response_code" in query:
             yield f"MetricTemplate {name}: counts HTTP codes; gRPC errors are HTTP 200"
     errors = templates.get("error-percent", {}).get("spec", {}).get("query", "")
-    if _status_numbers(errors) != unwell:
-        yield f"error-percent counts statuses {_status_numbers(errors)}, not {sorted(unwell)}"
+    if _status_numbers(errors) != failed:
+        yield f"error-percent counts statuses {_status_numbers(errors)}, not {sorted(failed)}"
     if "or vector(0)" not in errors:
         yield "error-percent has no value (a failed check) when no call failed"
     if not errors.startswith("100 * "):

@@ -140,3 +140,15 @@ def test_a_killed_child_is_restarted_and_one_stopped_on_purpose_is_not(tmp_path)
     finally:
         supervisor.stop()
         stop_all([process], grace=5)
+
+
+def test_a_log_tail_is_the_running_process_s_own(tmp_path):
+    """A new replica can take the name (and so the log file) of one retired before it,
+    e.g. the next rollout's first new replica: why it exited is in its own lines only."""
+    said = "import sys; print(sys.argv[1], file=sys.stderr); sys.exit(int(sys.argv[2]))"
+    before = Process("catalog-2.app", [sys.executable, "-c", said, "serving", "0"], tmp_path)
+    assert before.start().wait(20)
+    after = Process("catalog-2.app", [sys.executable, "-c", said, "broken", "3"], tmp_path)
+    assert after.start().wait(20)
+    assert after.log_tail() == "broken"
+    assert before.log_path.read_text().split() == ["serving", "broken"]  # the file keeps both
