@@ -8,6 +8,7 @@ others keep failing fast until the probe has answered.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -60,6 +61,28 @@ class _Admission:
             with self._probe_lock:
                 self._probing = False
 
+    def aio_rejected(self) -> AioLocalError:
+        return AioLocalError(grpc.StatusCode.UNAVAILABLE, self.open_message(), breaker_open=True)
+
+    async def aio_guarded(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """The outcome of `attempt()` (one asyncio call, awaited) as the breaker allows it."""
+        if self.healthy():
+            try:
+                return await attempt()
+            except grpc.RpcError as error:
+                self.record_failure(error)
+                raise
+        claimed = self.claim_probe()
+        if claimed is False:
+            raise self.aio_rejected()
+        try:
+            with self.breaker.calling():
+                return await attempt()  # raises AioRpcError when the attempt failed
+        except pybreaker.CircuitBreakerError:
+            raise self.aio_rejected() from None
+        finally:
+            self.release_probe(claimed)
+
 
 class BreakerInterceptor(grpc.UnaryUnaryClientInterceptor):
     def __init__(self, upstream: str) -> None:
@@ -101,28 +124,10 @@ class AioBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, upstream: str) -> None:
         self._admission = _Admission(upstream)
 
-    def _rejected(self) -> AioLocalError:
-        message = self._admission.open_message()
-        return AioLocalError(grpc.StatusCode.UNAVAILABLE, message, breaker_open=True)
-
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        if self._admission.healthy():
-            try:
-                call = await continuation(details, request)
-                await call
-                return call
-            except grpc.RpcError as error:
-                self._admission.record_failure(error)
-                raise
-        claimed = self._admission.claim_probe()
-        if claimed is False:
-            raise self._rejected()
-        try:
-            with self._admission.breaker.calling():
-                call = await continuation(details, request)
-                await call  # raises AioRpcError when the attempt failed
-        except pybreaker.CircuitBreakerError:
-            raise self._rejected() from None
-        finally:
-            self._admission.release_probe(claimed)
-        return call
+        async def attempt() -> Any:
+            call = await continuation(details, request)
+            await call
+            return call
+
+        return await self._admission.aio_guarded(attempt)
