@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pybreaker
 
+from mesh import breakers
 from mesh.breakers import breaker_for
 from mesh.interceptors._calls import AioLocalError, LocalFailure
 
@@ -44,9 +45,7 @@ class _Admission:
 
     def healthy(self) -> bool:
         """Closed with no recent failure: a success would change nothing, so skip pybreaker."""
-        return (
-            self.breaker.current_state == pybreaker.STATE_CLOSED and self.breaker.fail_counter == 0
-        )
+        return breakers._healthy(self.upstream)
 
     def record_failure(self, error: grpc.RpcError) -> None:
         """Let pybreaker count a failed call (it ignores errors that are the caller's)."""

@@ -98,7 +98,7 @@ def _propagates_w3c() -> bool:
     return _w3c_textmap[1]
 
 
-def _trace_headers(span: trace.Span) -> Iterable[tuple[str, str]]:
+def _trace_headers(span: trace.Span, context: trace.SpanContext) -> Iterable[tuple[str, str]]:
     """The headers that carry the call's trace context to the server.
 
     With the default propagators and nothing but a traceparent to send (no
@@ -107,7 +107,6 @@ def _trace_headers(span: trace.Span) -> Iterable[tuple[str, str]]:
     path cost a quarter of an unsampled call's tracing. Anything else goes through
     the process's propagators.
     """
-    context = span.get_span_context()
     if _propagates_w3c() and not context.trace_state and not baggage.get_all():
         if not context.is_valid:
             return ()
@@ -116,6 +115,12 @@ def _trace_headers(span: trace.Span) -> Iterable[tuple[str, str]]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=trace.set_span_in_context(span), setter=_setter)
     return carrier.items()
+
+
+def _with(metadata: Iterable[tuple[str, Any]] | None, headers: Iterable[tuple[str, str]]) -> Any:
+    if not headers:
+        return metadata
+    return grpc.aio.Metadata(*(metadata or ()), *headers)
 
 
 class ClientSpans:
@@ -147,18 +152,20 @@ class ClientSpans:
         if parent_context.is_valid and not parent_context.trace_flags.sampled:
             # A call made for a request that is not sampled: no span would be recorded,
             # so none is made; the trace goes on under the request's own span.
-            return trace.INVALID_SPAN, grpc.aio.Metadata(*(metadata or ()), *_trace_headers(parent))
+            return trace.INVALID_SPAN, _with(metadata, _trace_headers(parent, parent_context))
         # The attributes are set once the span is known to record: building them into a
         # span that is dropped cost a third of an unsampled call's tracing. (No sampler of
         # the SDK decides by attributes.)
         span = self._tracer.start_span(method, kind=trace.SpanKind.CLIENT)
         if span.is_recording():
             span.set_attributes(attributes)
-        return span, grpc.aio.Metadata(*(metadata or ()), *_trace_headers(span))
+        return span, _with(metadata, _trace_headers(span, span.get_span_context()))
 
     @staticmethod
     def end(span: trace.Span, error: BaseException | None = None) -> None:
         """Ends a call's span; a failed call's span says how, as the instrumentation's does."""
+        if span is trace.INVALID_SPAN:
+            return
         if error is not None and span.is_recording():
             if isinstance(error, grpc.RpcError):
                 span.set_attribute(RPC_GRPC_STATUS_CODE, error.code().value[0])

@@ -44,7 +44,12 @@ from shopmesh.local.ops import OpsClient
 
 __all__ = ["FULL", "QUICK", "Plan", "machine", "run"]
 
-CHAIN_GOAL = 1.10
+# The client chain's goals: its p50 and p99 as ratios to a bare grpc.aio call's.
+CHAIN_GOALS = {
+    client_chain.DEFAULT_ROOT: 1.10,
+    client_chain.DEFAULT_IN_REQUEST: 1.10,
+    client_chain.ALL_SAMPLED: 1.25,
+}
 # Enough stock that no benchmark checkout fails for want of it.
 RESTOCK_UNITS = 2000
 
@@ -59,8 +64,7 @@ class Plan:
     cpu_seconds: float = 3
     worker_rounds: int = 3
     worker_seconds: float = 3
-    chain_calls: int = 3000
-    chain_rounds: int = 15
+    chain_calls: int = 4000
     checkout_rounds: int = 3
     checkout_seconds: float = 5
     ramp_start: float = 20
@@ -76,7 +80,7 @@ FULL = Plan()
 # A smoke run of every benchmark (about a minute); its figures mean little.
 QUICK = Plan(
     sidecar_rates=(200,), sidecar_rounds=1, sidecar_seconds=1, cpu_rate=200, cpu_rounds=1,
-    cpu_seconds=1, worker_rounds=1, worker_seconds=1, chain_calls=300, chain_rounds=3,
+    cpu_seconds=1, worker_rounds=1, worker_seconds=1, chain_calls=300,
     checkout_rounds=1, checkout_seconds=1, ramp_start=20, ramp_growth=3, ramp_seconds=1,
     band_rounds=1, band_seconds=1, throughput_rounds=1, throughput_seconds=1,
 )  # fmt: skip
@@ -101,17 +105,20 @@ def machine() -> str:
 
 async def _chain_rows(plan: Plan) -> list[Row]:
     with echo_server.spawned() as (_, port):
-        results = await client_chain.run(plan.chain_calls, plan.chain_rounds, f"127.0.0.1:{port}")
+        results = await client_chain.run(plan.chain_calls, f"127.0.0.1:{port}")
     bare, rows = results[0], []
     for result in results:
         p50 = percentile(result.samples, 50) / percentile(bare.samples, 50)
         p99 = percentile(result.samples, 99) / percentile(bare.samples, 99)
-        deployed = "1%" in result.label
+        added = (percentile(result.samples, 50) - percentile(bare.samples, 50)) * 1e6
+        goal = CHAIN_GOALS.get(result.label)
         rows.append(
-            Row("mesh client chain", result.label, "1 call in flight", result.samples,
-                figure="" if result is bare else f"ratio p50 {p50:.2f}, p99 {p99:.2f}",
-                goal=f"ratio <= {CHAIN_GOAL}" if deployed else "",
-                met=(p50 <= CHAIN_GOAL and p99 <= CHAIN_GOAL) if deployed else None)
+            Row("mesh client chain", result.label, "1 call in flight, turns call by call",
+                result.samples,
+                figure="floor" if result is bare
+                else f"ratio p50 {p50:.2f}, p99 {p99:.2f}; p50 +{added:.0f} us",
+                goal=f"p50, p99 ratio <= {goal}" if goal else "",
+                met=(p50 <= goal and p99 <= goal) if goal else None)
         )  # fmt: skip
     return rows
 
