@@ -27,6 +27,7 @@ from mesh.config import TlsFiles
 from services.seed import SEED_PRODUCTS
 from shopmesh.bench import (
     checkout,
+    checkout_floor,
     client_chain,
     echo_server,
     edge_load,
@@ -135,15 +136,23 @@ async def _restock(mesh: LocalMesh) -> None:
         await ops.close()
 
 
+async def _checkout_rows(plan: Plan, mesh: LocalMesh, floor: LocalMesh) -> list[Row]:
+    for each in (mesh, floor):
+        edge_load.disable_checkout_limit(each)
+    await _restock(mesh)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4000)) as session:
+        shop = await RestShopper(mesh.edge_url, session).learn()
+        return await checkout.measure(
+            session, mesh, floor, shop, plan.checkout_rounds, plan.checkout_seconds
+        )
+
+
 async def _edge_rows(plan: Plan, mesh: LocalMesh, say: Callable[[str], None]) -> list[Row]:
     edge_load.disable_checkout_limit(mesh)
     await _restock(mesh)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4000)) as session:
         shop = await RestShopper(mesh.edge_url, session).learn()
-        say("checkout latency through the edge at 10, 25, 50/s")
-        rows = await checkout.measure(
-            session, mesh, shop, plan.checkout_rounds, plan.checkout_seconds
-        )
+        rows: list[Row] = []
         say("capacity ramp (shopper mix through the edge)")
         capacity, steps = await load_levels.find_capacity(
             session, mesh, shop, plan.ramp_start, plan.ramp_growth, plan.ramp_seconds
@@ -181,9 +190,17 @@ def run(plan: Plan, work_dir: pathlib.Path, say: Callable[[str], None]) -> list[
     rows += order_throughput.measure(
         work_dir / "throughput", plan.throughput_seconds, plan.throughput_rounds, _restock, edge
     )
-    say("starting the full local mesh")
+    say("starting the full local mesh and the checkout's floor (a mesh of trivial apps)")
     mesh = start_local_mesh(work_dir / "full-mesh", edge_settings=edge)
     try:
+        floor = start_local_mesh(
+            work_dir / "checkout-floor", edge_settings=edge, app_command=checkout_floor.command
+        )
+        try:
+            say("checkout latency through the edge at 10, 25, 50/s, the shop and its floor")
+            rows += asyncio.run(_checkout_rows(plan, mesh, floor))
+        finally:
+            floor.stop()
         rows += asyncio.run(_edge_rows(plan, mesh, say))
     finally:
         mesh.stop()

@@ -71,6 +71,10 @@ def envoy_binary() -> str:
     return found
 
 
+def _service_command(service: str) -> list[str]:
+    return [sys.executable, "-m", "services", service]
+
+
 def envoy_command(config: pathlib.Path, admin_address: pathlib.Path) -> list[str]:
     """How the mesh runs every Envoy (benchmarks run their floors the same way)."""
     return [
@@ -151,7 +155,9 @@ class LocalMesh:
     drain_seconds: SHOPMESH_DRAIN_SECONDS of the apps;
     progress: called with one line per step while starting, and per exit and
         restart of a process once started (default: logging);
-    restarts: the supervisor's backoff; None: processes that exit stay down.
+    restarts: the supervisor's backoff; None: processes that exit stay down;
+    app_command: the command line of a service's app (default: `python -m services
+        <service>`); a benchmark's floor runs its own apps in the same mesh.
     """
 
     def __init__(
@@ -166,6 +172,7 @@ class LocalMesh:
         log_level: str = "INFO",
         progress: Callable[[str], None] | None = None,
         restarts: Backoff | None = DEFAULT_BACKOFF,
+        app_command: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.topology = mesh_topology.load()
         self.layout = RunDir(pathlib.Path(run_dir).resolve())
@@ -178,6 +185,7 @@ class LocalMesh:
         self.drain_seconds = drain_seconds
         self.log_level = log_level
         self._app_env = dict(app_env or {})
+        self._app_command = app_command or _service_command
         self._progress = progress or (lambda message: log.info("%s", message))
         # Held by whatever starts or stops processes, the supervisor's restarts included.
         self._lock = threading.RLock()
@@ -481,11 +489,7 @@ class LocalMesh:
             index=index,
             app_port=app_port,
             metrics_port=metrics_port,
-            app=Process(
-                f"{name}.app",
-                [sys.executable, "-m", "services", service],
-                self.layout.logs,
-            ),
+            app=Process(f"{name}.app", self._app_command(service), self.layout.logs),
             sidecar=Proxy(name, service, self._envoy_process(name)),
         )
         replica.app.env = self._app_environment(replica)
