@@ -22,7 +22,7 @@ import aiohttp
 from shopmesh.bench.proc import cpu_seconds
 from shopmesh.load import generator
 from shopmesh.load.recorder import Recorder
-from shopmesh.load.shoppers import Knowledge, RestShopper
+from shopmesh.load.shoppers import ErrorAnswer, Knowledge, RestShopper
 from shopmesh.local.mesh import LocalMesh
 
 __all__ = ["Step", "at_rate", "disable_checkout_limit"]
@@ -60,12 +60,13 @@ async def at_rate(
     seconds: float,
     mix: Mapping[str, float],
     shop: Knowledge,
+    error_log: list[ErrorAnswer] | None = None,
 ) -> Step:
     # A seed of its own per step: the shoppers' request_ids come from it, and a step
     # repeating another's ids would be answered from the order service's dedupe.
     plan = generator.LoadPlan(rate, seconds, dict(mix), seed=next(_seeds))
     cpu_before, started = cpu_seconds(os.getpid()), time.monotonic()
-    shopper = RestShopper(mesh.edge_url, session, mesh.tokens)
+    shopper = RestShopper(mesh.edge_url, session, mesh.tokens, error_log)
     recorder = await generator.run(shopper, plan, shop, progress=None)
     elapsed = time.monotonic() - started
     return Step(rate, recorder, elapsed, (cpu_seconds(os.getpid()) - cpu_before) / elapsed)

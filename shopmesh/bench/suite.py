@@ -33,6 +33,7 @@ from shopmesh.bench import (
     edge_load,
     load_levels,
     order_throughput,
+    overload,
     server_cpu,
     sidecars,
 )
@@ -73,6 +74,8 @@ class Plan:
     ramp_seconds: float = 4
     band_rounds: int = 2
     band_seconds: float = 6
+    overload_rounds: int = 2
+    overload_seconds: float = 8
     throughput_rounds: int = 2
     throughput_seconds: float = 8
 
@@ -83,7 +86,8 @@ QUICK = Plan(
     sidecar_rates=(200,), sidecar_rounds=1, sidecar_seconds=1, cpu_rate=200, cpu_rounds=1,
     cpu_seconds=1, worker_rounds=1, worker_seconds=1, chain_calls=300,
     checkout_rounds=1, checkout_seconds=1, ramp_start=20, ramp_growth=3, ramp_seconds=1,
-    band_rounds=1, band_seconds=1, throughput_rounds=1, throughput_seconds=1,
+    band_rounds=1, band_seconds=1, throughput_rounds=1, throughput_seconds=1, overload_rounds=1,
+    overload_seconds=1,
 )  # fmt: skip
 
 
@@ -158,6 +162,12 @@ async def _edge_rows(plan: Plan, mesh: LocalMesh, say: Callable[[str], None]) ->
             session, mesh, shop, plan.ramp_start, plan.ramp_growth, plan.ramp_seconds
         )
         rows.append(load_levels.capacity_row(capacity, steps))
+        say(f"overload: the shopper mix at {' and '.join(f'{x:g}x' for x in overload.LEVELS)}"
+            f" the capacity")  # fmt: skip
+        rows += await overload.measure(
+            session, mesh, shop, capacity or plan.ramp_start, plan.overload_rounds,
+            plan.overload_seconds,
+        )  # fmt: skip
         say(f"the paper's four load levels, scaled to {capacity:g}/s = 3000/s")
         rows += await load_levels.measure_bands(
             session, mesh, shop, capacity or plan.ramp_start, plan.band_rounds, plan.band_seconds
