@@ -50,14 +50,15 @@ _LOCAL_REPLY_CODES = {
 # Load shedding by measured latency (fragments/edge/adaptive_concurrency.yaml), one
 # limiter per class of requests: browsing (the catalog) and orders, each keeping
 # its p90 near ideal x (1 + buffer), far under the SLO's p99 of 500 ms (the ideal
-# latencies are EdgeSettings'). A checkout may take four times a catalog call
-# before checkouts are shed: on a saturated machine browsing is shed first and
-# checkouts keep their place. The limit never goes under min_concurrency
-# requests in flight.
+# latencies are EdgeSettings'). A shed request is answered 429 with retry advice
+# (fragments/edge/shed_reply_mapper.yaml). A checkout may take three times as long
+# as a catalog call before checkouts are shed: on a saturated machine browsing is
+# shed first and checkouts keep their place. The limit never goes under
+# min_concurrency requests in flight, so a small burst is never shed.
 SHEDDING = {
-    "browsing": {"path_prefix": "/shop.catalog.", "buffer_percent": 100, "min_concurrency": 4,
+    "browsing": {"path_prefix": "/shop.catalog.", "buffer_percent": 100, "min_concurrency": 8,
                  "max_concurrency": 512},
-    "orders": {"path_prefix": "/shop.order.", "buffer_percent": 100, "min_concurrency": 8,
+    "orders": {"path_prefix": "/shop.order.", "buffer_percent": 100, "min_concurrency": 16,
                "max_concurrency": 512},
 }  # fmt: skip
 SHED_RETRY_SECONDS = 1
@@ -82,8 +83,8 @@ class EdgeSettings:
     origins: str = LOCAL_ORIGINS  # CORS: a regex over the Origin header
     # Load shedding: the latency (s) a catalog call and an order call take when the
     # shop is not busy; the edge sheds what would make a class twice as slow (SHEDDING).
-    browsing_ideal_seconds: float = 0.025
-    orders_ideal_seconds: float = 0.1
+    browsing_ideal_seconds: float = 0.04
+    orders_ideal_seconds: float = 0.125
 
 
 def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
@@ -188,17 +189,23 @@ def _shedding(settings: EdgeSettings) -> dict[str, Any]:
 
 
 def _shed_replies() -> list[dict[str, Any]]:
-    """A shed request's 503 with retry advice: JSON for REST clients, else gRPC's status."""
+    """A shed request's 429 with retry advice: JSON for REST clients, else gRPC's status."""
+    exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
     retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo",
              "retryDelay": common.duration(SHED_RETRY_SECONDS)}  # fmt: skip
-    body = {"json_format": {"code": grpc.StatusCode.UNAVAILABLE.value[0],
-                            "message": "%LOCAL_REPLY_BODY%", "details": [retry]}}  # fmt: skip
+    body = {"json_format": {"code": exhausted, "message": "%LOCAL_REPLY_BODY%",
+                            "details": [retry]}}  # fmt: skip
+    retry_after = _header("retry-after", str(SHED_RETRY_SECONDS))
     return [
         fill("edge/shed_reply_mapper", expression=f"{_SHED} && {_FROM_REST}", body=body,
-             retry_after=str(SHED_RETRY_SECONDS), message=SHED_MESSAGE),
-        fill("edge/shed_reply_mapper", expression=_SHED, body=None,
-             retry_after=str(SHED_RETRY_SECONDS), message=SHED_MESSAGE),
+             headers=[retry_after], message=SHED_MESSAGE),
+        fill("edge/shed_reply_mapper", expression=_SHED, body=None, message=SHED_MESSAGE,
+             headers=[retry_after, _header("grpc-status", str(exhausted))]),
     ]  # fmt: skip
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
 
 
 def _message(status: int, settings: EdgeSettings) -> str:

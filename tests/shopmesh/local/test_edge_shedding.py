@@ -1,4 +1,5 @@
-"""Load shedding at the edge: what is over the measured limit is refused at once, politely.
+"""Load shedding at the edge: what is over the measured limit is refused at once, politely
+(429 with retry advice).
 
 A mesh of its own whose edge believes a catalog call should take a millisecond
 (EdgeSettings.browsing_ideal_seconds, at the least Envoy takes): every real call
@@ -52,15 +53,15 @@ async def _burst(url: str) -> list[tuple[int, dict, str]]:
 def test_a_burst_over_the_limit_is_shed_with_retry_advice(impatient_mesh):
     answers = asyncio.run(_burst(impatient_mesh.edge_url))
     statuses = [status for status, _, _ in answers]
-    assert 200 in statuses and 503 in statuses, statuses
-    assert set(statuses) == {200, 503}
+    assert 200 in statuses and 429 in statuses, statuses
+    assert set(statuses) == {200, 429}
     for status, headers, body in answers:
-        if status != 503:
+        if status != 429:
             continue
         assert headers.get("retry-after") == str(edge.SHED_RETRY_SECONDS), (headers, body)
         assert headers["content-type"].startswith("application/json")
         assert json.loads(body) == {
-            "code": grpc.StatusCode.UNAVAILABLE.value[0],
+            "code": grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
             "message": edge.SHED_MESSAGE,
             "details": [
                 {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1.000s"}
@@ -82,10 +83,10 @@ async def _grpc_burst(address: str) -> list[grpc.StatusCode]:
         return await asyncio.gather(*(one() for _ in range(BURST)))
 
 
-def test_grpc_clients_are_told_unavailable_with_the_same_words(impatient_mesh):
+def test_grpc_clients_are_told_resource_exhausted_with_the_same_words(impatient_mesh):
     answers = asyncio.run(_grpc_burst(impatient_mesh.edge_address))
     codes = {code for code, _ in answers}
-    assert codes == {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE}, answers
+    assert codes == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}, answers
     assert {details for code, details in answers if code != grpc.StatusCode.OK} == {
         edge.SHED_MESSAGE
     }
@@ -95,7 +96,7 @@ def test_orders_have_their_own_limiter(impatient_mesh):
     """Orders are not shed for browsing's latency: no order replica runs here, so every
     order call fails at the router (no healthy upstream), none at a limiter."""
     answers = asyncio.run(_burst_orders(impatient_mesh))
-    assert {status for status, _ in answers} == {503}
+    assert {status for status, _ in answers} == {503}  # no healthy upstream: no 429
     assert not [body for _, body in answers if edge.SHED_MESSAGE in body]
 
 
