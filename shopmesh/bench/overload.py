@@ -1,12 +1,14 @@
 """The shop past its capacity: the shopper mix at 1.5x and 2x the rate it serves within its SLO.
 
-The shop should shed what it cannot serve quickly and politely (a 429 or 503
-with retry advice: `retry-after`, and for REST a JSON google.rpc.Status with a
-RetryInfo detail), keep what it admits within the SLO and keep checkouts ahead
-of browsing. Per level the table has: goodput (answers that are not errors, per
-second) as a share of the measured capacity, the p99 of those answers (the
-admitted), what was shed and how fast, whether every shed answer carried retry
-advice, and the share of checkouts and of browsing calls served.
+The shop should shed what it cannot serve quickly and politely (429 with retry
+advice: `retry-after`, and for REST a JSON google.rpc.Status with a RetryInfo
+detail), keep what it admits within the SLO and keep checkouts ahead of
+browsing. The per-customer checkout limit is off, as in every edge benchmark:
+every 429 here is the edge's load shedding. Per level the table has: goodput
+(answers that are not errors, per second) as a share of the measured capacity,
+the p99 of those answers (the admitted), what was shed and how fast, whether
+every shed answer carried retry advice, and the share of checkouts and of
+browsing calls served.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = ["LEVELS", "measure"]
 LEVELS = (1.5, 2.0)
 GOODPUT_GOAL = 0.9  # of capacity
 ADMITTED_P99_GOAL = 0.5  # seconds: the SLO
-SHED = ("HTTP 429", "HTTP 503")
+SHED = ("HTTP 429",)  # the edge's answer to what it sheds (any other error is one)
 BROWSING = ("browse", "search", "product")
 
 
