@@ -13,7 +13,8 @@ order: tracing outermost, then the deadline, then retries, each attempt through
 the breaker. mesh.interceptors' Aio*Interceptor classes remain for callers who
 compose their own channel.
 
-Differences a caller can see, none of them from a bare grpc.aio call: retries
+Differences a caller can see, none of them from a bare grpc.aio call: retries,
+and the first attempt of a call made while its breaker is not closed and clean,
 happen while the call is awaited (grpc.aio's interceptors run them in their task
 whether or not anyone awaits), and a call that is never awaited ends its span
 only if a done callback or `cancel()` asks for its outcome.
