@@ -143,6 +143,7 @@ async def _restock(mesh: LocalMesh) -> None:
 async def _checkout_rows(plan: Plan, mesh: LocalMesh, floor: LocalMesh) -> list[Row]:
     for each in (mesh, floor):
         edge_load.disable_checkout_limit(each)
+        edge_load.shed(each, on=False)
     await _restock(mesh)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4000)) as session:
         shop = await RestShopper(mesh.edge_url, session).learn()
@@ -153,6 +154,7 @@ async def _checkout_rows(plan: Plan, mesh: LocalMesh, floor: LocalMesh) -> list[
 
 async def _edge_rows(plan: Plan, mesh: LocalMesh, say: Callable[[str], None]) -> list[Row]:
     edge_load.disable_checkout_limit(mesh)
+    edge_load.shed(mesh, on=True)
     await _restock(mesh)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4000)) as session:
         shop = await RestShopper(mesh.edge_url, session).learn()

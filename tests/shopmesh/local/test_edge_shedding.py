@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from mesh import contracts
+from shopmesh.bench import edge_load
 from shopmesh.envoy import edge
 from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.local.mesh import LocalMesh
@@ -109,3 +110,13 @@ async def _burst_orders(mesh: LocalMesh) -> list[tuple[int, str]]:
                 return response.status, await response.text()
 
         return await asyncio.gather(*(one() for _ in range(BURST)))
+
+
+def test_an_operator_switches_shedding_off_at_runtime(impatient_mesh):
+    """As the benchmarks of the shop behind the edge do (edge_load.shed)."""
+    edge_load.shed(impatient_mesh, on=False)
+    try:
+        answers = asyncio.run(_burst(impatient_mesh.edge_url))
+    finally:
+        edge_load.shed(impatient_mesh, on=True)
+    assert {status for status, _, _ in answers} == {200}
