@@ -50,7 +50,17 @@ def _is_callers_problem(error: BaseException) -> bool:
 
 
 class _StateReporter(pybreaker.CircuitBreakerListener):
+    """Logs and exports state changes, and keeps `_clean` (see _healthy())."""
+
+    def failure(self, cb, exc) -> None:
+        _clean[cb.name] = False
+
+    def success(self, cb) -> None:
+        _clean[cb.name] = cb.current_state == pybreaker.STATE_CLOSED and cb.fail_counter == 0
+
     def state_change(self, cb, old_state, new_state) -> None:
+        # The counter is reset by now when the breaker closes.
+        _clean[cb.name] = new_state.name == pybreaker.STATE_CLOSED and cb.fail_counter == 0
         if new_state.name == pybreaker.STATE_OPEN:
             _opened[cb.name] = time.monotonic()
         old = old_state.name if old_state else None
@@ -67,6 +77,8 @@ class _StateReporter(pybreaker.CircuitBreakerListener):
 
 _breakers: dict[str, pybreaker.CircuitBreaker] = {}
 _opened: dict[str, float] = {}  # upstream -> time.monotonic() the breaker last opened
+# upstream -> closed with no failure counted: a success would change nothing
+_clean: dict[str, bool] = {}
 _lock = threading.Lock()
 
 
@@ -86,7 +98,15 @@ def breaker_for(
                 throw_new_error_on_trip=False,
             )
             BREAKER_STATE.labels(upstream).set(0)
+            _clean[upstream] = True
         return _breakers[upstream]
+
+
+def _healthy(upstream: str) -> bool:
+    """Whether the upstream's breaker is closed with no failure counted, so that a call that
+    succeeds need not be shown to it (read on every call, so kept by its listener rather
+    than asked of pybreaker)."""
+    return _clean.get(upstream, True)
 
 
 def rejecting(upstream: str) -> bool:
@@ -106,3 +126,4 @@ def reset_all() -> None:
     with _lock:
         _breakers.clear()
         _opened.clear()
+        _clean.clear()

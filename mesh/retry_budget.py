@@ -14,6 +14,8 @@ from collections import deque
 
 __all__ = ["RetryBudget"]
 
+TRIM_AT = 4096  # calls remembered before record_call drops those older than the window
+
 
 class RetryBudget:
     def __init__(self, ratio: float = 0.2, min_retries: int = 10, window: float = 10.0) -> None:
@@ -34,11 +36,17 @@ class RetryBudget:
                 stamps.popleft()
 
     def record_call(self) -> None:
-        """Count one logical call (not its retries)."""
-        now = time.monotonic()
-        with self._lock:
-            self._trim(now)
-            self._calls.append(now)
+        """Count one logical call (not its retries).
+
+        Every call of a retried method pays this, so it takes no lock: a deque's
+        append is atomic. Old calls are dropped when a retry asks (try_spend), and
+        here only once the deque has grown (to bound its memory when no retry asks).
+        """
+        calls = self._calls
+        calls.append(time.monotonic())
+        if len(calls) > TRIM_AT:
+            with self._lock:
+                self._trim(time.monotonic())
 
     def try_spend(self) -> bool:
         """Take permission for one retry; False when the budget is used up."""

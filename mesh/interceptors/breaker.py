@@ -8,11 +8,13 @@ others keep failing fast until the probe has answered.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 import pybreaker
 
+from mesh import breakers
 from mesh.breakers import breaker_for
 from mesh.interceptors._calls import AioLocalError, LocalFailure
 
@@ -43,9 +45,7 @@ class _Admission:
 
     def healthy(self) -> bool:
         """Closed with no recent failure: a success would change nothing, so skip pybreaker."""
-        return (
-            self.breaker.current_state == pybreaker.STATE_CLOSED and self.breaker.fail_counter == 0
-        )
+        return breakers._healthy(self.upstream)
 
     def record_failure(self, error: grpc.RpcError) -> None:
         """Let pybreaker count a failed call (it ignores errors that are the caller's)."""
@@ -59,6 +59,28 @@ class _Admission:
         if claimed:
             with self._probe_lock:
                 self._probing = False
+
+    def aio_rejected(self) -> AioLocalError:
+        return AioLocalError(grpc.StatusCode.UNAVAILABLE, self.open_message(), breaker_open=True)
+
+    async def aio_guarded(self, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        """The outcome of `attempt()` (one asyncio call, awaited) as the breaker allows it."""
+        if self.healthy():
+            try:
+                return await attempt()
+            except grpc.RpcError as error:
+                self.record_failure(error)
+                raise
+        claimed = self.claim_probe()
+        if claimed is False:
+            raise self.aio_rejected()
+        try:
+            with self.breaker.calling():
+                return await attempt()  # raises AioRpcError when the attempt failed
+        except pybreaker.CircuitBreakerError:
+            raise self.aio_rejected() from None
+        finally:
+            self.release_probe(claimed)
 
 
 class BreakerInterceptor(grpc.UnaryUnaryClientInterceptor):
@@ -101,28 +123,10 @@ class AioBreakerInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     def __init__(self, upstream: str) -> None:
         self._admission = _Admission(upstream)
 
-    def _rejected(self) -> AioLocalError:
-        message = self._admission.open_message()
-        return AioLocalError(grpc.StatusCode.UNAVAILABLE, message, breaker_open=True)
-
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        if self._admission.healthy():
-            try:
-                call = await continuation(details, request)
-                await call
-                return call
-            except grpc.RpcError as error:
-                self._admission.record_failure(error)
-                raise
-        claimed = self._admission.claim_probe()
-        if claimed is False:
-            raise self._rejected()
-        try:
-            with self._admission.breaker.calling():
-                call = await continuation(details, request)
-                await call  # raises AioRpcError when the attempt failed
-        except pybreaker.CircuitBreakerError:
-            raise self._rejected() from None
-        finally:
-            self._admission.release_probe(claimed)
-        return call
+        async def attempt() -> Any:
+            call = await continuation(details, request)
+            await call
+            return call
+
+        return await self._admission.aio_guarded(attempt)

@@ -15,6 +15,7 @@ Backoff is exponential with full jitter (a uniform draw between 0 and the expone
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ import grpc
 import tenacity
 from opentelemetry import trace
 
+from mesh import contracts
 from mesh.deadline import remaining
 from mesh.interceptors._calls import never_sent, policy_of, with_timeout
 from mesh.retry_budget import RetryBudget
@@ -66,7 +68,9 @@ class _Retrier:
         }
 
     def applies(self, details: Any, request: Any) -> bool:
-        contract = policy_of(details)
+        return self.applies_to(policy_of(details), request)
+
+    def applies_to(self, contract: contracts.MethodPolicy | None, request: Any) -> bool:
         return self.policy.enabled and contract is not None and contract.retry_safe(request)
 
     def worth_retrying(self, error: BaseException) -> bool:
@@ -86,29 +90,35 @@ class _Retrier:
 
         return tenacity.stop_after_attempt(self.policy.max_attempts) | past_deadline | budget_spent
 
-    def _note_retry(self, state: tenacity.RetryCallState) -> None:
-        code = _code(state.outcome.exception())
-        trace.get_current_span().add_event(
-            "retry",
-            {
-                "rpc.retry.attempt": state.attempt_number + 1,
-                "rpc.retry.after_code": code.name if code else "",
-                "rpc.retry.backoff_s": state.upcoming_sleep,
-            },
-        )
+    @staticmethod
+    def _retry_noter(span: trace.Span | None) -> Any:
+        """An event on the call's span (by default the current one) before each retry."""
 
-    def start(self, details: Any) -> float | None:
+        def note_retry(state: tenacity.RetryCallState) -> None:
+            code = _code(state.outcome.exception())
+            (span or trace.get_current_span()).add_event(
+                "retry",
+                {
+                    "rpc.retry.attempt": state.attempt_number + 1,
+                    "rpc.retry.after_code": code.name if code else "",
+                    "rpc.retry.backoff_s": state.upcoming_sleep,
+                },
+            )
+
+        return note_retry
+
+    def start(self, timeout: float | None) -> float | None:
         """Count one logical call for the budget; returns its absolute deadline."""
         self.budget.record_call()
-        return time.monotonic() + details.timeout if details.timeout is not None else None
+        return time.monotonic() + timeout if timeout is not None else None
 
-    def options(self, deadline: float | None) -> dict[str, Any]:
+    def options(self, deadline: float | None, span: trace.Span | None = None) -> dict[str, Any]:
         """tenacity arguments for the retries of a call whose first attempt failed."""
         return {
             "retry": tenacity.retry_if_exception(self.worth_retrying),
             "wait": self._wait,
             "stop": self._stop(deadline),
-            "before_sleep": self._note_retry,
+            "before_sleep": self._retry_noter(span),
             "reraise": True,
         }
 
@@ -120,7 +130,7 @@ class RetryInterceptor(grpc.UnaryUnaryClientInterceptor):
     def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if not self._retrier.applies(details, request):
             return continuation(details, request)
-        deadline = self._retrier.start(details)
+        deadline = self._retrier.start(details.timeout)
         # Fast path: most calls succeed first time and never pay for tenacity's machinery.
         outcome = continuation(details, request)
         first_error = outcome.exception()
@@ -150,35 +160,47 @@ class AioRetryInterceptor(grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
         if not self._retrier.applies(details, request):
             return await continuation(details, request)
-        deadline = self._retrier.start(details)
+        deadline = self._retrier.start(details.timeout)
+
+        async def attempt(seconds: float | None) -> Any:
+            call = await continuation(with_timeout(details, seconds), request)
+            await call  # raises AioRpcError when the attempt failed
+            return call
+
         # Fast path: most calls succeed first time and never pay for tenacity's machinery.
         try:
-            call = await continuation(details, request)
-            await call
-            return call
+            return await attempt(details.timeout)
         except grpc.RpcError as error:
             if not self._retrier.worth_retrying(error):
                 raise
-            first_error = error
-        last_sent = first_error
-        try:
-            async for attempt in tenacity.AsyncRetrying(**self._retrier.options(deadline)):
-                with attempt:
-                    if attempt.retry_state.attempt_number == 1:
-                        raise first_error
-                    try:
-                        call = await continuation(
-                            with_timeout(details, remaining(deadline)), request
-                        )
-                        await call  # raises AioRpcError when the attempt failed
-                    except grpc.RpcError as error:
-                        if not never_sent(error):
-                            last_sent = error
-                        raise
-        except grpc.RpcError as error:
-            # A retry the client refused to send (breaker open) must not hide that an
-            # earlier attempt did reach the upstream: its outcome is the unknown one.
-            if never_sent(error):
-                raise last_sent from None
-            raise
-        return call
+            return await aio_retry(self._retrier, error, deadline, attempt)
+
+
+async def aio_retry(
+    retrier: _Retrier,
+    first_error: grpc.RpcError,
+    deadline: float | None,
+    attempt: Callable[[float | None], Awaitable[Any]],
+    span: trace.Span | None = None,
+) -> Any:
+    """The retries of an asyncio call whose first attempt failed with `first_error`:
+    `attempt(timeout)` makes one more, returning its outcome or raising its error."""
+    last_sent = first_error
+    try:
+        async for retry in tenacity.AsyncRetrying(**retrier.options(deadline, span)):
+            with retry:
+                if retry.retry_state.attempt_number == 1:
+                    raise first_error
+                try:
+                    return await attempt(remaining(deadline))
+                except grpc.RpcError as error:
+                    if not never_sent(error):
+                        last_sent = error
+                    raise
+    except grpc.RpcError as error:
+        # A retry the client refused to send (breaker open) must not hide that an
+        # earlier attempt did reach the upstream: its outcome is the unknown one.
+        if never_sent(error):
+            raise last_sent from None
+        raise
+    raise AssertionError("unreachable: tenacity either returns an outcome or reraises")

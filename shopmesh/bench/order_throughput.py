@@ -69,6 +69,7 @@ async def _one(
     mesh: LocalMesh, seconds: float, rounds: int, restock
 ) -> tuple[float, list, Counter]:
     edge_load.disable_checkout_limit(mesh)
+    edge_load.shed(mesh, on=False)  # 200 in flight on purpose: what the order path sustains
     await restock(mesh)
     best, latencies, outcomes = 0.0, [], Counter()
     for _ in range(rounds):

@@ -1,6 +1,6 @@
 """CPU time of processes, read from /proc/<pid>/stat (Linux): user + system, all threads.
 
-    meter = CpuMeter({"catalog": pid, "sidecar": envoy_pid})
+    meter = CpuMeter({"catalog": pid, "sidecars": [envoy_pid, other_envoy_pid]})
     ... run load ...
     used = meter.read()      # label -> CPU seconds since the meter was made (or reset)
 
@@ -11,9 +11,9 @@ milliseconds. A process that is gone reads as 0 more seconds.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-__all__ = ["CpuMeter", "cpu_seconds"]
+__all__ = ["CpuMeter", "children", "cpu_seconds"]
 
 TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 
@@ -31,13 +31,36 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime) / TICKS_PER_SECOND
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` now (e.g. a PostgreSQL server's backends)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # field 4 of proc(5): the parent
+            found.append(int(entry))
+    return found
+
+
 class CpuMeter:
-    def __init__(self, pids: Mapping[str, int]) -> None:
-        self.pids = dict(pids)
+    def __init__(self, pids: Mapping[str, int | Iterable[int]]) -> None:
+        """`pids`: label -> a process, or several whose CPU is added up under the label."""
+        self.pids = {
+            label: (pid,) if isinstance(pid, int) else tuple(pid) for label, pid in pids.items()
+        }
         self.reset()
 
+    def _now(self) -> dict[str, float]:
+        return {label: sum(map(cpu_seconds, pids)) for label, pids in self.pids.items()}
+
     def reset(self) -> None:
-        self._start = {label: cpu_seconds(pid) for label, pid in self.pids.items()}
+        self._start = self._now()
 
     def read(self) -> dict[str, float]:
-        return {label: cpu_seconds(pid) - self._start[label] for label, pid in self.pids.items()}
+        now = self._now()
+        return {label: now[label] - self._start[label] for label in self.pids}

@@ -1,11 +1,16 @@
-"""`shopmesh bench`: run every benchmark once and print one table.
+"""`shopmesh bench`: run every benchmark once and print one table, each figure beside its floor.
 
-GetProduct direct vs through two sidecars with mTLS at a fixed rate (p50/p90/p99,
-p99 ratio, each Envoy's CPU per 1000 req/s from /proc); server CPU per call,
-full stack vs a trivial grpc.aio server; the catalog with 1 vs 2 workers; the
-mesh client chain vs bare grpc.aio; checkout latency through the edge at 10,
-25 and 50/s; the capacity of the shop within the SLO and the research paper's
-four load levels scaled to it. Loopback only; about five minutes (--quick: one).
+GetProduct direct, through two sidecars with mTLS and through two minimal Envoys
+with the same mTLS (the sidecars' floor), also with one core kept busy (p99
+ratios, each Envoy's CPU per 1000 req/s as a ratio to its floor's); ghz's
+figures for the same calls; server CPU per call, full stack vs a trivial
+grpc.aio server; the catalog with 1 vs 2 workers; the mesh client chain vs a bare
+grpc.aio call; PlaceOrder throughput with 1 vs 2 order replicas; checkout
+latency through the edge at 10, 25 and 50/s against the checkout's floor (the
+same hops and durable writes, trivial handlers) with CPU per checkout; the
+shop's capacity within the SLO, the shopper mix at 1.5x and 2x of it (load
+shedding), and the research paper's four load levels scaled to it. Loopback
+only; about eleven minutes (--quick: two).
 """
 
 from __future__ import annotations

@@ -47,6 +47,25 @@ _LOCAL_REPLY_CODES = {
 }
 
 
+# Load shedding by measured latency (fragments/edge/adaptive_concurrency.yaml), one
+# limiter per class of requests: browsing (the catalog) and orders, each keeping
+# its p90 near ideal x (1 + buffer), far under the SLO's p99 of 500 ms (the ideal
+# latencies are EdgeSettings'). A shed request is answered 429 with retry advice
+# (fragments/edge/shed_reply_mapper.yaml). A checkout may take three times as long
+# as a catalog call before checkouts are shed: on a saturated machine browsing is
+# shed first and checkouts keep their place. The limit never goes under
+# min_concurrency requests in flight, so a small burst is never shed.
+SHEDDING = {
+    "browsing": {"path_prefix": "/shop.catalog.", "buffer_percent": 100, "min_concurrency": 8,
+                 "max_concurrency": 512},
+    "orders": {"path_prefix": "/shop.order.", "buffer_percent": 100, "min_concurrency": 16,
+               "max_concurrency": 512},
+}  # fmt: skip
+SHED_RETRY_SECONDS = 1
+SHED_MESSAGE = "the shop is busy right now; try again in a second"
+_SHED = "response.code_details == 'reached_concurrency_limit'"
+
+
 @dataclass(frozen=True)
 class EdgeSettings:
     """What a developer may want to change about the edge."""
@@ -62,6 +81,10 @@ class EdgeSettings:
     # services within their gRPC metadata limit (services/runtime/server.py).
     max_request_headers_kb: int = 16
     origins: str = LOCAL_ORIGINS  # CORS: a regex over the Origin header
+    # Load shedding: the latency (s) a catalog call and an order call take when the
+    # shop is not busy; the edge sheds what would make a class twice as slow (SHEDDING).
+    browsing_ideal_seconds: float = 0.04
+    orders_ideal_seconds: float = 0.125
 
 
 def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
@@ -150,6 +173,41 @@ def _token_refusals() -> list[dict[str, Any]]:
     ]
 
 
+def _shedding(settings: EdgeSettings) -> dict[str, Any]:
+    """The listener's shedding filters, by placeholder (shed_browsing, shed_orders)."""
+    ideal = {"browsing": settings.browsing_ideal_seconds, "orders": settings.orders_ideal_seconds}
+    return {
+        f"shed_{name}": fill(
+            "edge/adaptive_concurrency",
+            name=f"shopmesh.shed_{name}",
+            runtime_key=f"shedding.{name}.enabled",
+            ideal=common.duration(max(ideal[name], 0.001)),  # Envoy counts whole ms
+            **limits,
+        )
+        for name, limits in SHEDDING.items()
+    }
+
+
+def _shed_replies() -> list[dict[str, Any]]:
+    """A shed request's 429 with retry advice: JSON for REST clients, else gRPC's status."""
+    exhausted = grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+             "retryDelay": common.duration(SHED_RETRY_SECONDS)}  # fmt: skip
+    body = {"json_format": {"code": exhausted, "message": "%LOCAL_REPLY_BODY%",
+                            "details": [retry]}}  # fmt: skip
+    retry_after = _header("retry-after", str(SHED_RETRY_SECONDS))
+    return [
+        fill("edge/shed_reply_mapper", expression=f"{_SHED} && {_FROM_REST}", body=body,
+             headers=[retry_after], message=SHED_MESSAGE),
+        fill("edge/shed_reply_mapper", expression=_SHED, body=None, message=SHED_MESSAGE,
+             headers=[retry_after, _header("grpc-status", str(exhausted))]),
+    ]  # fmt: skip
+
+
+def _header(key: str, value: str) -> dict[str, Any]:
+    return {"header": {"key": key, "value": value}, "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"}
+
+
 def _message(status: int, settings: EdgeSettings) -> str:
     if status >= 500:
         return UNAVAILABLE_MESSAGE
@@ -162,16 +220,20 @@ def _message(status: int, settings: EdgeSettings) -> str:
 
 
 def _json_errors(settings: EdgeSettings) -> dict[str, Any]:
-    mappers = _token_refusals() + [
-        fill(
-            "edge/json_error_mapper",
-            http_status=status,
-            grpc_code=code.value[0],
-            details=_details(status),
-            message=_message(status, settings),
-        )
-        for status, code in _LOCAL_REPLY_CODES.items()
-    ]
+    mappers = (
+        _token_refusals()
+        + _shed_replies()
+        + [
+            fill(
+                "edge/json_error_mapper",
+                http_status=status,
+                grpc_code=code.value[0],
+                details=_details(status),
+                message=_message(status, settings),
+            )
+            for status, code in _LOCAL_REPLY_CODES.items()
+        ]
+    )
     mappers += [
         fill(
             "edge/grpc_status_mapper",
@@ -216,6 +278,7 @@ def render(
         header_guard=lua_guard.render("header_guard"),
         json_guard=json_guard.render(_transcoded_services(topology)),
         end_user_tokens=end_users.edge_filter(topology, str(files.jwks)),
+        **_shedding(settings),
         cors=fill("edge/cors", allowed_origins=[{"safe_regex": {"regex": settings.origins}}]),
         routes=_routes(topology, settings, spec),
         max_direct_response_bytes=openapi.MAX_BYTES,

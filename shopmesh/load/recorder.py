@@ -19,10 +19,13 @@ class Recorder:
     # Business results that are not errors, e.g. checkouts that ended FAILED (out of stock).
     notes: Counter = field(default_factory=Counter)
     dropped: int = 0
+    # outcome -> latencies of the calls that had it, all operations together
+    by_outcome: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def record(self, operation: str, latency: float, outcome: str) -> None:
         self.latencies[operation].append(latency)
         self.outcomes[operation][outcome] += 1
+        self.by_outcome[outcome].append(latency)
 
     @property
     def completed(self) -> int:

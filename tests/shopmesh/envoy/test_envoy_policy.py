@@ -1,6 +1,7 @@
 """The rendered configs say what shopmesh/topology.yaml and the contracts say, nothing more."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -175,8 +176,35 @@ def test_edge_transcodes_the_public_services_strictly(configs):
         "envoy.filters.http.grpc_json_transcoder",
         end_users.JWT_FILTER,
         "envoy.filters.http.local_ratelimit",
+        "shopmesh.shed_browsing",
+        "shopmesh.shed_orders",
         "envoy.filters.http.router",
     ]
+
+
+def test_the_edge_sheds_browsing_and_orders_by_their_own_latency(configs):
+    """Two adaptive-concurrency limiters, each for one class of gRPC methods (after
+    transcoding), orders allowed more latency than browsing: browsing is shed first."""
+    listener = listeners(configs["edge"])["edge"]
+    manager = http_manager(listener)
+    targets = {}
+    for name, prefix in (("browsing", "/shop.catalog."), ("orders", "/shop.order.")):
+        wrapped = http_filter(listener, f"shopmesh.shed_{name}")["typed_config"]
+        (matcher,) = wrapped["xds_matcher"]["matcher_list"]["matchers"]
+        skipped = matcher["predicate"]["not_matcher"]["single_predicate"]
+        assert skipped["value_match"] == {"prefix": prefix}  # skipped unless it is the class
+        config = wrapped["extension_config"]["typed_config"]
+        assert config["concurrency_limit_exceeded_status"] == {"code": "TooManyRequests"}
+        rtt = config["gradient_controller_config"]["min_rtt_calc_params"]
+        targets[name] = float(rtt["fixed_value"].rstrip("s")) * (1 + rtt["buffer"]["value"] / 100)
+    assert targets["orders"] > 2 * targets["browsing"]
+    assert max(targets.values()) < 0.5  # far under the SLO's p99
+    mappers = manager["local_reply_config"]["mappers"]
+    shed = [m for m in mappers if "reached_concurrency_limit" in json.dumps(m)]
+    assert [m["status_code"] for m in shed] == [429, 429]
+    for mapper in shed:
+        headers = [h["header"] for h in mapper["headers_to_add"]]
+        assert {"key": "retry-after", "value": "1"} in headers
 
 
 def test_edge_routes_need_a_token_exactly_where_the_service_acts_for_end_users(configs, topology):
