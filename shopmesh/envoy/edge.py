@@ -54,14 +54,11 @@ _LOCAL_REPLY_CODES = {
 # (fragments/edge/shed_reply_mapper.yaml). A checkout may take three times as long
 # as a catalog call before checkouts are shed: on a saturated machine browsing is
 # shed first and checkouts keep their place. The limit never goes under
-# min_concurrency requests in flight, so what a moderate load keeps in flight is
-# never shed, however slow a busy machine makes each call: 30 checkouts/s at
-# half a second each is 15 in flight (with floors of 8 and 16 a machine loaded by
-# other work shed a fifth of them at a fifth of the shop's capacity).
+# min_concurrency requests in flight, so a small burst is never shed.
 SHEDDING = {
-    "browsing": {"path_prefix": "/shop.catalog.", "buffer_percent": 100, "min_concurrency": 32,
+    "browsing": {"path_prefix": "/shop.catalog.", "buffer_percent": 100, "min_concurrency": 8,
                  "max_concurrency": 512},
-    "orders": {"path_prefix": "/shop.order.", "buffer_percent": 100, "min_concurrency": 48,
+    "orders": {"path_prefix": "/shop.order.", "buffer_percent": 100, "min_concurrency": 16,
                "max_concurrency": 512},
 }  # fmt: skip
 SHED_RETRY_SECONDS = 1
