@@ -65,10 +65,12 @@ def socket_address(host: str, port: int) -> dict[str, Any]:
 
 
 def bootstrap(
-    node: str, workload: str, listeners: list, clusters: list, files: MeshFiles
+    node: str, workload: str, listeners: list, clusters: list, files: MeshFiles | None = None
 ) -> dict[str, Any]:
     """An Envoy bootstrap: static listeners and clusters, admin on a loopback port
-    the OS picks (the runner reads it back from --admin-address-path)."""
+    the OS picks (the runner reads it back from --admin-address-path). Without the
+    mesh's files (the benchmark's floor Envoys) there is no routing by version."""
+    routing_layers = [] if files is None else [routing.disk_layer(files.runtime_dir)]
     return {
         "node": {"id": node, "cluster": workload},
         "admin": {"address": socket_address(LOOPBACK, 0)},
@@ -85,7 +87,7 @@ def bootstrap(
         "layered_runtime": {
             "layers": [
                 # The split of each service's calls between its versions (routing.py).
-                routing.disk_layer(files.runtime_dir),
+                *routing_layers,
                 # An admin layer lets operators and benchmarks flip runtime keys, e.g.
                 # `curl -X POST <admin>/runtime_modify?checkout_rate_limit.enforced=0`.
                 {"name": "admin", "admin_layer": {}},
