@@ -2,6 +2,7 @@
 
 shopmesh validate                          # every overlay; exit 1 naming each problem
 shopmesh validate --crd-schemas DIR        # where the CRDs' JSON schemas are
+shopmesh validate --envoy                  # envoy/examples/ instead, by `envoy --mode validate`
 
 Each overlay of istio/ is rendered by `kustomize build`, then validated by
 `kubeconform -strict` (built-in kinds against Kubernetes' schemas, custom
@@ -16,13 +17,31 @@ import argparse
 import pathlib
 import shlex
 import sys
+import tempfile
 
+from shopmesh.envoy import examples
 from shopmesh.istio import checks
+from shopmesh.local.mesh import envoy_binary
 
 __all__ = ["register"]
 
 
+def _envoy_examples() -> int:
+    """Each example names files a deployment mounts (certificates, discovery, the
+    transcoder's descriptor): they are made up in a scratch directory first."""
+    with tempfile.TemporaryDirectory(prefix="shopmesh-validate-") as scratch:
+        runs = examples.validate(envoy_binary(), pathlib.Path(scratch))
+    for name, run in runs.items():
+        verdict = "valid" if run.returncode == 0 else "INVALID"
+        print(f"envoy/examples/{name}: {verdict} (envoy --mode validate)")
+        if run.returncode:
+            print((run.stdout + run.stderr).strip())
+    return 1 if any(run.returncode for run in runs.values()) else 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.envoy:
+        return _envoy_examples()
     crd_schemas = args.crd_schemas.resolve()
     if not crd_schemas.is_dir():
         print(f"no CRD schemas at {crd_schemas}: pass --crd-schemas", file=sys.stderr)
@@ -55,5 +74,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=pathlib.Path,
         default=pathlib.Path("../shared/schemas"),
         help="JSON schemas of the CRDs, one folder per family (default: ../shared/schemas)",
+    )
+    parser.add_argument(
+        "--envoy",
+        action="store_true",
+        help="validate envoy/examples/ with Envoy (throwaway certificates and files) instead",
     )
     parser.set_defaults(func=_run)

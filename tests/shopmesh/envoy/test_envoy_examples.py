@@ -1,23 +1,25 @@
 """envoy/examples/: committed, current, and each a config Envoy accepts."""
 
-import pytest
-
-from shopmesh.envoy import descriptor, examples, openapi
+from shopmesh import cli
+from shopmesh.envoy import examples
+from shopmesh.local.mesh import envoy_binary
 
 
 def test_the_committed_examples_match_a_fresh_render():
     assert examples.check() == []
 
 
-@pytest.mark.parametrize("name", sorted(examples.render()))
-def test_each_example_validates_in_envoy(name, mesh_files, tmp_path, validate):
-    """The example with its mount paths pointed at throwaway files of the same names."""
-    root, _files, _issued = mesh_files
-    descriptor.write_transcoder_descriptor(root / "transcoder.binpb")
-    openapi.write(root / "openapi.json")
-    text = examples.render()[name]
-    text = text.replace(str(examples.MOUNT), str(root)).replace(examples.LOG_DIR, str(root))
-    config = tmp_path / name
-    config.write_text(text)
-    result = validate(config)
-    assert result.returncode == 0, result.stdout + result.stderr
+def test_each_example_validates_in_envoy(tmp_path):
+    """With its mount paths pointed at throwaway files of the same names."""
+    runs = examples.validate(envoy_binary(), tmp_path)
+    assert sorted(runs) == ["edge.yaml", "order-sidecar.yaml"]
+    for name, run in runs.items():
+        assert run.returncode == 0, (name, run.stdout + run.stderr)
+
+
+def test_the_command_validates_them_as_readers_are_told(capsys):
+    assert cli.main(["validate", "--envoy"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "envoy/examples/edge.yaml: valid (envoy --mode validate)",
+        "envoy/examples/order-sidecar.yaml: valid (envoy --mode validate)",
+    ]
