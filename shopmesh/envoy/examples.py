@@ -22,7 +22,16 @@ from shopmesh.envoy import common, descriptor, discovery, edge, openapi, routing
 from shopmesh.identity import certs, tokens
 from shopmesh.identity.certs import WorkloadCert
 
-__all__ = ["EXAMPLES_DIR", "LOG_DIR", "MOUNT", "check", "render", "validate", "write"]
+__all__ = [
+    "EXAMPLES_DIR",
+    "LOG_DIR",
+    "MOUNT",
+    "check",
+    "render",
+    "throwaway_mount",
+    "validate",
+    "write",
+]
 
 # envoy/examples/ belongs to the checkout, not the package; the commands run from its root.
 EXAMPLES_DIR = pathlib.Path("envoy/examples").resolve()
@@ -100,25 +109,33 @@ def check(examples_dir: pathlib.Path = EXAMPLES_DIR) -> list[str]:
     return stale
 
 
-def _throwaway_mount(root: pathlib.Path) -> None:
-    """What a deployment mounts at MOUNT, made up under root: a mesh CA and every
-    workload's certificate, a JWKS, discovery and runtime files, the transcoder's
-    descriptor and the OpenAPI description."""
+def throwaway_mount(root: pathlib.Path) -> tuple[common.MeshFiles, dict[str, WorkloadCert]]:
+    """What a deployment mounts at MOUNT, made up under root (the names the examples
+    use): a mesh CA and every workload's certificate, a JWKS, discovery and runtime
+    files, the transcoder's descriptor and the OpenAPI description. The mesh's files
+    and each workload's certificate."""
     topology = mesh_topology.load()
-    certs.issue_all(root / "certs", topology)
-    tokens.SigningKeys.ensure(root / "certs")
+    issued = certs.issue_all(root / "certs", topology)
+    files = common.MeshFiles(
+        ca=root / "certs" / "ca.pem",
+        eds_dir=root / "eds",
+        log_dir=root,
+        jwks=tokens.SigningKeys.ensure(root / "certs").jwks_path,
+        runtime_dir=root / "runtime",
+    )
     for service in topology.services:
-        discovery.write_endpoints(root / "eds", service, [(common.LOOPBACK, APP_PORT)])
-        discovery.write_endpoints(root / "eds", routing.canary_cluster(service), [])
-    routing.write_weights(root / "runtime", {})
+        discovery.write_endpoints(files.eds_dir, service, [(common.LOOPBACK, APP_PORT)])
+        discovery.write_endpoints(files.eds_dir, routing.canary_cluster(service), [])
+    routing.write_weights(files.runtime_dir, {})
     descriptor.write_transcoder_descriptor(root / "transcoder.binpb")
     openapi.write(root / "openapi.json")
+    return files, issued
 
 
 def validate(envoy: str, scratch: pathlib.Path) -> dict[str, subprocess.CompletedProcess]:
     """`envoy --mode validate` on each example as rendered, its MOUNT and LOG_DIR
     paths pointed at throwaway files under scratch; example name -> the run."""
-    _throwaway_mount(scratch)
+    throwaway_mount(scratch)
     runs = {}
     for name, text in render().items():
         config = scratch / name

@@ -6,8 +6,7 @@ import sys
 import pytest
 
 from shopmesh import topology as mesh_topology
-from shopmesh.envoy import common, descriptor, discovery, edge, openapi, routing, sidecar
-from shopmesh.identity import certs, tokens
+from shopmesh.envoy import edge, examples, sidecar
 
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
 
@@ -18,22 +17,11 @@ def topology():
 
 
 @pytest.fixture(scope="session")
-def mesh_files(tmp_path_factory, topology):
-    """Throwaway certificates and discovery files, as a run directory would hold them."""
+def mesh_files(tmp_path_factory):
+    """Throwaway certificates, discovery and runtime files, the transcoder's descriptor
+    and the OpenAPI description, as a run directory (or a deployment's mount) holds them."""
     root = tmp_path_factory.mktemp("render")
-    keys = tokens.SigningKeys.ensure(root / "certs")
-    files = common.MeshFiles(
-        ca=root / "certs" / "ca.pem",
-        eds_dir=root / "eds",
-        log_dir=root,
-        jwks=keys.jwks_path,
-        runtime_dir=root / "runtime",
-    )
-    issued = certs.issue_all(root / "certs", topology)
-    for service in topology.services:
-        discovery.write_endpoints(files.eds_dir, service, [("127.0.0.1", 15000)])
-        discovery.write_endpoints(files.eds_dir, routing.canary_cluster(service), [])
-    routing.write_weights(files.runtime_dir, {})
+    files, issued = examples.throwaway_mount(root)
     return root, files, issued
 
 
@@ -41,8 +29,7 @@ def mesh_files(tmp_path_factory, topology):
 def configs(mesh_files, topology) -> dict[str, dict]:
     """Every Envoy bootstrap of a mesh with one replica per service, by proxy name."""
     root, files, issued = mesh_files
-    transcoder = descriptor.write_transcoder_descriptor(root / "transcoder.binpb")
-    spec = openapi.write(root / "openapi.json")
+    transcoder, spec = root / "transcoder.binpb", root / "openapi.json"
     rendered = {"edge": edge.render(topology, issued["edge"], files, transcoder, spec=spec)}
     for service in topology.services:
         rendered[sidecar.proxy_name(service, 0)] = sidecar.render(

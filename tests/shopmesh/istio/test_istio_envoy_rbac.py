@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 
 from shopmesh import topology as mesh_topology
-from shopmesh.envoy import common, discovery, edge, end_users, routing, sidecar
-from shopmesh.identity import certs, tokens
+from shopmesh.envoy import edge, end_users, examples, sidecar
 
 from .istio_consistency import (
     INGRESS_NAMESPACE,
@@ -33,19 +32,7 @@ def proxies(tmp_path_factory) -> dict[str, dict[str, Any]]:
     """Every local proxy's bootstrap: "edge" and each service's sidecar."""
     topology = mesh_topology.load()
     root = tmp_path_factory.mktemp("proxies")
-    keys = tokens.SigningKeys.ensure(root / "certs")
-    files = common.MeshFiles(
-        ca=root / "certs" / "ca.pem",
-        eds_dir=root / "eds",
-        log_dir=root,
-        jwks=keys.jwks_path,
-        runtime_dir=root / "runtime",
-    )
-    issued = certs.issue_all(root / "certs", topology)
-    for service in topology.services:
-        discovery.write_endpoints(files.eds_dir, service, [("127.0.0.1", 15000)])
-        discovery.write_endpoints(files.eds_dir, routing.canary_cluster(service), [])
-    routing.write_weights(files.runtime_dir, {})
+    files, issued = examples.throwaway_mount(root)
     rendered = {
         service: sidecar.render(service, 0, topology, issued[service], files, app_port=50051)
         for service in topology.services
