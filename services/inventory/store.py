@@ -3,12 +3,22 @@
 Invariants, per SKU: on_hand = available + reserved, 0 <= reserved <= on_hand
 (a CHECK constraint, so even a bug cannot oversell), and the reserved units
 equal the sum of the SKU's ACTIVE reservations. Every mutation is one
-transaction (Database.write_locking) that first expires due reservations, then
-locks what it changes before it reads it: the reservation's row, then the stock
-rows in SKU order. Concurrent reservations of one SKU therefore queue on its row,
-each reading the stock as the previous one committed it, and callers in any
-process never both take the last unit; a state change is conditional on the
-state it starts from, so an expiry racing a commit or a release happens once.
+transaction (Database.write_locking) that locks what it changes before it reads
+it: the reservation's row, then the stock rows in SKU order. Concurrent
+reservations of one SKU therefore queue on its row, each reading the stock as
+the previous one committed it, and callers in any process never both take the
+last unit; a state change is conditional on the state it starts from, so an
+expiry racing a commit or a release happens once.
+
+Expiry: a reservation first expires due reservations (the units they held count
+as available again); a commit or a release only looks at its own reservation's
+expiry (one past it is treated as expired, and left for the sweeper or the next
+reservation to mark). Reads expire lazily too, so they never count expired holds.
+
+Round trips: a reservation, a commit or a release is the checkout's hot path,
+so each does its reads in as few statements as it can and all its writes in
+one (a CTE): BEGIN, expiry, the request_id check, the locked reads, the write,
+COMMIT.
 
 Retries: each mutating request_id is recorded with the method, a fingerprint
 of the request and the reservation/SKU it touched. A repeat returns the
@@ -18,6 +28,7 @@ REQUEST_ID_REUSED. One order has at most one reservation (UNIQUE order_id).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import uuid
@@ -87,52 +98,79 @@ async def _stock(connection: Connection, sku: str) -> Stock | None:
     return Stock(*row) if row else None
 
 
-async def _lock_stock(connection: Connection, skus) -> None:
+async def _lock_stock(connection: Connection, skus) -> dict[str, int]:
     """Lock the SKUs' rows in one fixed order (sorted), so two transactions that
-    touch the same SKUs wait for each other instead of deadlocking."""
-    await connection.execute(
-        "SELECT 1 FROM stock WHERE sku = ANY(%s) ORDER BY sku FOR UPDATE", (sorted(set(skus)),)
+    touch the same SKUs wait for each other instead of deadlocking; the units
+    available of each (an unknown SKU is not in the answer)."""
+    rows = await fetch_all(
+        connection,
+        "SELECT sku, on_hand - reserved FROM stock WHERE sku = ANY(%s) ORDER BY sku FOR UPDATE",
+        (sorted(set(skus)),),
     )
+    return dict(rows)
 
 
 async def _reservation(
     connection: Connection, reservation_id: str, *, lock: bool = False
 ) -> Reservation | None:
-    """The reservation; with `lock`, its row stays locked until the transaction ends."""
+    """The reservation with its items, in one query; with `lock`, its row stays locked
+    until the transaction ends."""
     row = await fetch_one(
         connection,
-        "SELECT id, order_id, state, create_us, expire_us FROM reservations WHERE id = %s"
-        + (" FOR UPDATE" if lock else ""),
+        "SELECT id, order_id, state, create_us, expire_us,"
+        " ARRAY(SELECT sku FROM reservation_items WHERE reservation_id = r.id ORDER BY position),"
+        " ARRAY(SELECT quantity FROM reservation_items WHERE reservation_id = r.id"
+        " ORDER BY position) FROM reservations r WHERE id = %s" + (" FOR UPDATE" if lock else ""),
         (reservation_id,),
     )
     if row is None:
         return None
-    items = tuple(
-        await fetch_all(
-            connection,
-            "SELECT sku, quantity FROM reservation_items WHERE reservation_id = %s"
-            " ORDER BY position",
-            (reservation_id,),
-        )
-    )
-    return Reservation(row[0], row[1], tuple(tuple(i) for i in items), row[2], row[3], row[4])
-
-
-async def _adjust(connection: Connection, items, on_hand: int, reserved: int, sold: int) -> None:
-    """Add the given multiples of each item's quantity to its SKU's counters."""
-    await _lock_stock(connection, [sku for sku, _ in items])
-    await execute_many(
-        connection,
-        "UPDATE stock SET on_hand = on_hand + %s, reserved = reserved + %s,"
-        " sold = sold + %s WHERE sku = %s",
-        [(on_hand * q, reserved * q, sold * q, sku) for sku, q in items],
+    return Reservation(
+        row[0], row[1], tuple(zip(row[5], row[6], strict=True)), row[2], row[3], row[4]
     )
 
 
-async def _set_state(connection: Connection, reservation_id: str, state: int) -> None:
+_ADJUST = (
+    "UPDATE stock SET on_hand = on_hand + %s * item.quantity,"
+    " reserved = reserved + %s * item.quantity, sold = sold + %s * item.quantity"
+    " FROM unnest(%s::text[], %s::int[]) AS item (sku, quantity) WHERE stock.sku = item.sku"
+)
+
+
+def _adjusting(items, on_hand: int, reserved: int, sold: int) -> tuple:
+    """The parameters of _ADJUST: add these multiples of each item's quantity to its
+    SKU's counters (each SKU once: requests name a SKU at most once)."""
+    return (on_hand, reserved, sold, [sku for sku, _ in items], [q for _, q in items])
+
+
+async def _lock_stock_of(connection: Connection, items) -> None:
+    """Locks the items' stock rows in SKU order before an _ADJUST updates them. One SKU
+    needs no lock first: the update takes it, and there is no order to keep."""
+    if len(items) > 1:
+        await _lock_stock(connection, [sku for sku, _ in items])
+
+
+async def _finish(
+    connection: Connection,
+    reservation: Reservation,
+    state: int,
+    stock_change: tuple[int, int, int],
+    remembered: tuple[str, str, str],
+) -> Reservation:
+    """Moves a locked reservation to `state`, its stock by `stock_change` (on_hand,
+    reserved, sold multiples of each quantity) and records the request, in one
+    statement; the reservation as it is now."""
+    await _lock_stock_of(connection, reservation.items)
+    request_id, method, print_ = remembered
     await connection.execute(
-        "UPDATE reservations SET state = %s WHERE id = %s", (state, reservation_id)
-    )
+        f"WITH adjusted AS ({_ADJUST}),"
+        " moved AS (UPDATE reservations SET state = %s WHERE id = %s)"
+        " INSERT INTO requests (request_id, method, fingerprint, target)"
+        " VALUES (%s, %s, %s, %s)",
+        (*_adjusting(reservation.items, *stock_change), state, reservation.id,
+         request_id, method, print_, reservation.id),
+    )  # fmt: skip
+    return dataclasses.replace(reservation, state=state)
 
 
 async def expire_due(connection: Connection, now_us: int | None = None) -> int:
@@ -148,11 +186,13 @@ async def expire_due(connection: Connection, now_us: int | None = None) -> int:
         " ORDER BY id FOR UPDATE SKIP LOCKED",
         (ACTIVE, now_us),
     )
+    if not due:
+        return 0
     reservations = [await _reservation(connection, reservation_id) for (reservation_id,) in due]
     await _lock_stock(connection, [sku for r in reservations for sku, _ in r.items])
     for reservation in reservations:
         await _change_state(connection, reservation.id, ACTIVE, EXPIRED)
-        await _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
+        await connection.execute(_ADJUST, _adjusting(reservation.items, 0, -1, 0))
     return len(reservations)
 
 
@@ -184,6 +224,12 @@ async def _replayed(
         "SELECT method, fingerprint, target FROM requests WHERE request_id = %s",
         (request_id,),
     )
+    return _replay_target(row, request_id, method, print_)
+
+
+def _replay_target(row, request_id: str, method: str, print_: str) -> str | None:
+    """The target of an earlier request (its row of `requests`, or None if the id is
+    new); REQUEST_ID_REUSED if it was a different request."""
     if row is None:
         return None
     if (row[0], row[1]) != (method, print_):
@@ -205,14 +251,18 @@ async def _remember(
 
 
 async def _unknown_skus(connection: Connection, skus: Sequence[str]) -> None:
-    wanted = list(dict.fromkeys(skus))
     known = {
         sku
         for (sku,) in await fetch_all(
-            connection, "SELECT sku FROM stock WHERE sku = ANY(%s)", (wanted,)
+            connection, "SELECT sku FROM stock WHERE sku = ANY(%s)", (list(set(skus)),)
         )
     }
-    missing = [sku for sku in wanted if sku not in known]
+    _refuse_unknown(skus, known)
+
+
+def _refuse_unknown(skus: Sequence[str], known) -> None:
+    """NOT_FOUND naming every SKU of `skus` not in `known`, in request order."""
+    missing = [sku for sku in dict.fromkeys(skus) if sku not in known]
     if missing:
         raise NotFound(
             f"unknown SKUs: {', '.join(missing)}",
@@ -289,25 +339,26 @@ class InventoryStore(DatabaseStore):
     async def _reserve(connection, order_id, items, ttl_us, request_id, print_) -> Reservation:
         now = _now_us()
         await expire_due(connection, now)
-        if target := await _replayed(connection, request_id, "ReserveStock", print_):
-            return await _reservation(connection, target)
-        existing = await fetch_one(
-            connection, "SELECT id FROM reservations WHERE order_id = %s", (order_id,)
+        earlier, existing = await fetch_one(
+            connection,
+            "SELECT (SELECT ARRAY[method, fingerprint, target] FROM requests"
+            " WHERE request_id = %s), (SELECT id FROM reservations WHERE order_id = %s)",
+            (request_id, order_id),
         )
+        if target := _replay_target(earlier, request_id, "ReserveStock", print_):
+            return await _reservation(connection, target)
         if existing:  # one reservation per order: a second ask gets the first one
-            await _remember(connection, request_id, "ReserveStock", print_, existing[0])
-            return await _reservation(connection, existing[0])
-        await _unknown_skus(connection, [sku for sku, _ in items])
-        await _lock_stock(connection, [sku for sku, _ in items])
-        short = []
-        for sku, quantity in items:
-            available = (await _stock(connection, sku)).available
-            if available < quantity:
-                short.append(
-                    PreconditionViolation(
-                        "STOCK", sku, f"requested {quantity}, only {available} available"
-                    )
-                )
+            await _remember(connection, request_id, "ReserveStock", print_, existing)
+            return await _reservation(connection, existing)
+        available = await _lock_stock(connection, [sku for sku, _ in items])
+        _refuse_unknown([sku for sku, _ in items], available)
+        short = [
+            PreconditionViolation(
+                "STOCK", sku, f"requested {quantity}, only {available[sku]} available"
+            )
+            for sku, quantity in items
+            if available[sku] < quantity
+        ]
         if short:
             raise FailedPrecondition(
                 "INSUFFICIENT_STOCK",
@@ -315,62 +366,67 @@ class InventoryStore(DatabaseStore):
                 short,
                 metadata={"skus": ",".join(v.subject for v in short)},
             )
-        reservation_id = f"res_{uuid.uuid4().hex}"
+        reservation = Reservation(
+            f"res_{uuid.uuid4().hex}", order_id, tuple(items), ACTIVE, now, now + ttl_us
+        )
+        skus, quantities = [sku for sku, _ in items], [q for _, q in items]
         await connection.execute(
-            "INSERT INTO reservations (id, order_id, state, create_us, expire_us) "
-            "VALUES (%s, %s, %s, %s, %s)",
-            (reservation_id, order_id, ACTIVE, now, now + ttl_us),
-        )
-        await execute_many(
-            connection,
-            "INSERT INTO reservation_items (reservation_id, position, sku, quantity) "
-            "VALUES (%s, %s, %s, %s)",
-            [(reservation_id, i, sku, q) for i, (sku, q) in enumerate(items)],
-        )
-        await _adjust(connection, items, on_hand=0, reserved=1, sold=0)
-        await _remember(connection, request_id, "ReserveStock", print_, reservation_id)
-        return await _reservation(connection, reservation_id)
+            "WITH held AS (INSERT INTO reservations (id, order_id, state, create_us, expire_us)"
+            " VALUES (%s, %s, %s, %s, %s)),"
+            " items AS (INSERT INTO reservation_items (reservation_id, position, sku, quantity)"
+            " SELECT %s, item.position - 1, item.sku, item.quantity"
+            " FROM unnest(%s::text[], %s::int[])"
+            " WITH ORDINALITY AS item (sku, quantity, position)),"
+            f" adjusted AS ({_ADJUST})"
+            " INSERT INTO requests (request_id, method, fingerprint, target)"
+            " VALUES (%s, 'ReserveStock', %s, %s)",
+            (reservation.id, order_id, ACTIVE, now, now + ttl_us,
+             reservation.id, skus, quantities,
+             *_adjusting(items, 0, 1, 0),
+             request_id, print_, reservation.id),
+        )  # fmt: skip
+        return reservation
 
     async def commit(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
         return await self.database.write_locking(self._commit, reservation_id, request_id, print_)
 
     @staticmethod
     async def _commit(connection, reservation_id, request_id, print_) -> Reservation:
-        await expire_due(connection)
         if target := await _replayed(connection, request_id, "CommitReservation", print_):
             return await _reservation(connection, target)
         reservation = await _existing(connection, reservation_id)
-        if reservation.state == ACTIVE:
-            await _adjust(connection, reservation.items, on_hand=-1, reserved=-1, sold=1)
-            await _set_state(connection, reservation_id, COMMITTED)
-        elif reservation.state != COMMITTED:
-            ended = "expired" if reservation.state == EXPIRED else "released"
+        remembered = (request_id, "CommitReservation", print_)
+        if reservation.state == ACTIVE and not _past_expiry(reservation):
+            return await _finish(connection, reservation, COMMITTED, (-1, -1, 1), remembered)
+        if reservation.state != COMMITTED:
+            ended = "released" if reservation.state == RELEASED else "expired"
             raise FailedPrecondition(
                 f"RESERVATION_{ended.upper()}",
                 f"reservation {reservation_id} was {ended} and cannot be committed",
                 [PreconditionViolation("RESERVATION", reservation_id, f"is {ended}")],
             )
-        await _remember(connection, request_id, "CommitReservation", print_, reservation_id)
-        return await _reservation(connection, reservation_id)
+        await _remember(connection, *remembered, reservation_id)
+        return reservation
 
     async def release(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
         return await self.database.write_locking(self._release, reservation_id, request_id, print_)
 
     @staticmethod
     async def _release(connection, reservation_id, request_id, print_) -> Reservation:
-        await expire_due(connection)
         if target := await _replayed(connection, request_id, "ReleaseReservation", print_):
             return await _reservation(connection, target)
         reservation = await _existing(connection, reservation_id)
+        remembered = (request_id, "ReleaseReservation", print_)
         if reservation.state == ACTIVE:
-            await _adjust(connection, reservation.items, on_hand=0, reserved=-1, sold=0)
-            await _set_state(connection, reservation_id, RELEASED)
-        elif reservation.state == COMMITTED:
+            # Its units go back either way; one past its expiry ends as the sweeper
+            # would have ended it.
+            state = EXPIRED if _past_expiry(reservation) else RELEASED
+            return await _finish(connection, reservation, state, (0, -1, 0), remembered)
+        if reservation.state == COMMITTED:
             # An order cancelled after checkout: its sold units go back on the shelf.
-            await _adjust(connection, reservation.items, on_hand=1, reserved=0, sold=-1)
-            await _set_state(connection, reservation_id, RELEASED)
-        await _remember(connection, request_id, "ReleaseReservation", print_, reservation_id)
-        return await _reservation(connection, reservation_id)
+            return await _finish(connection, reservation, RELEASED, (1, 0, -1), remembered)
+        await _remember(connection, *remembered, reservation_id)
+        return reservation
 
     async def restock(self, sku: str, quantity: int, request_id: str, print_: str) -> Stock:
         return await self.database.write_locking(self._restock, sku, quantity, request_id, print_)
@@ -394,6 +450,10 @@ class InventoryStore(DatabaseStore):
         )
         await _remember(connection, request_id, "Restock", print_, sku)
         return await _stock(connection, sku)
+
+
+def _past_expiry(reservation: Reservation) -> bool:
+    return reservation.expire_us <= _now_us()
 
 
 async def _existing(connection: Connection, reservation_id: str) -> Reservation:

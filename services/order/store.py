@@ -169,22 +169,33 @@ class PostgresOrderStore(DatabaseStore):
         )
 
     async def create(self, saga: Saga, owner: str) -> tuple[Saga, bool]:
-        return await self.database.write_locking(self._create, saga, owner)
+        stored = await self.database.statement(self._create, saga, owner)
+        if stored is not None:
+            return stored, True
+        # Its request_id was taken: by an earlier attempt of this checkout, or a
+        # concurrent one that inserted first. Either way the stored saga is the answer.
+        existing = await self.find(saga.request.request_id)
+        if existing is None:  # orders are never deleted: this cannot happen
+            raise RuntimeError(f"the order of request {saga.request.request_id} vanished")
+        return existing, False
 
-    async def _create(self, db: Connection, saga: Saga, owner: str) -> tuple[Saga, bool]:
-        existing = await _find(db, saga.request.request_id)
-        if existing is not None:
-            return existing, False
+    async def _create(self, db: Connection, saga: Saga, owner: str) -> Saga | None:
+        """Inserts the saga with its first journal line, in one statement; None (and
+        nothing written) if an order with its request_id exists."""
         # A saga final at creation (failed pricing) needs no runner, so no owner or lease.
         in_flight = saga.step is not None
         row = await fetch_one(
             db,
-            "INSERT INTO orders (id, customer_id, request_id, fingerprint, status, step,"
-            " create_time, order_pb, request_pb, failure_reason, failure_message,"
-            " cancel_reason, refund_due, owner, lease_expires, lease_token) VALUES"
-            " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+            "WITH created AS (INSERT INTO orders (id, customer_id, request_id, fingerprint,"
+            " status, step, create_time, order_pb, request_pb, failure_reason,"
+            " failure_message, cancel_reason, refund_due, owner, lease_expires, lease_token)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
             f" CASE WHEN %s THEN {_LEASE_UNTIL} END, 1)"
-            " RETURNING extract(epoch FROM lease_expires)::float8, lease_token",
+            " ON CONFLICT (request_id) DO NOTHING"
+            " RETURNING id, extract(epoch FROM lease_expires)::float8 AS lease, lease_token),"
+            " logged AS (INSERT INTO saga_history (order_id, owner, event)"
+            " SELECT id, %s, %s FROM created)"
+            " SELECT lease, lease_token FROM created",
             (
                 saga.id,
                 saga.order.customer_id,
@@ -194,37 +205,48 @@ class PostgresOrderStore(DatabaseStore):
                 owner if in_flight else None,
                 in_flight,
                 self.lease_seconds,
+                owner,
+                _event(saga),
             ),
         )
+        if row is None:
+            return None
         saga.owner, saga.lease_expires, saga.lease_token = (owner if in_flight else None), *row
-        await self._log(db, saga.id, owner, _event(saga))
-        return saga, True
+        return saga
 
     async def get(self, order_id: str) -> Saga | None:
-        return await self.database.read(_get, order_id)
+        return await self.database.statement(_get, order_id)
 
     async def find(self, request_id: str) -> Saga | None:
-        return await self.database.read(_find, request_id)
+        return await self.database.statement(_find, request_id)
 
     async def list_orders(
         self, customer_id: str, before: tuple[int, str] | None, limit: int
     ) -> list[order_pb2.Order]:
-        return await self.database.read(_list_orders, customer_id, before, limit)
+        return await self.database.statement(_list_orders, customer_id, before, limit)
 
     async def save(self, saga: Saga, owner: str) -> None:
-        saga.lease_expires = await self.database.write_locking(self._save, saga, owner)
+        saga.lease_expires = await self.database.statement(self._save, saga, owner)
         saga.owner = owner if saga.step is not None else None
 
     async def _save(self, db: Connection, saga: Saga, owner: str) -> float | None:
+        """One statement: the saga's row (only with its owner's fencing token), its
+        journal line, and the reconciliation record of a saga that gave up learning
+        its charge's outcome. Raises LeaseLost, nothing written, if not the owner."""
         in_flight = saga.step is not None
         row = await fetch_one(
             db,
-            "UPDATE orders SET status = %s, step = %s, create_time = %s, order_pb = %s,"
-            " request_pb = %s, failure_reason = %s, failure_message = %s, cancel_reason = %s,"
-            " refund_due = %s, owner = CASE WHEN %s THEN owner END,"
+            "WITH saved AS (UPDATE orders SET status = %s, step = %s, create_time = %s,"
+            " order_pb = %s, request_pb = %s, failure_reason = %s, failure_message = %s,"
+            " cancel_reason = %s, refund_due = %s, owner = CASE WHEN %s THEN owner END,"
             f" lease_expires = CASE WHEN %s THEN {_LEASE_UNTIL} END"
             " WHERE id = %s AND owner = %s AND lease_token = %s"
-            " RETURNING extract(epoch FROM lease_expires)::float8",
+            " RETURNING id, extract(epoch FROM lease_expires)::float8 AS lease),"
+            " logged AS (INSERT INTO saga_history (order_id, owner, event)"
+            " SELECT id, %s, %s FROM saved),"
+            " reconciled AS (INSERT INTO reconciliations (order_id, charge_request_id)"
+            " SELECT id, %s FROM saved WHERE %s ON CONFLICT (order_id) DO NOTHING)"
+            " SELECT lease FROM saved",
             (
                 *_mutable(saga),
                 in_flight,
@@ -233,17 +255,14 @@ class PostgresOrderStore(DatabaseStore):
                 saga.id,
                 owner,
                 saga.lease_token,
+                owner,
+                _event(saga),
+                action_request_id(saga.id, "charge"),
+                saga.reconcile_charge,
             ),
         )
         if row is None:
             raise LeaseLost(f"order {saga.id} is not owned by {owner} (token {saga.lease_token})")
-        await self._log(db, saga.id, owner, _event(saga))
-        if saga.reconcile_charge:
-            await db.execute(
-                "INSERT INTO reconciliations (order_id, charge_request_id) VALUES (%s, %s)"
-                " ON CONFLICT (order_id) DO NOTHING",
-                (saga.id, action_request_id(saga.id, "charge")),
-            )
         return row[0]
 
     async def claim(self, order_id: str, owner: str) -> Saga | None:

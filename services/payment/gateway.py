@@ -261,15 +261,15 @@ class SimulatedGateway:
         )
         if fault and not lose_response:
             raise GatewayError("the gateway is unavailable")
-        result = await self._database.write_locking(_record_once, operation)
+        result = await self._database.statement(_record_once, operation)
         if lose_response:  # it did the work, but the answer never arrives
             raise GatewayTimeout("the gateway timed out after accepting the request")
         return result
 
 
 # The ledger's writes are "insert under a key unless something is there": the
-# primary key decides between concurrent callers (the loser's UniqueViolation runs
-# it again, and then it finds the winner's record), so READ COMMITTED is enough.
+# primary key decides between concurrent callers (ON CONFLICT DO NOTHING: the loser
+# inserts nothing and reads the winner's record), so no transaction is needed.
 
 
 @dataclass(frozen=True)
@@ -306,27 +306,27 @@ async def _record(connection: Connection, key: str) -> GatewayRecord | None:
 
 
 async def _record_once(connection: Connection, operation: _Operation) -> GatewayResult:
-    row = await fetch_one(
-        connection,
-        f"SELECT {_COLUMNS} FROM gateway_operations WHERE idempotency_key = %s",
-        (operation.key,),
-    )
-    if row is not None:
-        record = _from_row(row)
-        if record.kind == "closed":
-            raise KeyClosed(operation.key)
-        if record.fingerprint != operation.fingerprint:
-            raise IdempotencyKeyReused(operation.key)
-        return record.result
+    """Records the operation unless its key has a record; the result recorded under the
+    key either way. One insert-if-absent in the common case: a record, once written,
+    never changes, so reading the one that won needs no transaction around both."""
     result = operation.decide()
-    await connection.execute(
+    inserted = await fetch_one(
+        connection,
         "INSERT INTO gateway_operations (idempotency_key, fingerprint, result, create_us,"
-        " kind, amount_nanos, currency, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+        " kind, amount_nanos, currency, metadata) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING 1",
         (operation.key, operation.fingerprint, Jsonb(asdict(result)), time.time_ns() // 1000,
          operation.kind, operation.amount_nanos, operation.currency,
          Jsonb(operation.metadata)),
     )  # fmt: skip
-    return result
+    if inserted:
+        return result
+    record = await _record(connection, operation.key)
+    if record.kind == "closed":
+        raise KeyClosed(operation.key)
+    if record.fingerprint != operation.fingerprint:
+        raise IdempotencyKeyReused(operation.key)
+    return record.result
 
 
 async def _close_key(connection: Connection, key: str) -> GatewayRecord:

@@ -91,13 +91,15 @@ def request_id_reused(request_id: str) -> FailedPrecondition:
     )
 
 
+_PAYMENT = (
+    "id, order_id, currency, amount_nanos, refunded_nanos, status, decline_reason,"
+    " method_kind, method_brand, last4, gateway_reference, create_us"
+)
+
+
 async def _payment(connection: Connection, payment_id: str) -> Payment | None:
     row = await fetch_one(
-        connection,
-        "SELECT id, order_id, currency, amount_nanos, refunded_nanos, status, decline_reason, "
-        "method_kind, method_brand, last4, gateway_reference, create_us "
-        "FROM payments WHERE id = %s",
-        (payment_id,),
+        connection, f"SELECT {_PAYMENT} FROM payments WHERE id = %s", (payment_id,)
     )
     if row is None:
         return None
@@ -196,29 +198,35 @@ class PaymentStore(DatabaseStore):
 
     async def payment_for_request(self, request_id: str, fingerprint: str) -> Payment | None:
         """The payment an earlier charge with this request_id made, if any."""
+        # Usually there is none: one query says so, and only a repeat reads the
+        # payment with its refunds (on one snapshot).
+        if await self.database.statement(_by_request, "payments", request_id, fingerprint):
+            return await self.database.read(self._earlier, request_id, fingerprint)
+        return None
 
-        async def find(connection):
-            payment_id = await _by_request(connection, "payments", request_id, fingerprint)
-            return await _payment(connection, payment_id) if payment_id else None
-
-        return await self.database.read(find)
+    @staticmethod
+    async def _earlier(connection, request_id: str, fingerprint: str) -> Payment | None:
+        payment_id = await _by_request(connection, "payments", request_id, fingerprint)
+        return await _payment(connection, payment_id) if payment_id else None
 
     async def record_charge(
         self, request_id: str, fingerprint: str, charge: NewCharge, result
     ) -> Payment:
-        """Record the gateway's answer; if another call recorded it first, return that one."""
+        """Record the gateway's answer; if another call recorded it first, return that one.
 
-        async def record(connection):
-            if payment_id := await _by_request(connection, "payments", request_id, fingerprint):
-                return await _payment(connection, payment_id)
-            payment_id = f"pay_{uuid.uuid4().hex}"
-            await connection.execute(
-                "INSERT INTO payments (id, request_id, fingerprint, order_id, currency, "
-                "amount_nanos, status, decline_reason, method_kind, method_brand, last4, "
-                "gateway_reference, create_us) VALUES"
-                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        One insert-if-absent statement: the UNIQUE request_id decides between racing
+        callers, and the loser reads the winner's payment."""
+
+        async def record(connection) -> Payment | None:
+            row = await fetch_one(
+                connection,
+                "INSERT INTO payments (id, request_id, fingerprint, order_id, currency,"
+                " amount_nanos, status, decline_reason, method_kind, method_brand, last4,"
+                " gateway_reference, create_us) VALUES"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                f" ON CONFLICT (request_id) DO NOTHING RETURNING {_PAYMENT}",
                 (
-                    payment_id,
+                    f"pay_{uuid.uuid4().hex}",
                     request_id,
                     fingerprint,
                     charge.order_id,
@@ -233,9 +241,11 @@ class PaymentStore(DatabaseStore):
                     _now_us(),
                 ),
             )
-            return await _payment(connection, payment_id)
+            return Payment(*row, refunds=()) if row else None
 
-        return await self.database.write_locking(record)  # insert-if-absent: a unique key decides
+        if (payment := await self.database.statement(record)) is not None:
+            return payment
+        return await self.database.read(self._earlier, request_id, fingerprint)
 
     async def hold_refund(
         self, payment_id: str, amount_nanos: int | None, reason: str, request_id: str, print_: str

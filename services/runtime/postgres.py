@@ -21,6 +21,13 @@ Transactions:
   may thus run more than once: it must not act outside the database.
 - `read(fn, *args)` runs in one REPEATABLE READ READ ONLY transaction: one
   consistent snapshot, never blocking writers.
+- `statement(fn, *args)` runs `fn` with no transaction around it, so each statement
+  commits by itself. A statement is atomic and sees one snapshot on its own, so a
+  write that is one statement (a CTE that updates a row and appends its journal
+  line, an insert-if-absent that a unique key decides) or a one-query read needs no
+  BEGIN and COMMIT: that saves two of its three round trips, which on a checkout's
+  hot path is most of what the database costs the caller. Deadlocks and a unique
+  key taken by a concurrent writer run `fn` again, as for `write_locking`.
 
 Errors: a connection that fails, a pool with no connection to give, or a statement
 over its timeout is `StoreUnavailable` (UNAVAILABLE: health turns NOT_SERVING and
@@ -212,7 +219,9 @@ class Database:
         key a concurrent transaction inserted first, still run the transaction again."""
         return await self._write(function, args, IsolationLevel.READ_COMMITTED, _RETRYABLE_LOCKING)
 
-    async def _write(self, function, args: tuple, isolation: IsolationLevel, retryable) -> Any:
+    async def _write(
+        self, function, args: tuple, isolation: IsolationLevel | None, retryable
+    ) -> Any:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 return await self._run(function, args, isolation, read_only=False)
@@ -224,15 +233,28 @@ class Database:
                 await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         raise AssertionError("unreachable")
 
+    async def statement(
+        self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
+    ) -> T:
+        """`await function(connection, *args)` outside a transaction (see module doc): for
+        a function whose work is one statement, or statements that need not be atomic
+        together."""
+        return await self._write(function, args, None, _RETRYABLE_LOCKING)
+
     async def read(
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
     ) -> T:
         """`await function(connection, *args)` on one consistent snapshot, read only."""
         return await self._run(function, args, IsolationLevel.REPEATABLE_READ, read_only=True)
 
-    async def _run(self, function, args: tuple, isolation: IsolationLevel, *, read_only: bool):
+    async def _run(
+        self, function, args: tuple, isolation: IsolationLevel | None, *, read_only: bool
+    ):
+        """`function` in a transaction of `isolation`, or in none (autocommit) if None."""
         try:
             async with self.pool.connection() as connection:
+                if isolation is None:
+                    return await function(connection, *args)
                 # Sent with the BEGIN that transaction() issues: no round trip of its own.
                 await connection.set_isolation_level(isolation)
                 await connection.set_read_only(read_only)

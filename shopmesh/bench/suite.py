@@ -18,7 +18,7 @@ import pathlib
 import platform
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import aiohttp
@@ -44,7 +44,7 @@ from shopmesh.load.stats import percentile
 from shopmesh.local.mesh import LocalMesh, start_local_mesh
 from shopmesh.local.ops import OpsClient
 
-__all__ = ["FULL", "QUICK", "Plan", "machine", "run"]
+__all__ = ["FULL", "PARTS", "QUICK", "Plan", "machine", "run"]
 
 # The client chain's goals: its p50 and p99 as ratios to a bare grpc.aio call's.
 CHAIN_GOALS = {
@@ -177,45 +177,90 @@ async def _edge_rows(plan: Plan, mesh: LocalMesh, say: Callable[[str], None]) ->
     return rows
 
 
-def run(plan: Plan, work_dir: pathlib.Path, say: Callable[[str], None]) -> list[Row]:
-    rows: list[Row] = []
-    edge = EdgeSettings(port=0)
+def _sidecar_part(plan: Plan, work_dir: pathlib.Path, say) -> list[Row]:
     say("GetProduct direct vs through two sidecars (small local mesh)")
+    edge = EdgeSettings(port=0)
     mesh = start_local_mesh(work_dir / "small-mesh", replicas=sidecars.REPLICAS, edge_settings=edge)
     try:
-        rows += asyncio.run(
+        return asyncio.run(
             sidecars.measure(mesh, plan.sidecar_rates, plan.sidecar_rounds, plan.sidecar_seconds)
         )
     finally:
         mesh.stop()
+
+
+def _server_cpu_part(plan: Plan, work_dir: pathlib.Path, say) -> list[Row]:
     say("server CPU per call: full stack vs trivial grpc.aio server")
-    rows += asyncio.run(
+    rows = asyncio.run(
         server_cpu.measure_cpu(work_dir / "cpu", plan.cpu_rate, plan.cpu_rounds, plan.cpu_seconds)
     )
     say("catalog with 1 vs 2 workers")
-    rows += asyncio.run(
+    return rows + asyncio.run(
         server_cpu.measure_workers(work_dir / "workers", plan.worker_rounds, plan.worker_seconds)
     )
+
+
+def _chain_part(plan: Plan, work_dir: pathlib.Path, say) -> list[Row]:
     say("mesh client chain vs bare grpc.aio")
-    rows += asyncio.run(_chain_rows(plan))
+    return asyncio.run(_chain_rows(plan))
+
+
+def _throughput_part(plan: Plan, work_dir: pathlib.Path, say) -> list[Row]:
     say(f"PlaceOrder, {order_throughput.IN_FLIGHT} in flight: 1 vs 2 order replicas")
-    rows += order_throughput.measure(
-        work_dir / "throughput", plan.throughput_seconds, plan.throughput_rounds, _restock, edge
-    )
-    say("starting the full local mesh and the checkout's floor (a mesh of trivial apps)")
+    return order_throughput.measure(
+        work_dir / "throughput", plan.throughput_seconds, plan.throughput_rounds, _restock,
+        EdgeSettings(port=0),
+    )  # fmt: skip
+
+
+def _full_mesh_part(plan: Plan, work_dir: pathlib.Path, say, parts: Collection[str]) -> list[Row]:
+    """Checkout against its floor, then capacity, overload and the load levels, on one
+    full local mesh (whichever of "checkout" and "edge" `parts` names)."""
+    rows: list[Row] = []
+    edge = EdgeSettings(port=0)
+    say("starting the full local mesh")
     mesh = start_local_mesh(work_dir / "full-mesh", edge_settings=edge)
     try:
-        floor = start_local_mesh(
-            work_dir / "checkout-floor", edge_settings=edge, app_command=checkout_floor.command
-        )
-        try:
-            say("checkout latency through the edge at 10, 25, 50/s, the shop and its floor")
-            rows += asyncio.run(_checkout_rows(plan, mesh, floor))
-        finally:
-            floor.stop()
-        rows += asyncio.run(_edge_rows(plan, mesh, say))
+        if "checkout" in parts:
+            say("starting the checkout's floor (a mesh of trivial apps)")
+            floor = start_local_mesh(
+                work_dir / "checkout-floor", edge_settings=edge, app_command=checkout_floor.command
+            )
+            try:
+                say("checkout latency through the edge at 10, 25, 50/s, the shop and its floor")
+                rows += asyncio.run(_checkout_rows(plan, mesh, floor))
+            finally:
+                floor.stop()
+        if "edge" in parts:
+            rows += asyncio.run(_edge_rows(plan, mesh, say))
     finally:
         mesh.stop()
+    return rows
+
+
+# The parts of a run, in the order they run (`shopmesh bench --only` names them).
+PARTS = ("sidecars", "server-cpu", "chain", "throughput", "checkout", "edge")
+_SEPARATE = {
+    "sidecars": _sidecar_part,
+    "server-cpu": _server_cpu_part,
+    "chain": _chain_part,
+    "throughput": _throughput_part,
+}
+
+
+def run(
+    plan: Plan, work_dir: pathlib.Path, say: Callable[[str], None], parts: Collection[str] = PARTS
+) -> list[Row]:
+    """The rows of the named parts (all by default), in PARTS order."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown bench parts: {', '.join(sorted(unknown))}")
+    rows: list[Row] = []
+    for part in PARTS:
+        if part in parts and part in _SEPARATE:
+            rows += _SEPARATE[part](plan, work_dir, say)
+    if {"checkout", "edge"} & set(parts):
+        rows += _full_mesh_part(plan, work_dir, say, parts)
     return rows
 
 

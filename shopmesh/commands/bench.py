@@ -40,6 +40,13 @@ def register(subparsers) -> None:
         type=pathlib.Path,
         help="where the meshes and services keep their files (kept); default: a temporary dir",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=suite.PARTS,
+        metavar="PART",
+        help=f"run only this part (repeatable): {', '.join(suite.PARTS)}; default: all",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -49,7 +56,10 @@ def _run(args: argparse.Namespace) -> int:
     print(suite.header(), flush=True)
     try:
         rows = suite.run(
-            plan, work_dir, say=lambda m: print(f"... {m}", file=sys.stderr, flush=True)
+            plan,
+            work_dir,
+            say=lambda m: print(f"... {m}", file=sys.stderr, flush=True),
+            parts=args.only or suite.PARTS,
         )
     finally:
         if args.work_dir is None:

@@ -7,6 +7,7 @@ import os
 import time
 from collections import Counter
 
+from shopmesh.bench.order_throughput import _answered
 from shopmesh.bench.proc import CpuMeter, cpu_seconds
 from shopmesh.bench.row import Row, errors_text, render
 
@@ -33,6 +34,11 @@ def test_errors_are_shown_with_their_share_and_kinds():
     assert errors_text(Counter({"OK": 98, "HTTP 503": 1, "UNAVAILABLE": 1})) == (
         "2.00 % (HTTP 503:1, UNAVAILABLE:1)"
     )
+
+
+def test_placeorder_errors_are_a_share_of_every_checkout_answered_or_not():
+    outcomes = Counter({"checkout CONFIRMED": 97, "checkout FAILED": 1, "UNAVAILABLE": 2})
+    assert errors_text(_answered(outcomes)) == "2.00 % (UNAVAILABLE:2)"
 
 
 def test_rows_render_percentiles_in_ms_and_whether_the_goal_was_met():
