@@ -110,24 +110,32 @@ async def _lock_stock(connection: Connection, skus) -> dict[str, int]:
     return dict(rows)
 
 
-async def _reservation(
-    connection: Connection, reservation_id: str, *, lock: bool = False
-) -> Reservation | None:
-    """The reservation with its items, in one query; with `lock`, its row stays locked
-    until the transaction ends."""
+# A reservation with its items, as one row of `reservations r` (see _from_row).
+_RESERVATION = (
+    "r.id, r.order_id, r.state, r.create_us, r.expire_us,"
+    " ARRAY(SELECT sku FROM reservation_items WHERE reservation_id = r.id ORDER BY position),"
+    " ARRAY(SELECT quantity FROM reservation_items WHERE reservation_id = r.id ORDER BY position)"
+)
+# An earlier request with this request_id, as one array value (or NULL): see _replay_target.
+_EARLIER = "(SELECT ARRAY[method, fingerprint, target] FROM requests WHERE request_id = %s)"
+# ACTIVE reservations due to expire, locked (those another transaction holds are skipped).
+_DUE = (
+    "SELECT id FROM reservations WHERE state = %s AND expire_us <= %s"
+    " ORDER BY id FOR UPDATE SKIP LOCKED"
+)
+
+
+def _from_row(row: Sequence) -> Reservation:
+    """A Reservation from the columns of _RESERVATION."""
+    items = tuple(zip(row[5], row[6], strict=True))
+    return Reservation(row[0], row[1], items, row[2], row[3], row[4])
+
+
+async def _reservation(connection: Connection, reservation_id: str) -> Reservation | None:
     row = await fetch_one(
-        connection,
-        "SELECT id, order_id, state, create_us, expire_us,"
-        " ARRAY(SELECT sku FROM reservation_items WHERE reservation_id = r.id ORDER BY position),"
-        " ARRAY(SELECT quantity FROM reservation_items WHERE reservation_id = r.id"
-        " ORDER BY position) FROM reservations r WHERE id = %s" + (" FOR UPDATE" if lock else ""),
-        (reservation_id,),
+        connection, f"SELECT {_RESERVATION} FROM reservations r WHERE id = %s", (reservation_id,)
     )
-    if row is None:
-        return None
-    return Reservation(
-        row[0], row[1], tuple(zip(row[5], row[6], strict=True)), row[2], row[3], row[4]
-    )
+    return _from_row(row) if row else None
 
 
 _ADJUST = (
@@ -180,15 +188,15 @@ async def expire_due(connection: Connection, now_us: int | None = None) -> int:
     them) are skipped: that one decides, and a later pass expires what is left. The
     stock rows of all the others are locked at once, in SKU order, like any writer's."""
     now_us = _now_us() if now_us is None else now_us
-    due = await fetch_all(
-        connection,
-        "SELECT id FROM reservations WHERE state = %s AND expire_us <= %s"
-        " ORDER BY id FOR UPDATE SKIP LOCKED",
-        (ACTIVE, now_us),
-    )
+    due = await fetch_all(connection, _DUE, (ACTIVE, now_us))
+    return await _expire(connection, [reservation_id for (reservation_id,) in due])
+
+
+async def _expire(connection: Connection, due: Sequence[str]) -> int:
+    """Expires these reservations (locked by _DUE); how many."""
     if not due:
         return 0
-    reservations = [await _reservation(connection, reservation_id) for (reservation_id,) in due]
+    reservations = [await _reservation(connection, reservation_id) for reservation_id in due]
     await _lock_stock(connection, [sku for r in reservations for sku, _ in r.items])
     for reservation in reservations:
         await _change_state(connection, reservation.id, ACTIVE, EXPIRED)
@@ -338,13 +346,14 @@ class InventoryStore(DatabaseStore):
     @staticmethod
     async def _reserve(connection, order_id, items, ttl_us, request_id, print_) -> Reservation:
         now = _now_us()
-        await expire_due(connection, now)
-        earlier, existing = await fetch_one(
+        # One query: an earlier request with this id, the order's reservation if it has
+        # one, and the reservations due to expire (locked: expired first, below).
+        earlier, existing, due = await fetch_one(
             connection,
-            "SELECT (SELECT ARRAY[method, fingerprint, target] FROM requests"
-            " WHERE request_id = %s), (SELECT id FROM reservations WHERE order_id = %s)",
-            (request_id, order_id),
+            f"SELECT {_EARLIER}, (SELECT id FROM reservations WHERE order_id = %s), ARRAY({_DUE})",
+            (request_id, order_id, ACTIVE, now),
         )
+        await _expire(connection, due)
         if target := _replay_target(earlier, request_id, "ReserveStock", print_):
             return await _reservation(connection, target)
         if existing:  # one reservation per order: a second ask gets the first one
@@ -392,10 +401,10 @@ class InventoryStore(DatabaseStore):
 
     @staticmethod
     async def _commit(connection, reservation_id, request_id, print_) -> Reservation:
-        if target := await _replayed(connection, request_id, "CommitReservation", print_):
-            return await _reservation(connection, target)
-        reservation = await _existing(connection, reservation_id)
         remembered = (request_id, "CommitReservation", print_)
+        reservation, earlier = await _existing(connection, reservation_id, *remembered)
+        if earlier:
+            return earlier
         if reservation.state == ACTIVE and not _past_expiry(reservation):
             return await _finish(connection, reservation, COMMITTED, (-1, -1, 1), remembered)
         if reservation.state != COMMITTED:
@@ -413,10 +422,10 @@ class InventoryStore(DatabaseStore):
 
     @staticmethod
     async def _release(connection, reservation_id, request_id, print_) -> Reservation:
-        if target := await _replayed(connection, request_id, "ReleaseReservation", print_):
-            return await _reservation(connection, target)
-        reservation = await _existing(connection, reservation_id)
         remembered = (request_id, "ReleaseReservation", print_)
+        reservation, earlier = await _existing(connection, reservation_id, *remembered)
+        if earlier:
+            return earlier
         if reservation.state == ACTIVE:
             # Its units go back either way; one past its expiry ends as the sweeper
             # would have ended it.
@@ -456,13 +465,28 @@ def _past_expiry(reservation: Reservation) -> bool:
     return reservation.expire_us <= _now_us()
 
 
-async def _existing(connection: Connection, reservation_id: str) -> Reservation:
-    """The reservation, its row locked for this transaction (NOT_FOUND if there is none)."""
-    reservation = await _reservation(connection, reservation_id, lock=True)
-    if reservation is None:
+async def _existing(
+    connection: Connection, reservation_id: str, request_id: str, method: str, print_: str
+) -> tuple[Reservation, Reservation | None]:
+    """The reservation, its row locked for this transaction, and what an earlier request
+    with this request_id answered (None if the id is new), in one query. NOT_FOUND if
+    there is no such reservation; REQUEST_ID_REUSED if the id was used for another request."""
+    row = await fetch_one(
+        connection,
+        f"SELECT {_EARLIER}, {_RESERVATION} FROM reservations r WHERE id = %s FOR UPDATE",
+        (request_id, reservation_id),
+    )
+    if row is None:
+        await _replayed(connection, request_id, method, print_)  # a reused id says so first
         raise NotFound(
             f"no reservation {reservation_id!r}",
             reason="RESERVATION_NOT_FOUND",
             metadata={"reservation_id": reservation_id},
         )
-    return reservation
+    reservation = _from_row(row[1:])
+    target = _replay_target(row[0], request_id, method, print_)
+    if target is None:
+        return reservation, None
+    if target != reservation.id:  # not expected: a request's fingerprint covers reservation_id
+        return reservation, await _reservation(connection, target)
+    return reservation, reservation
