@@ -217,7 +217,7 @@ class ErrorInterceptor(UnaryWrappingInterceptor):
                 trace_id = current_trace_id()
                 log.exception("unhandled error in %s", method, extra={"trace_id": trace_id})
                 status = _internal_status(domain, trace_id)
-            # abort (not abort_with_status): tracing's context wrapper records the code.
+            # abort (not abort_with_status): tracing and metrics read the code it sets.
             await context.abort(status.code, status.details, status.trailing_metadata)
 
         return mapped

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import grpc
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 
-from services.runtime.unary import Behavior, UnaryWrappingInterceptor
+from services.runtime.unary import Behavior, UnaryWrappingInterceptor, status_code
 
 __all__ = ["MetricsInterceptor", "MetricsServer", "start_metrics_server"]
 
@@ -67,24 +67,14 @@ class MetricsInterceptor(UnaryWrappingInterceptor):
                 return await behavior(request, context)
             except BaseException:
                 # An abort has set the code on the context; anything else is UNKNOWN.
-                code = context.code() or grpc.StatusCode.UNKNOWN
+                code = status_code(context)
                 raise
             finally:
                 metrics.latency.observe(time.perf_counter() - start)
-                metrics.handled(_as_code(code)).inc()
+                metrics.handled(code).inc()
                 metrics.in_flight.dec()
 
         return measured
-
-
-_CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
-
-
-def _as_code(code) -> grpc.StatusCode:
-    # The aio context may report the code as a StatusCode or as its integer value.
-    if isinstance(code, grpc.StatusCode):
-        return code
-    return _CODES_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
 
 
 @dataclass

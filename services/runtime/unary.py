@@ -23,9 +23,19 @@ from typing import Any
 
 import grpc
 
-__all__ = ["UnaryWrappingInterceptor"]
+__all__ = ["UnaryWrappingInterceptor", "status_code"]
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+_CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    """The code a failed call ended with: the one its handler aborted with or set, else
+    UNKNOWN (grpc.aio reports it as a StatusCode or as its integer value)."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    return _CODES_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
 
 
 class UnaryWrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):

@@ -1,12 +1,15 @@
-"""An incoming W3C traceparent continues into the server span and the error trace id."""
+"""Server spans: an incoming W3C traceparent continues into the server span and the error
+trace id; the spans are the gRPC instrumentation's (name, kind, scope, attributes, status)."""
 
 import asyncio
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 
 from mesh import contracts
 from services.runtime.testing import connect, error_details, serving
@@ -61,3 +64,66 @@ async def test_internal_error_reports_the_trace_id_of_the_call(stub, exporter):
     assert error_details(caught.value).metadata["trace_id"] == TRACE_ID
     span = await _the_server_span(exporter)
     assert not span.status.is_ok
+
+
+async def test_server_span_has_the_instrumentations_name_kind_scope_and_attributes(stub, exporter):
+    await stub.GetProduct(catalog.messages.GetProductRequest(id="a"), metadata=TRACEPARENT)
+    span = await _the_server_span(exporter)
+    assert span.kind == SpanKind.SERVER
+    assert span.instrumentation_scope.name == "opentelemetry.instrumentation.grpc"
+    assert span.status.status_code == StatusCode.UNSET
+    attributes = dict(span.attributes)
+    assert attributes.pop("rpc.user_agent").startswith("grpc-python")
+    assert attributes == {
+        "rpc.system": "grpc",
+        "rpc.service": "shop.catalog.v1.CatalogService",
+        "rpc.method": "GetProduct",
+        "rpc.grpc.status_code": 0,
+        "net.peer.ip": "127.0.0.1",
+        "net.peer.port": attributes["net.peer.port"],
+        "net.peer.name": "localhost",
+    }
+
+
+@pytest.mark.parametrize(
+    ("product_id", "code", "status"),
+    [
+        ("missing", grpc.StatusCode.NOT_FOUND, StatusCode.UNSET),  # the caller's error
+        ("boom", grpc.StatusCode.INTERNAL, StatusCode.ERROR),  # the server's
+    ],
+)
+async def test_a_failed_calls_span_has_its_code_and_errors_only_for_server_errors(
+    stub, exporter, product_id, code, status
+):
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.GetProduct(catalog.messages.GetProductRequest(id=product_id))
+    span = await _the_server_span(exporter)
+    assert span.attributes["rpc.grpc.status_code"] == code.value[0]
+    assert span.status.status_code == status
+    assert span.parent is None  # no traceparent: a root span
+
+
+async def test_an_unsampled_caller_gets_no_span_but_its_trace_goes_on(stub, exporter):
+    unsampled = (("traceparent", f"00-{TRACE_ID}-{PARENT_ID}-00"),)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.GetProduct(catalog.messages.GetProductRequest(id="boom"), metadata=unsampled)
+    assert error_details(caught.value).metadata["trace_id"] == TRACE_ID
+    await asyncio.sleep(0.2)
+    assert exporter.get_finished_spans() == ()
+
+
+async def test_health_checks_are_not_traced(databases, exporter):
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with (
+        serving("catalog", databases, service=TOY, tracer_provider=provider) as server,
+        connect(server) as channel,
+    ):
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(3):
+            await health.Check(
+                health_pb2.HealthCheckRequest(service="shop.catalog.v1.CatalogService")
+            )
+        await catalog.stub(channel).GetProduct(catalog.messages.GetProductRequest(id="a"))
+        span = await _the_server_span(exporter)
+    assert span.name == "/shop.catalog.v1.CatalogService/GetProduct"
