@@ -20,7 +20,7 @@ POLICY_FILE = pathlib.Path(__file__).with_name("rollout.yaml")
 
 # The statuses of a release's failed calls, the ones its error rate counts: the server's
 # faults, which gRPC's HTTP mapping makes 5xx. Envoy counts exactly these as an upstream
-# host's rq_error, what the local rollout reads at the callers' proxies (delivery/measure.py);
+# host's rq_error, what the local rollout reads at the callers' proxies (local/proxy_stats.py);
 # istio/'s Flagger check counts them by number in grpc_response_status (istio/flagger.py).
 # Wider than the breakers' UNHEALTHY_CODES: a release that drops a method its callers use
 # (UNIMPLEMENTED) or loses data has failed, though neither says a server is overloaded.

@@ -12,13 +12,17 @@ expiry racing a commit or a release happens once.
 
 Expiry: a reservation first expires due reservations (the units they held count
 as available again); a commit or a release only looks at its own reservation's
-expiry (one past it is treated as expired, and left for the sweeper or the next
-reservation to mark). Reads expire lazily too, so they never count expired holds.
+expiry: a commit past it is refused as expired (the sweeper or the next
+reservation marks it), a release past it ends it EXPIRED rather than RELEASED.
+Reads expire lazily too, so they never count expired holds.
 
 Round trips: a reservation, a commit or a release is the checkout's hot path,
 so each does its reads in as few statements as it can and all its writes in
-one (a CTE): BEGIN, expiry, the request_id check, the locked reads, the write,
-COMMIT.
+one (a CTE). A reservation: BEGIN; its request_id, its order's reservation and
+the due reservations (locked) in one query; every stock row it touches, locked
+and read; the write; COMMIT. A commit or a release: BEGIN; its request_id and
+its reservation (locked) in one query; the write (stock rows locked first when
+there are several); COMMIT.
 
 Retries: each mutating request_id is recorded with the method, a fingerprint
 of the request and the reservation/SKU it touched. A repeat returns the
@@ -188,20 +192,29 @@ async def expire_due(connection: Connection, now_us: int | None = None) -> int:
     them) are skipped: that one decides, and a later pass expires what is left. The
     stock rows of all the others are locked at once, in SKU order, like any writer's."""
     now_us = _now_us() if now_us is None else now_us
-    due = await fetch_all(connection, _DUE, (ACTIVE, now_us))
-    return await _expire(connection, [reservation_id for (reservation_id,) in due])
+    due = [
+        reservation_id for (reservation_id,) in await fetch_all(connection, _DUE, (ACTIVE, now_us))
+    ]
+    await _expire(connection, due)
+    return len(due)
 
 
-async def _expire(connection: Connection, due: Sequence[str]) -> int:
-    """Expires these reservations (locked by _DUE); how many."""
-    if not due:
-        return 0
+async def _expire(
+    connection: Connection, due: Sequence[str], also: Sequence[str] = ()
+) -> dict[str, int]:
+    """Expires these reservations (locked by _DUE). Their SKUs' stock rows and those of
+    `also` are locked in one sorted pass: a transaction that locked them in two would
+    take them out of order, and deadlock with one locking the same SKUs at once. The
+    units available of each locked SKU, once the reservations are expired."""
     reservations = [await _reservation(connection, reservation_id) for reservation_id in due]
-    await _lock_stock(connection, [sku for r in reservations for sku, _ in r.items])
+    skus = [sku for r in reservations for sku, _ in r.items] + list(also)
+    available = await _lock_stock(connection, skus) if skus else {}
     for reservation in reservations:
         await _change_state(connection, reservation.id, ACTIVE, EXPIRED)
         await connection.execute(_ADJUST, _adjusting(reservation.items, 0, -1, 0))
-    return len(reservations)
+        for sku, quantity in reservation.items:
+            available[sku] += quantity
+    return available
 
 
 async def _change_state(connection: Connection, reservation_id: str, old: int, new: int) -> bool:
@@ -353,14 +366,14 @@ class InventoryStore(DatabaseStore):
             f"SELECT {_EARLIER}, (SELECT id FROM reservations WHERE order_id = %s), ARRAY({_DUE})",
             (request_id, order_id, ACTIVE, now),
         )
-        await _expire(connection, due)
+        skus = [sku for sku, _ in items]
+        available = await _expire(connection, due, also=skus)
         if target := _replay_target(earlier, request_id, "ReserveStock", print_):
             return await _reservation(connection, target)
         if existing:  # one reservation per order: a second ask gets the first one
             await _remember(connection, request_id, "ReserveStock", print_, existing)
             return await _reservation(connection, existing)
-        available = await _lock_stock(connection, [sku for sku, _ in items])
-        _refuse_unknown([sku for sku, _ in items], available)
+        _refuse_unknown(skus, available)
         short = [
             PreconditionViolation(
                 "STOCK", sku, f"requested {quantity}, only {available[sku]} available"
@@ -378,7 +391,7 @@ class InventoryStore(DatabaseStore):
         reservation = Reservation(
             f"res_{uuid.uuid4().hex}", order_id, tuple(items), ACTIVE, now, now + ttl_us
         )
-        skus, quantities = [sku for sku, _ in items], [q for _, q in items]
+        quantities = [q for _, q in items]
         await connection.execute(
             "WITH held AS (INSERT INTO reservations (id, order_id, state, create_us, expire_us)"
             " VALUES (%s, %s, %s, %s, %s)),"

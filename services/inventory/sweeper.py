@@ -1,8 +1,9 @@
 """Background release of reservations whose TTL ended.
 
-Handlers also expire due reservations lazily before they touch stock, so
-correctness never waits for the sweeper; it only makes sure held units come
-back even when nobody calls. Every replica may sweep: expiring is one
+A reservation and a stock read also expire due reservations before they count
+stock, and a commit refuses a reservation past its expiry, so correctness never
+waits for the sweeper; it only makes sure held units come back even when nobody
+calls. Every replica may sweep: expiring is one
 transaction, so two sweepers never release a reservation twice.
 """
 

@@ -12,7 +12,10 @@ claimed with: a process that stalled past its lease while another took over is
 refused (`LeaseLost`), even if it still believes it is the owner. Each of these
 is one conditional statement, atomic by itself, so the store's writes need no more
 than READ COMMITTED (Database.write_locking): SERIALIZABLE would add predicate
-locks and false conflicts between unrelated sagas, for nothing. A process
+locks and false conflicts between unrelated sagas, for nothing. Creating a saga
+and saving a step (its row, its journal line, a reconciliation record) are one
+statement each, run without BEGIN and COMMIT (Database.statement): a checkout
+saves four times, and each save is then one round trip. A process
 renews only the leases of the sagas it is running, so a saga it gave up on (an
 upstream or the database failed mid-step) is free for recovery once its lease
 runs out, whatever else the process keeps doing.

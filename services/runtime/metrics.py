@@ -65,9 +65,8 @@ class MetricsInterceptor(UnaryWrappingInterceptor):
             code = grpc.StatusCode.OK
             try:
                 return await behavior(request, context)
-            except BaseException:
-                # An abort has set the code on the context; anything else is UNKNOWN.
-                code = status_code(context)
+            except BaseException as error:
+                code = status_code(context, error)
                 raise
             finally:
                 metrics.latency.observe(time.perf_counter() - start)

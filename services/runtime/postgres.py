@@ -27,7 +27,9 @@ Transactions:
   line, an insert-if-absent that a unique key decides) or a one-query read needs no
   BEGIN and COMMIT: that saves two of its three round trips, which on a checkout's
   hot path is most of what the database costs the caller. Deadlocks and a unique
-  key taken by a concurrent writer run `fn` again, as for `write_locking`.
+  key taken by a concurrent writer run `fn` again, as for `write_locking`, all of
+  it: `fn` may write in one statement at most (reads around it are fine), or a
+  retry would repeat a write that already committed.
 
 Errors: a connection that fails, a pool with no connection to give, or a statement
 over its timeout is `StoreUnavailable` (UNAVAILABLE: health turns NOT_SERVING and
@@ -155,7 +157,8 @@ async def execute_many(connection: Connection, query, rows: list[tuple]) -> None
 
 
 class Database:
-    """One service's database: a pool of connections and the two kinds of transaction."""
+    """One service's database: a pool of connections, its kinds of transaction, and
+    statements run on their own."""
 
     def __init__(
         self, pool: AsyncConnectionPool, name: str, url: str, settings: dict[str, Any]
@@ -237,8 +240,7 @@ class Database:
         self, function: Callable[Concatenate[Connection, P], Awaitable[T]], *args: Any
     ) -> T:
         """`await function(connection, *args)` outside a transaction (see module doc): for
-        a function whose work is one statement, or statements that need not be atomic
-        together."""
+        a function that writes in one statement at most."""
         return await self._write(function, args, None, _RETRYABLE_LOCKING)
 
     async def read(

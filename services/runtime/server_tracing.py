@@ -21,6 +21,7 @@ calls carry the trace whatever the sampling.
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import unquote
 
 import grpc
@@ -98,10 +99,13 @@ class ServerTracing(UnaryWrappingInterceptor):
                 return await behavior(request, context)
             metadata = context.invocation_metadata()
             parent = propagate.extract({m.key: m.value for m in metadata}) if metadata else None
-            span = tracer.start_span(method, context=parent, kind=trace.SpanKind.SERVER)
+            # The method's attributes go to the sampler, as the instrumentation's do; the
+            # peer's and the user agent's only to a span that records.
+            span = tracer.start_span(
+                method, context=parent, kind=trace.SpanKind.SERVER, attributes=attributes
+            )
             recording = span.is_recording()
             if recording:
-                span.set_attributes(attributes)
                 span.set_attributes(_peer_attributes(context.peer()))
                 agent = next((m.value for m in metadata or () if m.key == "user-agent"), None)
                 if agent is not None:
@@ -122,10 +126,11 @@ class ServerTracing(UnaryWrappingInterceptor):
 
 def _record_failure(span: trace.Span, context: grpc.aio.ServicerContext, error: BaseException):
     """The failed call's code on its span; ERROR status for a server error, and the
-    exception itself unless it is the abort that carried the status."""
-    code = status_code(context)
+    exception itself unless it is the abort that carried the status or the cancellation
+    of a call its caller gave up on."""
+    code = status_code(context, error)
     span.set_attribute(RPC_GRPC_STATUS_CODE, code.value[0])
     if code in _SERVER_ERRORS:
         span.set_status(Status(StatusCode.ERROR, f"{code}:{context.details() or ''}"))
-    if not isinstance(error, grpc.aio.AbortError):
+    if not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
         span.record_exception(error)

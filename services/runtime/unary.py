@@ -18,6 +18,7 @@ it would replace none of errors.py's logic.
 from __future__ import annotations
 
 import abc
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,13 +30,19 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 _CODES_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
 
 
-def status_code(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
-    """The code a failed call ended with: the one its handler aborted with or set, else
-    UNKNOWN (grpc.aio reports it as a StatusCode or as its integer value)."""
+def status_code(context: grpc.aio.ServicerContext, error: BaseException) -> grpc.StatusCode:
+    """The code a call that raised `error` ended with: the one its handler aborted with;
+    a call cancelled under it (its caller went away, or its deadline passed) is
+    CANCELLED or DEADLINE_EXCEEDED; anything else is UNKNOWN, as gRPC answers it.
+    (grpc.aio reports the code as a StatusCode or as its integer value.)"""
+    if isinstance(error, asyncio.CancelledError):
+        left = context.time_remaining()
+        expired = left is not None and left <= 0
+        return grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
     code = context.code()
-    if isinstance(code, grpc.StatusCode):
-        return code
-    return _CODES_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
+    if not isinstance(code, grpc.StatusCode):
+        code = _CODES_BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
+    return grpc.StatusCode.UNKNOWN if code == grpc.StatusCode.OK else code
 
 
 class UnaryWrappingInterceptor(grpc.aio.ServerInterceptor, abc.ABC):

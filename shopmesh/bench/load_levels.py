@@ -36,6 +36,9 @@ BANDS = (
     (">3000", 4000.0, 400.0, 5.0),
 )
 SLO = (0.5, 0.001)  # p99 seconds, error share: the always-on paper's gates
+# Halvings of the gap between the last rate of the capacity ramp within the SLO and
+# the first over it: the capacity is then known to within growth^(1/2^REFINE).
+REFINE = 2
 
 
 def passes_slo(step: edge_load.Step) -> bool:
@@ -52,15 +55,30 @@ async def find_capacity(
     seconds: float,
     limit: float = 5000,
 ) -> tuple[float, list[edge_load.Step]]:
-    """The highest rate of a geometric ramp that met the SLO, and every step measured."""
+    """The highest rate that met the SLO, and every step measured: a geometric ramp up
+    to the first rate over it, then REFINE halvings of the gap between that and the
+    last rate within it (a ramp alone could be a factor `growth` under the capacity,
+    and every ratio to the capacity with it)."""
     steps, rate, capacity = [], start, 0.0
+    over = None
     while rate <= limit:
         step = await edge_load.at_rate(session, mesh, rate, seconds, DEFAULT_MIX, shop)
         steps.append(step)
         if not passes_slo(step):
+            over = rate
             break
         capacity = rate
         rate = round(rate * growth)
+    for _ in range(REFINE if capacity and over else 0):
+        rate = round((capacity + over) / 2)
+        if rate in (capacity, over):
+            break
+        step = await edge_load.at_rate(session, mesh, rate, seconds, DEFAULT_MIX, shop)
+        steps.append(step)
+        if passes_slo(step):
+            capacity = rate
+        else:
+            over = rate
     return capacity, steps
 
 

@@ -9,10 +9,20 @@ every 429 here is the edge's load shedding. Per level the table has: goodput
 the p99 of those answers (the admitted), what was shed and how fast, whether
 every shed answer carried retry advice, and the share of checkouts and of
 browsing calls served.
+
+The admitted p99 is measured twice: by the load generator, and by the edge
+itself (its clusters' upstream_rq_time histograms: from when the edge sent an
+admitted request on to when its answer came back), which is where an SLO on the
+shop's latency is read (Prometheus from the ingress). They differ because the
+load generator is a Python process on the same two cores: past capacity its
+own queue adds to every answer, the edge's immediate 429s among them (the
+shed answers' p99 as the generator saw them says how much). The goal is judged
+on the edge's figure; both are printed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -21,11 +31,14 @@ import aiohttp
 
 from shopmesh.bench import edge_load
 from shopmesh.bench.row import Row
+from shopmesh.envoy.edge import EDGE
+from shopmesh.envoy.routing import canary_cluster
 from shopmesh.load.generator import DEFAULT_MIX
 from shopmesh.load.recorder import OK
 from shopmesh.load.shoppers import ErrorAnswer, Knowledge
 from shopmesh.load.stats import percentile
 from shopmesh.local.mesh import LocalMesh
+from shopmesh.local.proxy_stats import Counts, Figures, Meter
 
 __all__ = ["LEVELS", "measure"]
 
@@ -43,6 +56,7 @@ class _Level:
     served: Counter = field(default_factory=Counter)  # operation -> answers not errors
     calls: Counter = field(default_factory=Counter)  # operation -> calls
     errors: list[ErrorAnswer] = field(default_factory=list)
+    at_edge: list[Counts] = field(default_factory=list)  # admitted calls, per cluster and step
 
     def of(self, *outcomes: str) -> list[float]:
         return [x for outcome in outcomes for x in self.latencies.get(outcome, [])]
@@ -73,11 +87,19 @@ async def measure(
     seconds: float,
 ) -> list[Row]:
     levels = {level: _Level() for level in LEVELS}
+    edge = edge_meter(mesh)
     for _ in range(rounds):
         for level, into in levels.items():
+            before = await asyncio.to_thread(edge.read)
             step = await edge_load.at_rate(
                 session, mesh, capacity * level, seconds, DEFAULT_MIX, shop, into.errors
             )
+            after = await asyncio.to_thread(edge.read)
+            into.at_edge += [
+                counts.since(before[cluster].get(proxy, Counts()))
+                for cluster, by_proxy in after.items()
+                for proxy, counts in by_proxy.items()
+            ]
             into.seconds += step.seconds
             for outcome, latencies in step.recorder.by_outcome.items():
                 into.latencies.setdefault(outcome, []).extend(latencies)
@@ -87,6 +109,13 @@ async def measure(
     return [_row(level, capacity, levels[level]) for level in LEVELS]
 
 
+def edge_meter(mesh: LocalMesh) -> Meter:
+    """The edge's calls to every service it routes to (each version's cluster)."""
+    services = mesh.topology.upstreams(EDGE)
+    clusters = [*services, *(canary_cluster(s) for s in services)]
+    return Meter(lambda: [(EDGE, mesh.edge_admin)], clusters)
+
+
 def _row(level: float, capacity: float, measured: _Level) -> Row:
     admitted, shed = measured.of(OK), measured.of(*SHED)
     goodput = len(admitted) / max(measured.seconds, 1e-9)
@@ -94,10 +123,11 @@ def _row(level: float, capacity: float, measured: _Level) -> Row:
     polite = sum(map(with_retry_advice, shed_answers))
     others = sum(len(v) for k, v in measured.latencies.items() if k != OK and k not in SHED)
     checkout, browsing = measured.share(("checkout",)), measured.share(BROWSING)
-    admitted_p99 = percentile(admitted, 99) if admitted else float("inf")
+    edge_p99_ms = Figures.of(measured.at_edge).p99_ms
+    edge_p99 = edge_p99_ms / 1000 if edge_p99_ms is not None else float("inf")
     met = (
         goodput >= GOODPUT_GOAL * capacity
-        and admitted_p99 < ADMITTED_P99_GOAL
+        and edge_p99 < ADMITTED_P99_GOAL
         and polite == len(shed_answers)
         and checkout >= browsing
         and others == 0
@@ -108,9 +138,10 @@ def _row(level: float, capacity: float, measured: _Level) -> Row:
         f"{capacity * level:.0f}/s offered", admitted,
         errors=f"{others} other errors" if others else "0",
         figure=f"goodput {goodput:.0f}/s = {goodput / max(capacity, 1e-9):.0%} of capacity; "
+               f"admitted p99 at the edge {edge_p99 * 1000:.0f} ms; "
                f"shed {len(shed)} ({polite}/{len(shed_answers)} with retry advice){shed_p99}; "
                f"served: checkout {checkout:.0%}, browsing {browsing:.0%}",
-        goal=f"goodput >= {GOODPUT_GOAL:.0%}, admitted p99 < {ADMITTED_P99_GOAL * 1000:.0f} ms, "
-             "checkout first",
+        goal=f"goodput >= {GOODPUT_GOAL:.0%}, admitted p99 at the edge < "
+             f"{ADMITTED_P99_GOAL * 1000:.0f} ms, checkout first",
         met=met,
     )  # fmt: skip

@@ -8,7 +8,7 @@
    caller's proxy sends that share of the service's calls to the new version (a
    runtime update: no Envoy restarts), and the step is held for one analysis
    window while the new version's calls are measured at its callers
-   (measure.py), sampled a few times a second to a second apart.
+   (shopmesh/local/proxy_stats.py), sampled a few times a second to a second apart.
 3. The window passes if, over the whole window, the new version had at least
    `min_requests` calls, an error rate below `max_error_rate` and a p99 below
    `max_p99_ms`. It fails as soon as it has `min_requests` calls that breach a
@@ -35,9 +35,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shopmesh.delivery.measure import Figures, Meter, Window
 from shopmesh.envoy import routing
 from shopmesh.local.mesh import LocalMesh, MeshError
+from shopmesh.local.proxy_stats import Figures, Meter, Window
 from shopmesh.rollout import Policy
 
 __all__ = ["Result", "Rollout", "Sample", "StepResult", "judge"]

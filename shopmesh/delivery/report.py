@@ -6,8 +6,8 @@ from __future__ import annotations
 import pathlib
 
 from shopmesh.delivery.controller import FAILED, Result, Sample
-from shopmesh.delivery.measure import Figures
 from shopmesh.load.stats import table
+from shopmesh.local.proxy_stats import Figures
 
 __all__ = ["render", "sample_line", "write_picture"]
 

@@ -9,6 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Sampler
 from opentelemetry.trace import SpanKind, StatusCode
 
 from mesh import contracts
@@ -127,3 +128,42 @@ async def test_health_checks_are_not_traced(databases, exporter):
         await catalog.stub(channel).GetProduct(catalog.messages.GetProductRequest(id="a"))
         span = await _the_server_span(exporter)
     assert span.name == "/shop.catalog.v1.CatalogService/GetProduct"
+
+
+async def test_a_call_its_caller_cancels_is_not_a_server_error(stub, exporter):
+    call = stub.GetProduct(catalog.messages.GetProductRequest(id="slow-3000"))
+    await asyncio.sleep(0.3)  # the handler is running
+    call.cancel()
+    span = await _the_server_span(exporter)
+    assert span.attributes["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
+    assert span.status.status_code == StatusCode.UNSET
+    assert span.events == ()  # no exception recorded
+
+
+class _Remembering(Sampler):
+    """Samples everything, remembering the attributes each span was sampled with."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict] = []
+
+    def should_sample(self, parent_context, trace_id, name, kind=None, attributes=None,
+                      links=None, trace_state=None):  # fmt: skip
+        self.seen.append(dict(attributes or {}))
+        return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links)
+
+    def get_description(self) -> str:
+        return "remembering"
+
+
+async def test_the_sampler_sees_the_methods_attributes(databases, exporter):
+    sampler = _Remembering()
+    provider = TracerProvider(sampler=sampler)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with (
+        serving("catalog", databases, service=TOY, tracer_provider=provider) as server,
+        connect(server) as channel,
+    ):
+        await catalog.stub(channel).GetProduct(catalog.messages.GetProductRequest(id="a"))
+        await _the_server_span(exporter)
+    assert sampler.seen[-1]["rpc.method"] == "GetProduct"
+    assert sampler.seen[-1]["rpc.service"] == "shop.catalog.v1.CatalogService"

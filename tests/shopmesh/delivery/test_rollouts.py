@@ -36,12 +36,12 @@ from shopmesh.chaos.timeline import Call
 from shopmesh.cli import main as shopmesh
 from shopmesh.delivery.control import ControlError, ControlServer, _Handler, request
 from shopmesh.delivery.controller import FAILED, ROLLED_BACK, Result, Rollout
-from shopmesh.delivery.measure import Meter, Window
 from shopmesh.envoy import routing
 from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.istio.manifests import ISTIO_DIR
 from shopmesh.load.generator import DEFAULT_MIX
 from shopmesh.local.mesh import LocalMesh, MeshError, start_local_mesh
+from shopmesh.local.proxy_stats import Meter, Window
 
 SERVICE = "catalog"
 # Shoppers per second, the default mix: catalog gets ~47 calls/s, ~2.4/s at the 5 % step.

@@ -1,4 +1,7 @@
-"""Each version's calls as its callers saw them: counted at every caller's proxy.
+"""Each cluster's calls as the proxies that call it counted them (their admin APIs).
+
+Used by `shopmesh rollout` to judge each version of a service by its callers, and by
+`shopmesh bench` for the latency the edge measured of what it admitted.
 
 A service's versions are clusters of their own in every proxy that calls it
 (shopmesh/envoy/routing.py), so the edge and each calling sidecar count each

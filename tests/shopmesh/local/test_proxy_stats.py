@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from shopmesh.delivery.measure import Counts, Figures, Window, _buckets, _host_counters, quantile
+from shopmesh.local.proxy_stats import Counts, Figures, Window, _buckets, _host_counters, quantile
 
 INF = math.inf
 
