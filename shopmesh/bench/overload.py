@@ -57,6 +57,7 @@ class _Level:
     calls: Counter = field(default_factory=Counter)  # operation -> calls
     errors: list[ErrorAnswer] = field(default_factory=list)
     at_edge: list[Counts] = field(default_factory=list)  # admitted calls, per cluster and step
+    client_vcpu: list[float] = field(default_factory=list)  # the load generator's, per step
 
     def of(self, *outcomes: str) -> list[float]:
         return [x for outcome in outcomes for x in self.latencies.get(outcome, [])]
@@ -101,6 +102,7 @@ async def measure(
                 for proxy, counts in by_proxy.items()
             ]
             into.seconds += step.seconds
+            into.client_vcpu.append(step.client_vcpu)
             for outcome, latencies in step.recorder.by_outcome.items():
                 into.latencies.setdefault(outcome, []).extend(latencies)
             for operation, outcomes in step.recorder.outcomes.items():
@@ -140,7 +142,8 @@ def _row(level: float, capacity: float, measured: _Level) -> Row:
         figure=f"goodput {goodput:.0f}/s = {goodput / max(capacity, 1e-9):.0%} of capacity; "
                f"admitted p99 at the edge {edge_p99 * 1000:.0f} ms; "
                f"shed {len(shed)} ({polite}/{len(shed_answers)} with retry advice){shed_p99}; "
-               f"served: checkout {checkout:.0%}, browsing {browsing:.0%}",
+               f"served: checkout {checkout:.0%}, browsing {browsing:.0%}; load generator "
+               f"{sum(measured.client_vcpu) / max(len(measured.client_vcpu), 1):.2f} vCPU",
         goal=f"goodput >= {GOODPUT_GOAL:.0%}, admitted p99 at the edge < "
              f"{ADMITTED_P99_GOAL * 1000:.0f} ms, checkout first",
         met=met,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,8 @@ _LOCAL_REPLY_CODES = {
 
 
 # Load shedding by measured latency (fragments/edge/adaptive_concurrency.yaml), one
-# limiter per class of requests: browsing (the catalog) and orders, each keeping
+# limiter per class of requests: browsing (the catalog's calls) and orders (the
+# order service's), told apart by path as they arrive (gRPC or REST), each keeping
 # its p90 near ideal x (1 + buffer), far under the SLO's p99 of 500 ms (the ideal
 # latencies are EdgeSettings'). A shed request is answered 429 with retry advice
 # (fragments/edge/shed_reply_mapper.yaml). A checkout may take three times as long
@@ -56,14 +58,21 @@ _LOCAL_REPLY_CODES = {
 # shed first and checkouts keep their place. The limit never goes under
 # min_concurrency requests in flight, so a small burst is never shed.
 SHEDDING = {
-    "browsing": {"path_prefix": "/shop.catalog.", "buffer_percent": 100, "min_concurrency": 8,
+    "browsing": {"service": "catalog", "buffer_percent": 100, "min_concurrency": 8,
                  "max_concurrency": 512},
-    "orders": {"path_prefix": "/shop.order.", "buffer_percent": 100, "min_concurrency": 16,
+    "orders": {"service": "order", "buffer_percent": 100, "min_concurrency": 16,
                "max_concurrency": 512},
 }  # fmt: skip
 SHED_RETRY_SECONDS = 1
 SHED_MESSAGE = "the shop is busy right now; try again in a second"
 _SHED = "response.code_details == 'reached_concurrency_limit'"
+# Shedding comes before the transcoder, so a shed REST request is told apart from a
+# gRPC one by its content type (not by the transcoder's x-envoy-original-path).
+_NOT_GRPC = (
+    "!('content-type' in request.headers"
+    " && request.headers['content-type'].startsWith('application/grpc'))"
+)
+_TEMPLATE_END = re.compile(r"[{:*]")
 
 
 @dataclass(frozen=True)
@@ -83,13 +92,13 @@ class EdgeSettings:
     origins: str = LOCAL_ORIGINS  # CORS: a regex over the Origin header
     # Load shedding: the latency (s) a catalog call and an order call may take while
     # the shop is not overloaded; the edge sheds what would make a class's p90 twice
-    # that (SHEDDING): 400 ms for orders, still under the SLO's p99 of 500 ms. Not
+    # that (SHEDDING): 300 ms for orders, under the SLO's p99 of 500 ms. Not
     # tighter: Envoy's limit can fall to a couple of calls in flight (its
     # min_concurrency only applies while it samples a minimum RTT, fixed here), and
     # targets of 250 / 80 ms shed a fifth of the checkouts at a fifth of capacity on
     # a machine slowed by other work.
     browsing_ideal_seconds: float = 0.06
-    orders_ideal_seconds: float = 0.2
+    orders_ideal_seconds: float = 0.15
 
 
 def _checkout_limit(settings: EdgeSettings) -> dict[str, Any]:
@@ -178,19 +187,49 @@ def _token_refusals() -> list[dict[str, Any]]:
     ]
 
 
+def arriving_paths(service: str) -> list[str]:
+    """The :path prefixes of a service's calls as they reach the edge, before any
+    transcoding: its gRPC path and each REST template up to its first variable or
+    custom verb ("/v1/orders/{id}:cancel" -> "/v1/orders/"), those another covers left out."""
+    contract = contracts.service(service)
+    prefixes = {f"/{contract.full_name}/"}
+    for method in contract.methods.values():
+        rules = (method.http, *method.http.additional_bindings) if method.http else ()
+        for rule in rules:
+            kind = rule.WhichOneof("pattern")
+            template = rule.custom.path if kind == "custom" else getattr(rule, kind)
+            prefixes.add(_TEMPLATE_END.split(template, 1)[0])
+    return sorted(p for p in prefixes if not any(p != q and p.startswith(q) for q in prefixes))
+
+
 def _shedding(settings: EdgeSettings) -> dict[str, Any]:
     """The listener's shedding filters, by placeholder (shed_browsing, shed_orders)."""
     ideal = {"browsing": settings.browsing_ideal_seconds, "orders": settings.orders_ideal_seconds}
-    return {
-        f"shed_{name}": fill(
+    filters = {}
+    for name, limits in SHEDDING.items():
+        limits = dict(limits)
+        service = limits.pop("service")
+        filters[f"shed_{name}"] = fill(
             "edge/adaptive_concurrency",
             name=f"shopmesh.shed_{name}",
             runtime_key=f"shedding.{name}.enabled",
             ideal=common.duration(max(ideal[name], 0.001)),  # Envoy counts whole ms
+            paths=[
+                {"single_predicate": {"input": _PATH_INPUT, "value_match": {"prefix": prefix}}}
+                for prefix in arriving_paths(service)
+            ],
             **limits,
         )
-        for name, limits in SHEDDING.items()
-    }
+    return filters
+
+
+_PATH_INPUT = {
+    "name": "path",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+        "header_name": ":path",
+    },
+}
 
 
 def _shed_replies() -> list[dict[str, Any]]:
@@ -202,7 +241,7 @@ def _shed_replies() -> list[dict[str, Any]]:
                             "details": [retry]}}  # fmt: skip
     retry_after = _header("retry-after", str(SHED_RETRY_SECONDS))
     return [
-        fill("edge/shed_reply_mapper", expression=f"{_SHED} && {_FROM_REST}", body=body,
+        fill("edge/shed_reply_mapper", expression=f"{_SHED} && {_NOT_GRPC}", body=body,
              headers=[retry_after], message=SHED_MESSAGE),
         fill("edge/shed_reply_mapper", expression=_SHED, body=None, message=SHED_MESSAGE,
              headers=[retry_after, _header("grpc-status", str(exhausted))]),
