@@ -11,8 +11,9 @@ import itertools
 import pathlib
 from dataclasses import dataclass, replace
 
-import grpc
 import yaml
+
+from mesh.status import SERVER_FAULTS
 
 __all__ = ["FAILED_CALL_CODES", "Policy", "load"]
 
@@ -25,16 +26,7 @@ POLICY_FILE = pathlib.Path(__file__).with_name("rollout.yaml")
 # Wider than the breakers' UNHEALTHY_CODES: a release that drops a method its callers use
 # (UNIMPLEMENTED) or loses data has failed, though neither says a server is overloaded.
 # A caller's own mistake (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...) is not one.
-FAILED_CALL_CODES = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
+FAILED_CALL_CODES = SERVER_FAULTS
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
 from opentelemetry.trace import TracerProvider
 from opentelemetry.trace.status import Status, StatusCode
 
+from mesh.status import SERVER_FAULTS
 from services.runtime.unary import Behavior, UnaryWrappingInterceptor, status_code
 
 __all__ = ["UNTRACED_PREFIXES", "ServerTracing"]
@@ -50,17 +51,6 @@ __all__ = ["UNTRACED_PREFIXES", "ServerTracing"]
 SCOPE = "opentelemetry.instrumentation.grpc"
 # Health probes and reflection are not traced: they are noise in traces.
 UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
-# The codes whose spans the instrumentation marks ERROR (the rest are the caller's errors).
-_SERVER_ERRORS = frozenset(
-    {
-        grpc.StatusCode.UNKNOWN,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INTERNAL,
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DATA_LOSS,
-    }
-)
 
 
 def _peer_attributes(peer: str) -> dict[str, str]:
@@ -130,7 +120,7 @@ def _record_failure(span: trace.Span, context: grpc.aio.ServicerContext, error: 
     of a call its caller gave up on."""
     code = status_code(context, error)
     span.set_attribute(RPC_GRPC_STATUS_CODE, code.value[0])
-    if code in _SERVER_ERRORS:
+    if code in SERVER_FAULTS:  # as the instrumentation: the caller's errors stay UNSET
         span.set_status(Status(StatusCode.ERROR, f"{code}:{context.details() or ''}"))
     if not isinstance(error, (grpc.aio.AbortError, asyncio.CancelledError)):
         span.record_exception(error)

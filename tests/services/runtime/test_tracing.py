@@ -2,6 +2,7 @@
 trace id; the spans are the gRPC instrumentation's (name, kind, scope, attributes, status)."""
 
 import asyncio
+import contextlib
 
 import grpc
 import pytest
@@ -39,14 +40,21 @@ def exporter():
     return InMemorySpanExporter()
 
 
-@pytest.fixture
-async def stub(databases, exporter):
-    provider = TracerProvider()
+@contextlib.asynccontextmanager
+async def _traced(databases, exporter, sampler=None):
+    """A channel to the toy service, whose spans go to `exporter`."""
+    provider = TracerProvider(**({"sampler": sampler} if sampler else {}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     async with (
         serving("catalog", databases, service=TOY, tracer_provider=provider) as server,
         connect(server) as channel,
     ):
+        yield channel
+
+
+@pytest.fixture
+async def stub(databases, exporter):
+    async with _traced(databases, exporter) as channel:
         yield catalog.stub(channel)
 
 
@@ -114,12 +122,7 @@ async def test_an_unsampled_caller_gets_no_span_but_its_trace_goes_on(stub, expo
 
 
 async def test_health_checks_are_not_traced(databases, exporter):
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    async with (
-        serving("catalog", databases, service=TOY, tracer_provider=provider) as server,
-        connect(server) as channel,
-    ):
+    async with _traced(databases, exporter) as channel:
         health = health_pb2_grpc.HealthStub(channel)
         for _ in range(3):
             await health.Check(
@@ -157,12 +160,7 @@ class _Remembering(Sampler):
 
 async def test_the_sampler_sees_the_methods_attributes(databases, exporter):
     sampler = _Remembering()
-    provider = TracerProvider(sampler=sampler)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    async with (
-        serving("catalog", databases, service=TOY, tracer_provider=provider) as server,
-        connect(server) as channel,
-    ):
+    async with _traced(databases, exporter, sampler) as channel:
         await catalog.stub(channel).GetProduct(catalog.messages.GetProductRequest(id="a"))
         await _the_server_span(exporter)
     assert sampler.seen[-1]["rpc.method"] == "GetProduct"
