@@ -37,7 +37,8 @@ BANDS = (
 )
 SLO = (0.5, 0.001)  # p99 seconds, error share: the always-on paper's gates
 # Halvings of the gap between the last rate of the capacity ramp within the SLO and
-# the first over it: the capacity is then known to within growth^(1/2^REFINE).
+# the first over it (or zero, when the first rate is already over): the capacity is
+# then known to within a 2^REFINE-th of that gap.
 REFINE = 2
 
 
@@ -58,7 +59,7 @@ async def find_capacity(
     """The highest rate that met the SLO, and every step measured: a geometric ramp up
     to the first rate over it, then REFINE halvings of the gap between that and the
     last rate within it (a ramp alone could be a factor `growth` under the capacity,
-    and every ratio to the capacity with it)."""
+    and every ratio to the capacity with it). 0 if no rate tried met it."""
     steps, rate, capacity = [], start, 0.0
     over = None
     while rate <= limit:
@@ -69,7 +70,7 @@ async def find_capacity(
             break
         capacity = rate
         rate = round(rate * growth)
-    for _ in range(REFINE if capacity and over else 0):
+    for _ in range(REFINE if over is not None else 0):
         rate = round((capacity + over) / 2)
         if rate in (capacity, over):
             break
