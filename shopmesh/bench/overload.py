@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from shopmesh.bench import edge_load
+from shopmesh.bench.proc import CpuMeter, children
 from shopmesh.bench.row import Row
 from shopmesh.envoy.edge import EDGE
 from shopmesh.envoy.routing import canary_cluster
@@ -61,6 +62,7 @@ class _Level:
     errors: list[ErrorAnswer] = field(default_factory=list)
     at_edge: list[Counts] = field(default_factory=list)  # admitted calls, per cluster and step
     client_vcpu: list[float] = field(default_factory=list)  # the load generator's, per step
+    cpu: Counter = field(default_factory=Counter)  # process group -> CPU seconds
 
     def of(self, *outcomes: str) -> list[float]:
         return [x for outcome in outcomes for x in self.latencies.get(outcome, [])]
@@ -92,12 +94,15 @@ async def measure(
 ) -> list[Row]:
     levels = {level: _Level() for level in LEVELS}
     edge = edge_meter(mesh)
+    meter = _cpu_meter(mesh)
     for _ in range(rounds):
         for level, into in levels.items():
             before = await asyncio.to_thread(edge.read)
+            meter.reset()
             step = await edge_load.at_rate(
                 session, mesh, capacity * level, seconds, DEFAULT_MIX, shop, into.errors
             )
+            into.cpu.update(meter.read())
             after = await asyncio.to_thread(edge.read)
             into.at_edge += [
                 counts.since(before[cluster][proxy])
@@ -122,6 +127,19 @@ def edge_meter(mesh: LocalMesh) -> Meter:
     return Meter(lambda: [(EDGE, mesh.edge_admin)], clusters)
 
 
+def _cpu_meter(mesh: LocalMesh) -> CpuMeter:
+    """Where the machine's CPU goes under overload: the edge apart from the sidecars
+    (it answers what is shed), the apps, PostgreSQL."""
+    groups: dict[str, list[int]] = {
+        "edge": [mesh.edge.process.pid],
+        "sidecars": [r.sidecar.process.pid for rs in mesh.replicas.values() for r in rs],
+        "apps": [r.app.pid for rs in mesh.replicas.values() for r in rs if r.app.pid],
+    }
+    if mesh.postgres.pid:
+        groups["PostgreSQL"] = [mesh.postgres.pid, *children(mesh.postgres.pid)]
+    return CpuMeter(groups)
+
+
 def _row(level: float, capacity: float, measured: _Level) -> Row:
     admitted, shed = measured.of(OK), measured.of(*SHED)
     goodput = len(admitted) / max(measured.seconds, 1e-9)
@@ -139,6 +157,8 @@ def _row(level: float, capacity: float, measured: _Level) -> Row:
         and others == 0
     )
     shed_p99 = f", shed p99 {percentile(shed, 99) * 1000:.0f} ms" if shed else ""
+    seconds = max(measured.seconds, 1e-9)
+    cores = ", ".join(f"{group} {used / seconds:.2f}" for group, used in measured.cpu.items())
     return Row(
         "overload (shopper mix via edge)", f"{level:g}x capacity",
         f"{capacity * level:.0f}/s offered", admitted,
@@ -146,8 +166,8 @@ def _row(level: float, capacity: float, measured: _Level) -> Row:
         figure=f"goodput {goodput:.0f}/s = {goodput / max(capacity, 1e-9):.0%} of capacity; "
                f"admitted p99 at the edge {edge_p99 * 1000:.0f} ms; "
                f"shed {len(shed)} ({polite}/{len(shed_answers)} with retry advice){shed_p99}; "
-               f"served: checkout {checkout:.0%}, browsing {browsing:.0%}; load generator "
-               f"{sum(measured.client_vcpu) / max(len(measured.client_vcpu), 1):.2f} vCPU",
+               f"served: checkout {checkout:.0%}, browsing {browsing:.0%}; vCPU: {cores}, load "
+               f"generator {sum(measured.client_vcpu) / max(len(measured.client_vcpu), 1):.2f}",
         goal=f"goodput >= {GOODPUT_GOAL:.0%}, admitted p99 at the edge < "
              f"{ADMITTED_P99_GOAL * 1000:.0f} ms, checkout first",
         met=met,
