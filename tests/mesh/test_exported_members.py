@@ -34,6 +34,7 @@ PUBLIC_API = {
         "RetryPolicy",
     ],
     "mesh.retry_budget": ["RetryBudget"],
+    "mesh.status": ["SERVER_FAULTS"],
 }
 
 
