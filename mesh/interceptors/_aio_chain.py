@@ -34,7 +34,7 @@ from mesh.interceptors._calls import AioLocalError
 from mesh.interceptors.breaker import _Admission
 from mesh.interceptors.deadline import EXPIRED
 from mesh.interceptors.retry import RetryPolicy, _Retrier, aio_retry
-from mesh.interceptors.tracing import ClientSpans
+from mesh.interceptors.tracing import ClientSpans, method_attributes
 from mesh.retry_budget import RetryBudget
 
 __all__ = ["MeshChannel"]
@@ -111,7 +111,7 @@ class _UnaryUnary(grpc.aio.UnaryUnaryMultiCallable):
             policy = None
         self.policy = policy
         self.default_timeout = policy.timeout if policy else contracts.DEFAULT_TIMEOUT_S
-        self.span_attributes = ClientSpans.attributes(self.method)
+        self.span_attributes = method_attributes(self.method)
         # Reads are retry-safe whatever the request; other calls are judged one by one.
         self.always_retried = upstream.retrier.applies_to(policy, None) and policy.is_read
 

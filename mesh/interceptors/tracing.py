@@ -52,7 +52,7 @@ from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
 from opentelemetry.trace import TracerProvider
 from opentelemetry.trace.status import Status, StatusCode
 
-__all__ = ["ClientSpans", "aio_stream_tracing", "client_tracing"]
+__all__ = ["SCOPE", "ClientSpans", "aio_stream_tracing", "client_tracing", "method_attributes"]
 
 # The instrumentation scope of the instrumentation package, whose spans these replace:
 # a backend's views of gRPC client spans keep working.
@@ -123,6 +123,14 @@ def _with(metadata: Iterable[tuple[str, Any]] | None, headers: Iterable[tuple[st
     return grpc.aio.Metadata(*(metadata or ()), *headers)
 
 
+def method_attributes(method: str) -> dict[str, Any]:
+    """The span attributes the instrumentation gives every call of `method` (a path,
+    "/package.Service/Method"), client or server side: made once per method."""
+    service, name = method.lstrip("/").split("/", 1)
+    return {RPC_SYSTEM: "grpc", RPC_GRPC_STATUS_CODE: OK_CODE, RPC_METHOD: name,
+            RPC_SERVICE: service}  # fmt: skip
+
+
 class ClientSpans:
     """Client spans for the unary calls of one channel, as the instrumentation makes them:
     named by the method path, kind CLIENT, with rpc.system, rpc.service, rpc.method and
@@ -131,13 +139,6 @@ class ClientSpans:
     def __init__(self, provider: TracerProvider | None = None) -> None:
         # A ProxyTracer when no provider is set yet: it follows the global one once set.
         self._tracer = trace.get_tracer(SCOPE, tracer_provider=provider)
-
-    @staticmethod
-    def attributes(method: str) -> dict[str, Any]:
-        """The span attributes of every call of `method` (made once per method)."""
-        service, name = method.lstrip("/").split("/", 1)
-        return {RPC_SYSTEM: "grpc", RPC_GRPC_STATUS_CODE: OK_CODE, RPC_METHOD: name,
-                RPC_SERVICE: service}  # fmt: skip
 
     def start(
         self, method: str, attributes: dict[str, Any], metadata: Iterable[tuple[str, Any]] | None

@@ -33,22 +33,16 @@ from opentelemetry.semconv._incubating.attributes.net_attributes import (
     NET_PEER_NAME,
     NET_PEER_PORT,
 )
-from opentelemetry.semconv._incubating.attributes.rpc_attributes import (
-    RPC_GRPC_STATUS_CODE,
-    RPC_METHOD,
-    RPC_SERVICE,
-    RPC_SYSTEM,
-)
+from opentelemetry.semconv._incubating.attributes.rpc_attributes import RPC_GRPC_STATUS_CODE
 from opentelemetry.trace import TracerProvider
 from opentelemetry.trace.status import Status, StatusCode
 
+from mesh.interceptors.tracing import SCOPE, method_attributes
 from mesh.status import SERVER_FAULTS
 from services.runtime.unary import Behavior, UnaryWrappingInterceptor, status_code
 
 __all__ = ["UNTRACED_PREFIXES", "ServerTracing"]
 
-# The instrumentation package's scope: a backend's views of gRPC server spans keep working.
-SCOPE = "opentelemetry.instrumentation.grpc"
 # Health probes and reflection are not traced: they are noise in traces.
 UNTRACED_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
@@ -79,9 +73,7 @@ class ServerTracing(UnaryWrappingInterceptor):
     def wrap(self, behavior: Behavior, method: str) -> Behavior:
         if method.startswith(UNTRACED_PREFIXES):
             return behavior
-        service, name = method.lstrip("/").split("/", 1)
-        attributes = {RPC_SYSTEM: "grpc", RPC_GRPC_STATUS_CODE: grpc.StatusCode.OK.value[0],
-                      RPC_METHOD: name, RPC_SERVICE: service}  # fmt: skip
+        attributes = method_attributes(method)
         tracer = self._tracer
 
         async def traced(request, context: grpc.aio.ServicerContext):
