@@ -44,9 +44,8 @@ async def saturate(mesh: LocalMesh, seconds: float) -> tuple[float, list[float],
         outcomes: Counter = Counter()
         deadline = time.monotonic() + seconds
 
-        async def caller(index: int) -> None:
+        async def caller(index: int, rng: random.Random) -> None:
             shopper = GrpcShopper(channels[index % CHANNELS], tokens=mesh.tokens)
-            rng = random.Random(index)
             while time.monotonic() < deadline:
                 started = time.monotonic()
                 outcome, note = await shopper.checkout(rng, shop)
@@ -54,11 +53,18 @@ async def saturate(mesh: LocalMesh, seconds: float) -> tuple[float, list[float],
                 outcomes[note if outcome == OK else outcome] += 1
 
         started = time.monotonic()
-        await asyncio.gather(*(caller(i) for i in range(IN_FLIGHT)))
+        await asyncio.gather(*(caller(i, rng) for i, rng in enumerate(fresh_rngs(IN_FLIGHT))))
         return len(latencies) / (time.monotonic() - started), latencies, outcomes
     finally:
         for channel in channels:
             await channel.close()
+
+
+def fresh_rngs(count: int) -> list[random.Random]:
+    """One generator per caller, seeded anew at every call: a shopper draws its
+    request ids from it, and a round that drew the ids of an earlier round on the
+    same mesh would measure PlaceOrder's idempotent replays, not new orders."""
+    return [random.Random(random.getrandbits(64)) for _ in range(count)]
 
 
 def _answered(outcomes: Counter) -> Counter:
