@@ -630,7 +630,10 @@ class LocalMesh:
             raise MeshError(f"{running}: stop it first, or use another run directory") from None
         self.layout.create()
         self._progress("PostgreSQL: a database and a role per service")
-        self.postgres.start()
+        try:
+            self.postgres.start()
+        except ValueError as error:
+            raise MeshError(f"{error}: use another run directory") from None
         for database in DATABASES:
             self.postgres.create_database(database)
         self._progress(f"certificates for {len(self.topology.workloads)} workloads")

@@ -70,6 +70,10 @@ class LocalPostgres:
 
     def start(self) -> LocalPostgres:
         """Initialise the data directory if it is new, start the server, set it up."""
+        if any(character.isspace() for character in str(self.data_dir)):
+            # pg_ctl hands the socket directory to the server in one option string,
+            # which the server splits on white space.
+            raise ValueError(f"PostgreSQL cannot run in {self.data_dir}: its path has white space")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         server = _embedded().get_server(self.data_dir, cleanup_mode=None)
         self._system_user = server.system_user

@@ -131,6 +131,17 @@ def test_a_failed_start_exits_1_and_stops_what_it_started(tmp_path):
     assert _processes_using(run_dir) == []
 
 
+def test_a_run_directory_with_white_space_is_refused_with_why(tmp_path):
+    # PostgreSQL's server splits its socket option on spaces: it would not start.
+    run_dir = tmp_path / "my shop"
+    up = _up(run_dir)
+    output, _ = up.communicate(timeout=60)
+    assert up.returncode == 1, output
+    assert "white space: use another run directory" in output
+    assert "Traceback" not in output
+    assert _processes_using(run_dir) == []
+
+
 @pytest.mark.parametrize(("given", "port"), [((), "8080"), (("PORT=9090",), "9090")])
 def test_make_up_takes_the_edges_port(repo_root, given, port):
     # Not a sub-make of the `make test` running us: its MAKEFLAGS would apply.
