@@ -6,25 +6,28 @@ storage engines: this tree (PostgreSQL) against the last release on SQLite.
 Prints one JSON line: checkout p50 / p99 (ms), count and outcomes through the edge
 at 10, 25 and 50 per second (a fresh local mesh, the shopper's REST checkout), and
 PlaceOrder throughput with 200 calls in flight against 1 and 2 order replicas
-(orders/s, p50 ms, answered, failures). It uses only what both trees have
-(shopmesh.bench's edge_load and order_throughput, the local mesh), so the same
-file measures either. The SQLite release is commit 85f7324; to compare, in one run
-with the two trees taking turns:
+(orders/s, p50 ms, answered, failures; after a warm-up round half as long), as
+they run and with each order replica capped at 0.2 vCPU (cpu_cap: needs root). It
+uses only what both trees have (shopmesh.bench's edge_load, order_throughput and
+cpu_cap, the local mesh), so the same file measures either. The SQLite release is commit
+85f7324; to compare, in one run with the two trees taking turns:
 
     git worktree add ../sqlite-release 85f7324 && make -C ../sqlite-release install
-    cp shopmesh/bench/order_throughput.py ../sqlite-release/shopmesh/bench/  # (*)
+    cp shopmesh/bench/{order_throughput,cpu_cap}.py ../sqlite-release/shopmesh/bench/  # (*)
     for round in 1 2; do for tree in ../sqlite-release .; do
         (cd $tree && .venv/bin/python "$OLDPWD/tools/engine_figures.py" 8)
     done; done
 
-(*) that release had no throughput benchmark: copy this tree's, and in the copy
-drop the `tokens=` argument of GrpcShopper and the edge_load.shed call (that
-release had neither end users nor shedding).
+(*) that release had neither the throughput benchmark nor CPU caps: copy this
+tree's, and in the throughput benchmark's copy drop the `tokens=` argument of
+GrpcShopper and the edge_load.shed call (that release had neither end users nor
+shedding).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import pathlib
 import sys
@@ -33,6 +36,7 @@ import tempfile
 import aiohttp
 
 from shopmesh.bench import edge_load, order_throughput
+from shopmesh.bench.cpu_cap import CpuCap
 from shopmesh.bench.suite import _restock
 from shopmesh.envoy.edge import EdgeSettings
 from shopmesh.load.shoppers import RestShopper
@@ -40,6 +44,7 @@ from shopmesh.load.stats import percentile
 from shopmesh.local.mesh import start_local_mesh
 
 RATES = (10, 25, 50)
+ORDER_CPU = 0.2  # as `shopmesh bench` caps order replicas (its Plan.order_cpu)
 
 
 def _unlimited(mesh) -> None:
@@ -55,6 +60,7 @@ async def _checkouts(mesh, seconds: float) -> dict:
     figures = {}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=4000)) as session:
         shop = await RestShopper(mesh.edge_url, session).learn()
+        await edge_load.at_rate(session, mesh, RATES[0], 2, {"checkout": 1.0}, shop)  # warm-up
         for rate in RATES:
             step = await edge_load.at_rate(session, mesh, rate, seconds, {"checkout": 1.0}, shop)
             latencies = step.latencies
@@ -70,6 +76,9 @@ async def _checkouts(mesh, seconds: float) -> dict:
 async def _throughput(mesh, seconds: float) -> dict:
     _unlimited(mesh)
     await _restock(mesh)
+    # A first round on a fresh mesh fills the pools and caches; each round places new
+    # orders (order_throughput.fresh_rngs), so the measured one is no replay of it.
+    await order_throughput.saturate(mesh, seconds / 2)
     rate, latencies, outcomes = await order_throughput.saturate(mesh, seconds)
     return {
         "orders_per_second": round(rate, 1),
@@ -77,6 +86,20 @@ async def _throughput(mesh, seconds: float) -> dict:
         "answered": sum(n for k, n in outcomes.items() if k.startswith("checkout ")),
         "failed": {k: n for k, n in outcomes.items() if not k.startswith("checkout ")},
     }
+
+
+def _throughput_of(work: pathlib.Path, replicas: int, cap: float | None, seconds: float) -> dict:
+    counts = {"catalog": 2, "inventory": 2, "payment": 2, "order": replicas}
+    mesh = start_local_mesh(work, replicas=counts, edge_settings=EdgeSettings(port=0))
+    try:
+        with contextlib.ExitStack() as stack:
+            if cap:
+                capping = stack.enter_context(CpuCap(cap))
+                for replica in mesh.replicas["order"]:
+                    capping.add(replica.app.pid)
+            return asyncio.run(_throughput(mesh, seconds))
+    finally:
+        mesh.stop()
 
 
 def main(seconds: float) -> dict:
@@ -87,15 +110,11 @@ def main(seconds: float) -> dict:
         result = {"checkout": asyncio.run(_checkouts(mesh, seconds)), "throughput": {}}
     finally:
         mesh.stop()
-    for replicas in (1, 2):
-        counts = {"catalog": 2, "inventory": 2, "payment": 2, "order": replicas}
-        mesh = start_local_mesh(work / f"orders-{replicas}", replicas=counts, edge_settings=edge)
-        try:
-            result["throughput"][f"{replicas} order replicas"] = asyncio.run(
-                _throughput(mesh, seconds)
-            )
-        finally:
-            mesh.stop()
+    for cap in (None, ORDER_CPU):
+        for replicas in (1, 2):
+            name = f"{replicas} order replicas" + (f", each capped at {cap} vCPU" if cap else "")
+            where = work / f"orders-{replicas}{'-capped' * bool(cap)}"
+            result["throughput"][name] = _throughput_of(where, replicas, cap, seconds)
     return result
 
 

@@ -2,14 +2,17 @@
 
 A closed loop over gRPC through the edge: each of IN_FLIGHT callers places an
 order (the whole saga: price, reserve, charge, commit, each step saved) and at
-once places the next. What it measures is what the order path sustains when it
-is the bottleneck, and whether a second order replica adds write capacity: with
-the state in one shared PostgreSQL it should, where a file lock would not.
+once places the next. It measures whether a second order replica adds write
+capacity: with the state in one shared PostgreSQL it should, where a file lock
+would not. On one machine a second replica can only add the CPU the machine has
+to spare, so it is measured twice: as it runs, and with each order replica capped
+at a share of a core (`order_cpu`), which makes the order path the bottleneck.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pathlib
 import random
 import time
@@ -18,6 +21,7 @@ from collections import Counter
 import grpc
 
 from shopmesh.bench import edge_load
+from shopmesh.bench.cpu_cap import CpuCap
 from shopmesh.bench.row import Row, errors_text
 from shopmesh.load.recorder import OK
 from shopmesh.load.shoppers import GrpcShopper
@@ -82,6 +86,7 @@ async def _one(
     edge_load.disable_checkout_limit(mesh)
     edge_load.shed(mesh, on=False)  # 200 in flight on purpose: what the order path sustains
     await restock(mesh)
+    await saturate(mesh, seconds / 2)  # fills the pools and caches of a fresh mesh
     best, latencies, outcomes = 0.0, [], Counter()
     for _ in range(rounds):
         rate, samples, seen = await saturate(mesh, seconds)
@@ -90,25 +95,37 @@ async def _one(
     return best, latencies, outcomes
 
 
-def measure(work_dir: pathlib.Path, seconds: float, rounds: int, restock, edge) -> list[Row]:
-    """Rows for 1 and 2 order replicas, each on a fresh mesh (the other services: 2 each)."""
+def measure(
+    work_dir: pathlib.Path, seconds: float, rounds: int, restock, edge,
+    order_cpu: float | None = None,
+) -> list[Row]:  # fmt: skip
+    """Rows for 1 and 2 order replicas, each on a fresh mesh (the other services: 2 each).
+    With `order_cpu`, each order replica is capped at that many vCPU (cpu_cap), as if
+    it had a node of that size to itself: the order path is then the bottleneck."""
     results = {}
     for replicas in (1, 2):
         mesh = start_local_mesh(
-            work_dir / f"orders-{replicas}", replicas={"catalog": 2, "inventory": 2,
-            "payment": 2, "order": replicas}, edge_settings=edge,
-        )  # fmt: skip
+            work_dir / f"orders-{replicas}{'-capped' * bool(order_cpu)}",
+            replicas={"catalog": 2, "inventory": 2, "payment": 2, "order": replicas},
+            edge_settings=edge,
+        )
         try:
-            results[replicas] = asyncio.run(_one(mesh, seconds, rounds, restock))
+            with contextlib.ExitStack() as stack:
+                if order_cpu:
+                    cap = stack.enter_context(CpuCap(order_cpu))
+                    for replica in mesh.replicas["order"]:
+                        cap.add(replica.app.pid)
+                results[replicas] = asyncio.run(_one(mesh, seconds, rounds, restock))
         finally:
             mesh.stop()
+    capped = f", each capped at {order_cpu:g} vCPU" if order_cpu else ""
     rows = []
     for replicas, (rate, latencies, outcomes) in results.items():
         figure = f"{rate:.0f} orders/s, p50 {percentile(latencies, 50) * 1000:.0f} ms"
         if replicas == 2:
             figure += f", {rate / max(results[1][0], 1e-9):.2f}x 1 replica"
         rows.append(
-            Row("PlaceOrder throughput", f"{replicas} order replica{'s' * (replicas > 1)}",
+            Row("PlaceOrder throughput", f"{replicas} order replica{'s' * (replicas > 1)}{capped}",
                 f"closed loop, {IN_FLIGHT} in flight", latencies,
                 errors_text(_answered(outcomes)), figure=figure,
                 goal="faster than 1 replica" if replicas == 2 else "",
