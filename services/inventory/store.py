@@ -2,13 +2,12 @@
 
 Invariants, per SKU: on_hand = available + reserved, 0 <= reserved <= on_hand
 (a CHECK constraint, so even a bug cannot oversell), and the reserved units
-equal the sum of the SKU's ACTIVE reservations. Every mutation is one
-transaction (Database.write_locking) that locks what it changes before it reads
-it: the reservation's row, then the stock rows in SKU order. Concurrent
-reservations of one SKU therefore queue on its row, each reading the stock as
-the previous one committed it, and callers in any process never both take the
-last unit; a state change is conditional on the state it starts from, so an
-expiry racing a commit or a release happens once.
+equal the sum of the SKU's ACTIVE reservations. Every mutation locks what it
+changes before it reads it: the reservation's row, then the stock rows in SKU
+order. Concurrent reservations of one SKU therefore queue on its row, each
+reading the stock as the previous one committed it, and callers in any process
+never both take the last unit; a state change is conditional on the state it
+starts from, so an expiry racing a commit or a release happens once.
 
 Expiry: a reservation first expires due reservations (the units they held count
 as available again); a commit or a release only looks at its own reservation's
@@ -16,12 +15,17 @@ expiry: a commit past it is refused as expired (the sweeper or the next
 reservation marks it), a release past it ends it EXPIRED rather than RELEASED.
 Reads expire lazily too, so they never count expired holds.
 
-Round trips: a reservation, a commit or a release is the checkout's hot path,
-so each does its reads in as few statements as it can and all its writes in
-one (a CTE). A reservation: BEGIN; its request_id, its order's reservation and
-the due reservations (locked) in one query; every stock row it touches, locked
-and read; the write; COMMIT. A commit or a release: BEGIN; its request_id and
-its reservation (locked) in one query; the write (stock rows locked first when
+Round trips: a reservation, a commit or a release is the checkout's hot path.
+The usual case of each (a new request_id; a reservation for an order without one,
+no reservation due to expire, every unit there; a commit or a release of an
+ACTIVE reservation not past its expiry) is one statement without BEGIN or COMMIT
+(Database.statement): it locks, decides on what it locked, and writes only if
+the case is the usual one, else it writes nothing. Everything else is one
+transaction (Database.write_locking) that says why not or what to answer. A
+reservation: BEGIN; its request_id, its order's reservation and the due
+reservations (locked) in one query; every stock row it touches, locked and
+read; the write; COMMIT. A commit or a release: BEGIN; its request_id and its
+reservation (locked) in one query; the write (stock rows locked first when
 there are several); COMMIT.
 
 Retries: each mutating request_id is recorded with the method, a fingerprint
@@ -311,6 +315,118 @@ async def _seed_if_empty(connection: Connection) -> None:
     )
 
 
+# The usual reservation in one statement (autocommit): a request_id not seen before, an
+# order without a reservation, no reservation due to expire, every SKU known and with
+# the units asked. It locks the stock rows in SKU order and decides on them as locked
+# (a row another transaction changed meanwhile is read as that one committed it), then
+# writes only if the answer is yes; `yes` says whether it did. Anything else it leaves
+# untouched for the full transaction (InventoryStore._reserve), which says why not.
+_RESERVE_AT_ONCE = """
+WITH usual AS (
+    SELECT NOT EXISTS (SELECT FROM requests WHERE request_id = %(request_id)s)
+       AND NOT EXISTS (SELECT FROM reservations WHERE order_id = %(order_id)s)
+       AND NOT EXISTS (SELECT FROM reservations WHERE state = %(active)s
+                                                  AND expire_us <= %(now)s) AS yes
+), item AS (
+    SELECT * FROM unnest(%(skus)s::text[], %(quantities)s::int[])
+        WITH ORDINALITY AS item (sku, quantity, position)
+), locked AS (
+    SELECT sku, on_hand - reserved AS available FROM stock
+    WHERE sku = ANY(%(skus)s::text[]) AND (SELECT yes FROM usual)
+    ORDER BY sku FOR UPDATE
+), go AS (
+    SELECT count(*) = cardinality(%(skus)s::text[])
+           AND coalesce(bool_and(locked.available >= item.quantity), false) AS yes
+    FROM item JOIN locked USING (sku)
+), held AS (
+    INSERT INTO reservations (id, order_id, state, create_us, expire_us)
+    SELECT %(id)s, %(order_id)s, %(active)s, %(now)s, %(expire_us)s WHERE (SELECT yes FROM go)
+), items AS (
+    INSERT INTO reservation_items (reservation_id, position, sku, quantity)
+    SELECT %(id)s, position - 1, sku, quantity FROM item WHERE (SELECT yes FROM go)
+), adjusted AS (
+    UPDATE stock SET reserved = stock.reserved + item.quantity
+    FROM item WHERE stock.sku = item.sku AND (SELECT yes FROM go)
+), remembered AS (
+    INSERT INTO requests (request_id, method, fingerprint, target)
+    SELECT %(request_id)s, 'ReserveStock', %(print)s, %(id)s WHERE (SELECT yes FROM go)
+)
+SELECT yes FROM go
+"""
+
+
+async def _reserve_at_once(
+    connection: Connection, order_id, items, ttl_us, request_id, print_
+) -> Reservation | None:
+    """The reservation if it was the usual case (see _RESERVE_AT_ONCE), else None and
+    nothing written."""
+    now = _now_us()
+    reservation = Reservation(f"res_{uuid.uuid4().hex}", order_id, items, ACTIVE, now, now + ttl_us)
+    (done,) = await fetch_one(
+        connection,
+        _RESERVE_AT_ONCE,
+        {"request_id": request_id, "order_id": order_id, "active": ACTIVE, "now": now,
+         "skus": [sku for sku, _ in items], "quantities": [q for _, q in items],
+         "id": reservation.id, "expire_us": reservation.expire_us, "print": print_},
+    )  # fmt: skip
+    return reservation if done else None
+
+
+# The usual commit or release in one statement (autocommit): an ACTIVE reservation not
+# past its expiry and a request_id not seen before. The reservation's row is locked
+# (and read again as the transaction it waited for left it), then its stock rows in
+# SKU order, before anything is written. Anything else it leaves untouched for the
+# full transaction (_commit, _release), which says why not or what to answer.
+_FINISH_AT_ONCE = """
+WITH usual AS (
+    SELECT id, order_id, create_us, expire_us FROM reservations
+    WHERE id = %(id)s AND state = %(active)s AND expire_us > %(now)s
+      AND NOT EXISTS (SELECT FROM requests WHERE request_id = %(request_id)s)
+    FOR UPDATE
+), item AS (
+    SELECT sku, quantity, position FROM reservation_items
+    WHERE reservation_id IN (SELECT id FROM usual)
+), locked AS (
+    SELECT sku FROM stock WHERE sku IN (SELECT sku FROM item) ORDER BY sku FOR UPDATE
+), moved AS (
+    UPDATE reservations SET state = %(state)s WHERE id IN (SELECT id FROM usual)
+), adjusted AS (
+    UPDATE stock SET on_hand = on_hand + %(on_hand)s * item.quantity,
+                     reserved = reserved + %(reserved)s * item.quantity,
+                     sold = sold + %(sold)s * item.quantity
+    FROM item WHERE stock.sku = item.sku AND (SELECT count(*) FROM locked) > 0
+), remembered AS (
+    INSERT INTO requests (request_id, method, fingerprint, target)
+    SELECT %(request_id)s, %(method)s, %(print)s, id FROM usual
+)
+SELECT id, order_id, %(state)s, create_us, expire_us,
+       ARRAY(SELECT sku FROM item ORDER BY position),
+       ARRAY(SELECT quantity FROM item ORDER BY position)
+FROM usual
+"""
+
+
+async def _finish_at_once(
+    connection: Connection,
+    reservation_id: str,
+    state: int,
+    stock_change: tuple[int, int, int],
+    remembered: tuple[str, str, str],
+) -> Reservation | None:
+    """The reservation moved to `state` if it was the usual case (see _FINISH_AT_ONCE),
+    else None and nothing written. `stock_change` as for _finish."""
+    request_id, method, print_ = remembered
+    on_hand, reserved, sold = stock_change
+    row = await fetch_one(
+        connection,
+        _FINISH_AT_ONCE,
+        {"id": reservation_id, "active": ACTIVE, "now": _now_us(), "request_id": request_id,
+         "state": state, "on_hand": on_hand, "reserved": reserved, "sold": sold,
+         "method": method, "print": print_},
+    )  # fmt: skip
+    return _from_row(row) if row else None
+
+
 class InventoryStore(DatabaseStore):
     @classmethod
     async def open(cls, config: ServerConfig) -> InventoryStore:
@@ -352,9 +468,10 @@ class InventoryStore(DatabaseStore):
         request_id: str,
         print_: str,
     ) -> Reservation:
-        return await self.database.write_locking(
-            self._reserve, order_id, tuple(items), ttl_us, request_id, print_
-        )
+        arguments = (order_id, tuple(items), ttl_us, request_id, print_)
+        if usual := await self.database.statement(_reserve_at_once, *arguments):
+            return usual
+        return await self.database.write_locking(self._reserve, *arguments)
 
     @staticmethod
     async def _reserve(connection, order_id, items, ttl_us, request_id, print_) -> Reservation:
@@ -410,6 +527,11 @@ class InventoryStore(DatabaseStore):
         return reservation
 
     async def commit(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
+        remembered = (request_id, "CommitReservation", print_)
+        if usual := await self.database.statement(
+            _finish_at_once, reservation_id, COMMITTED, (-1, -1, 1), remembered
+        ):
+            return usual
         return await self.database.write_locking(self._commit, reservation_id, request_id, print_)
 
     @staticmethod
@@ -431,6 +553,11 @@ class InventoryStore(DatabaseStore):
         return reservation
 
     async def release(self, reservation_id: str, request_id: str, print_: str) -> Reservation:
+        remembered = (request_id, "ReleaseReservation", print_)
+        if usual := await self.database.statement(
+            _finish_at_once, reservation_id, RELEASED, (0, -1, 0), remembered
+        ):
+            return usual
         return await self.database.write_locking(self._release, reservation_id, request_id, print_)
 
     @staticmethod
