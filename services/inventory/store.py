@@ -3,11 +3,13 @@
 Invariants, per SKU: on_hand = available + reserved, 0 <= reserved <= on_hand
 (a CHECK constraint, so even a bug cannot oversell), and the reserved units
 equal the sum of the SKU's ACTIVE reservations. Every mutation locks what it
-changes before it reads it: the reservation's row, then the stock rows in SKU
-order. Concurrent reservations of one SKU therefore queue on its row, each
+changes before it decides on it: the reservation's row, then the stock rows in
+SKU order. Concurrent reservations of one SKU therefore queue on its row, each
 reading the stock as the previous one committed it, and callers in any process
 never both take the last unit; a state change is conditional on the state it
-starts from, so an expiry racing a commit or a release happens once.
+starts from, so an expiry racing a commit or a release happens once. What is
+only inserted (a request_id, an order's reservation) is kept unique by its key:
+of two concurrent inserts one fails and runs again, and then finds the other's.
 
 Expiry: a reservation first expires due reservations (the units they held count
 as available again); a commit or a release only looks at its own reservation's
@@ -375,8 +377,10 @@ async def _reserve_at_once(
 # The usual commit or release in one statement (autocommit): an ACTIVE reservation not
 # past its expiry and a request_id not seen before. The reservation's row is locked
 # (and read again as the transaction it waited for left it), then its stock rows in
-# SKU order, before anything is written. Anything else it leaves untouched for the
-# full transaction (_commit, _release), which says why not or what to answer.
+# SKU order, before anything is written (every write waits for `locked`). Anything
+# else it leaves untouched for the full transaction (_commit, _release), which says
+# why not or what to answer. Expiry is judged at the time the request came, before
+# any wait for a lock: a commit that came in time is not refused for the wait.
 _FINISH_AT_ONCE = """
 WITH usual AS (
     SELECT id, order_id, create_us, expire_us FROM reservations
@@ -389,7 +393,8 @@ WITH usual AS (
 ), locked AS (
     SELECT sku FROM stock WHERE sku IN (SELECT sku FROM item) ORDER BY sku FOR UPDATE
 ), moved AS (
-    UPDATE reservations SET state = %(state)s WHERE id IN (SELECT id FROM usual)
+    UPDATE reservations SET state = %(state)s
+    WHERE id IN (SELECT id FROM usual) AND (SELECT count(*) FROM locked) > 0
 ), adjusted AS (
     UPDATE stock SET on_hand = on_hand + %(on_hand)s * item.quantity,
                      reserved = reserved + %(reserved)s * item.quantity,
@@ -398,6 +403,7 @@ WITH usual AS (
 ), remembered AS (
     INSERT INTO requests (request_id, method, fingerprint, target)
     SELECT %(request_id)s, %(method)s, %(print)s, id FROM usual
+    WHERE (SELECT count(*) FROM locked) > 0
 )
 SELECT id, order_id, %(state)s, create_us, expire_us,
        ARRAY(SELECT sku FROM item ORDER BY position),

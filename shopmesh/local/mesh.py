@@ -47,7 +47,7 @@ from shopmesh.local import health, leftovers
 from shopmesh.local.admin import EnvoyAdmin, HostState, wait_for_admin_address
 from shopmesh.local.layout import DEFAULT_RUN_DIR, RunDir
 from shopmesh.local.ports import PortAllocator, PortsExhausted
-from shopmesh.local.postgres import DATABASES, LocalPostgres
+from shopmesh.local.postgres import DATABASES, LocalPostgres, UnsafeDataPath, check_data_path
 from shopmesh.local.supervisor import Backoff, Child, Exit, Process, Supervisor, stop_all
 
 __all__ = ["LocalMesh", "MeshError", "Replica", "envoy_command", "start_local_mesh"]
@@ -624,16 +624,17 @@ class LocalMesh:
 
     def _prepare(self) -> None:
         try:
+            check_data_path(self.layout.postgres)
+        except UnsafeDataPath as error:
+            raise MeshError(f"{error}: use another run directory") from None
+        try:
             if stopped := leftovers.clear(self.layout):
                 self._progress(f"stopped {len(stopped)} processes a killed run left behind")
         except leftovers.RunnerAlive as running:
             raise MeshError(f"{running}: stop it first, or use another run directory") from None
         self.layout.create()
         self._progress("PostgreSQL: a database and a role per service")
-        try:
-            self.postgres.start()
-        except ValueError as error:
-            raise MeshError(f"{error}: use another run directory") from None
+        self.postgres.start()
         for database in DATABASES:
             self.postgres.create_database(database)
         self._progress(f"certificates for {len(self.topology.workloads)} workloads")

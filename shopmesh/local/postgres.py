@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import pathlib
+import re
 import secrets
 import signal
 import subprocess
@@ -35,7 +36,7 @@ from psycopg import sql
 
 from shopmesh import topology
 
-__all__ = ["DATABASES", "SUPERUSER", "LocalPostgres"]
+__all__ = ["DATABASES", "SUPERUSER", "LocalPostgres", "UnsafeDataPath", "check_data_path"]
 
 log = logging.getLogger("shopmesh.postgres")
 # The wheel logs every pg_ctl command line at INFO.
@@ -55,6 +56,24 @@ local all all scram-sha-256
 """
 
 
+class UnsafeDataPath(ValueError):
+    """A data directory whose path pg_ctl cannot hand to the server intact."""
+
+
+# pg_ctl starts the server with a /bin/sh command line naming the data and socket
+# directories, so a path is split or expanded there unless it keeps to these.
+_SHELL_SAFE = re.compile(r"[\w@%+=:,./-]+", re.ASCII)
+
+
+def check_data_path(path: pathlib.Path) -> None:
+    """UnsafeDataPath unless PostgreSQL can run in `path`."""
+    if not _SHELL_SAFE.fullmatch(str(path)):
+        raise UnsafeDataPath(
+            f"PostgreSQL cannot run in {path}: pg_ctl passes the path through a shell,"
+            " where only letters, digits and _@%+=:,./- are safe"
+        )
+
+
 class LocalPostgres:
     """A PostgreSQL server in `data_dir`, started by `start()` and stopped by `stop()`."""
 
@@ -70,10 +89,7 @@ class LocalPostgres:
 
     def start(self) -> LocalPostgres:
         """Initialise the data directory if it is new, start the server, set it up."""
-        if any(character.isspace() for character in str(self.data_dir)):
-            # pg_ctl hands the socket directory to the server in one option string,
-            # which the server splits on white space.
-            raise ValueError(f"PostgreSQL cannot run in {self.data_dir}: its path has white space")
+        check_data_path(self.data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         server = _embedded().get_server(self.data_dir, cleanup_mode=None)
         self._system_user = server.system_user

@@ -4,6 +4,7 @@ transaction decides and says why (the other tests of this package check what it 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
@@ -11,12 +12,14 @@ import pytest
 from services.inventory.store import (
     ACTIVE,
     COMMITTED,
+    EXPIRED,
     RELEASED,
     SEED_QUANTITY,
     InventoryStore,
     _finish_at_once,
     _reserve_at_once,
 )
+from services.runtime.errors import FailedPrecondition
 from services.runtime.testing import test_config
 
 from ..rows import query, snapshot
@@ -135,3 +138,39 @@ async def test_any_other_commit_writes_nothing(store, admin, case):
 
     assert await finish_at_once(store, reservation_id, COMMITTED, (-1, -1, 1), request_id) is None
     assert snapshot(admin) == before
+
+
+async def test_a_release_past_expiry_not_yet_swept_ends_expired_with_its_units_back(store, admin):
+    made = await store.reserve("o1", [(KNIFE, 2)], 1, rid(), "print")
+    released = await store.release(made.id, rid(), "print")
+    assert released.state == EXPIRED
+    assert counters(admin, KNIFE) == [(KNIFE, SEED_QUANTITY, 0, 0)]
+
+
+async def test_commits_and_releases_racing_on_each_reservation_leave_the_counters_true(
+    store, admin
+):
+    """Each reservation gets a commit and a release at once: whichever comes second is
+    refused or undoes the first (a release after a commit puts the units back), and
+    the stock counters agree with where the reservations ended."""
+    made = [
+        await store.reserve(f"o{n}", [(KNIFE, 1), (TENT, 2)], HOUR_US, rid(), "print")
+        for n in range(10)
+    ]
+
+    async def attempt(call, *args):
+        try:
+            await call(*args, rid(), "print")
+        except FailedPrecondition as refused:
+            assert refused.reason == "RESERVATION_RELEASED"
+
+    await asyncio.gather(
+        *(attempt(store.commit, r.id) for r in made), *(attempt(store.release, r.id) for r in made)
+    )
+    states = [(await store.reservation(r.id)).state for r in made]
+    assert set(states) <= {COMMITTED, RELEASED}
+    sold = states.count(COMMITTED)
+    assert counters(admin, KNIFE, TENT) == [
+        (KNIFE, SEED_QUANTITY - sold, 0, sold),
+        (TENT, SEED_QUANTITY - 2 * sold, 0, 2 * sold),
+    ]

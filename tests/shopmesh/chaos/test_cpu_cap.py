@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 import time
@@ -23,28 +24,28 @@ def spinner():
     process.wait()
 
 
-def _burned(pid: int, seconds: float) -> float:
-    before = cpu_seconds(pid)
-    time.sleep(seconds)
-    return cpu_seconds(pid) - before
-
-
-def _groups() -> set[str]:
-    return {p.name for p in CpuCap.hierarchy().iterdir() if p.name.startswith("shopmesh-bench-")}
+def _cpu_group_line(pid: int) -> str:
+    """The line of /proc/<pid>/cgroup naming its group for the CPU controller."""
+    lines = pathlib.Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    v1 = [line for line in lines if "cpu" in line.split(":")[1].split(",")]
+    return v1[0] if v1 else next(line for line in lines if line.startswith("0::"))
 
 
 @pytest.mark.skipif(_WHY_NOT is not None, reason=f"no CPU caps here: {_WHY_NOT}")
 def test_a_capped_process_gets_its_share_of_a_core_and_no_more(spinner):
-    before = _groups()
+    where = _cpu_group_line(spinner)
     with CpuCap(0.2) as cap:
-        cap.add(spinner)
-        assert len(_groups() - before) == 1
-        # The kernel enforces the quota in every 100 ms period: over 1.5 s a spinning
-        # process gets 0.3 s, where uncapped it would take most of a core.
-        capped = _burned(spinner, 1.5)
-    assert 0.1 <= capped <= 0.45
-    # The group is gone, so the process was moved out (a group with members cannot go).
-    assert _groups() == before
+        group = cap.add(spinner)
+        assert _cpu_group_line(spinner) != where
+        # The kernel enforces the quota in every 100 ms period: a spinning process
+        # gets a fifth of a core, where uncapped it would take most of one.
+        started, before = time.monotonic(), cpu_seconds(spinner)
+        time.sleep(1.5)
+        share = (cpu_seconds(spinner) - before) / (time.monotonic() - started)
+    assert 0.05 <= share <= 0.3
+    # Back where it came from, and the group is gone.
+    assert _cpu_group_line(spinner) == where
+    assert not group.exists() and cap.groups == {}
 
 
 def test_a_cap_must_be_a_positive_share():

@@ -131,14 +131,16 @@ def test_a_failed_start_exits_1_and_stops_what_it_started(tmp_path):
     assert _processes_using(run_dir) == []
 
 
-def test_a_run_directory_with_white_space_is_refused_with_why(tmp_path):
-    # PostgreSQL's server splits its socket option on spaces: it would not start.
-    run_dir = tmp_path / "my shop"
+@pytest.mark.parametrize("name", ["my shop", "shop(1)", "shop$HOME"])
+def test_a_run_directory_pg_ctl_cannot_pass_on_is_refused_with_why(tmp_path, name):
+    # pg_ctl starts PostgreSQL through a shell: these would be split or expanded there.
+    run_dir = tmp_path / name
     up = _up(run_dir)
     output, _ = up.communicate(timeout=60)
     assert up.returncode == 1, output
-    assert "white space: use another run directory" in output
-    assert "Traceback" not in output
+    assert "only letters, digits and _@%+=:,./- are safe" in output
+    assert "use another run directory" in output and "Traceback" not in output
+    assert not run_dir.exists()  # refused before anything was made there
     assert _processes_using(run_dir) == []
 
 
