@@ -5,12 +5,13 @@ with the same mTLS (the sidecars' floor), also with one core kept busy (p99
 ratios, each Envoy's CPU per 1000 req/s as a ratio to its floor's); ghz's
 figures for the same calls; server CPU per call, full stack vs a trivial
 grpc.aio server; the catalog with 1 vs 2 workers; the mesh client chain vs a bare
-grpc.aio call; PlaceOrder throughput with 1 vs 2 order replicas; checkout
-latency through the edge at 10, 25 and 50/s against the checkout's floor (the
-same hops and durable writes, trivial handlers) with CPU per checkout; the
-shop's capacity within the SLO, the shopper mix at 1.5x and 2x of it (load
-shedding), and the research paper's four load levels scaled to it. Loopback
-only; about eleven minutes (--quick: two).
+grpc.aio call; PlaceOrder throughput with 1 vs 2 order replicas, as they run
+and each capped at 0.2 vCPU (a control group: needs root); checkout latency
+through the edge at 10, 25 and 50/s against the checkout's floor (the same hops
+and durable writes, trivial handlers) with CPU per checkout; the shop's
+capacity within the SLO, the shopper mix at 1.5x and 2x of it (load shedding),
+and the research paper's four load levels scaled to it. Loopback only; about
+fourteen minutes (--quick: two).
 """
 
 from __future__ import annotations

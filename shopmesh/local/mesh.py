@@ -919,5 +919,8 @@ def start_local_mesh(run_dir: pathlib.Path, attempts: int = 3, **settings: typin
         except MeshError as error:
             if attempt == attempts:
                 raise
-            log.warning("the local mesh did not start (%s); trying again", str(error)[:200])
+            # What failed and how it ended: a process's log tail ends with its error.
+            lines = str(error).strip().splitlines() or [""]
+            summary = lines[0] if len(lines) == 1 else f"{lines[0]} ... {lines[-1]}"
+            log.warning("the local mesh did not start (%s); trying again", summary)
     raise AssertionError("unreachable")
