@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import pathlib
+import shutil
 import sys
 import tempfile
 
@@ -54,6 +55,11 @@ def _unlimited(mesh) -> None:
         edge_load.shed(mesh, on=False)
 
 
+def _say(step: str) -> None:
+    """Progress on stderr: stdout is the one JSON line."""
+    print(f"... {step}", file=sys.stderr, flush=True)
+
+
 async def _checkouts(mesh, seconds: float) -> dict:
     _unlimited(mesh)
     await _restock(mesh)
@@ -62,6 +68,7 @@ async def _checkouts(mesh, seconds: float) -> dict:
         shop = await RestShopper(mesh.edge_url, session).learn()
         await edge_load.at_rate(session, mesh, RATES[0], 2, {"checkout": 1.0}, shop)  # warm-up
         for rate in RATES:
+            _say(f"checkout at {rate}/s for {seconds:g} s")
             step = await edge_load.at_rate(session, mesh, rate, seconds, {"checkout": 1.0}, shop)
             latencies = step.latencies
             figures[f"{rate}/s"] = {
@@ -101,8 +108,15 @@ def _throughput_of(work: pathlib.Path, replicas: int, cap: float | None, seconds
 
 def main(seconds: float) -> dict:
     work = pathlib.Path(tempfile.mkdtemp(prefix="engine-figures-"))
-    edge = EdgeSettings(port=0)
-    mesh = start_local_mesh(work / "mesh", edge_settings=edge)
+    try:
+        return _measure(work, seconds)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(work: pathlib.Path, seconds: float) -> dict:
+    _say("checkout through the edge (a fresh local mesh)")
+    mesh = start_local_mesh(work / "mesh", edge_settings=EdgeSettings(port=0))
     try:
         result = {"checkout": asyncio.run(_checkouts(mesh, seconds)), "throughput": {}}
     finally:
@@ -115,6 +129,7 @@ def main(seconds: float) -> dict:
                 result["throughput"][name] = {"not run": why_not}
                 continue
             where = work / f"orders-{replicas}{'-capped' * bool(cap)}"
+            _say(f"PlaceOrder throughput, {name}")
             result["throughput"][name] = _throughput_of(where, replicas, cap, seconds)
     return result
 
