@@ -46,8 +46,12 @@ from shopmesh.local.proxy_stats import Meter, Window
 SERVICE = "catalog"
 # Shoppers per second, the default mix: catalog gets ~47 calls/s, ~2.4/s at the 5 % step.
 RATE = 50
-WINDOW_SECONDS = 5.0
-# At the 5 % step about 12 calls a window: fewer than 3 is a chance of 1 in 3000.
+# Each caller's proxy picks the version per call at random, so the new version's calls
+# in a window are a binomial draw. With 5 s windows (about 12 calls at 5 %; six
+# rollouts gave 10, 12, 14, 21, 10 and 13) a good version got 2 once in a CI run and
+# was rolled back for too few calls: a chance of 1 in 2,700. With 8 s, about 19 calls:
+# fewer than MIN_REQUESTS is a chance of 1 in a million.
+WINDOW_SECONDS = 8.0
 MIN_REQUESTS = 3
 POLICY = rollout.load().with_window(WINDOW_SECONDS, MIN_REQUESTS)
 FAULTY = pathlib.Path(__file__).with_name("faulty_service.py")
