@@ -90,8 +90,8 @@ async def _throughput(mesh, seconds: float) -> dict:
     return {
         "orders_per_second": round(rate, 1),
         "p50_ms": round(percentile(latencies, 50) * 1000),
-        "answered": sum(n for k, n in outcomes.items() if k.startswith("checkout ")),
-        "failed": {k: n for k, n in outcomes.items() if not k.startswith("checkout ")},
+        "answered": sum(n for k, n in outcomes.items() if order_throughput.answered(k)),
+        "failed": {k: n for k, n in outcomes.items() if not order_throughput.answered(k)},
     }
 
 

@@ -28,7 +28,7 @@ from shopmesh.load.shoppers import GrpcShopper
 from shopmesh.load.stats import percentile
 from shopmesh.local.mesh import LocalMesh, start_local_mesh
 
-__all__ = ["IN_FLIGHT", "measure", "saturate"]
+__all__ = ["IN_FLIGHT", "answered", "fresh_rngs", "measure", "saturate"]
 
 IN_FLIGHT = 200
 CHANNELS = 8
@@ -59,8 +59,7 @@ async def saturate(mesh: LocalMesh, seconds: float) -> tuple[float, list[float],
 
         started = time.monotonic()
         await asyncio.gather(*(caller(i, rng) for i, rng in enumerate(fresh_rngs(IN_FLIGHT))))
-        # Orders: the calls answered with one (a call that failed or timed out is none).
-        placed = sum(n for outcome, n in outcomes.items() if outcome.startswith("checkout "))
+        placed = sum(n for outcome, n in outcomes.items() if answered(outcome))
         return placed / (time.monotonic() - started), latencies, outcomes
     finally:
         for channel in channels:
@@ -74,13 +73,19 @@ def fresh_rngs(count: int) -> list[random.Random]:
     return [random.Random(random.getrandbits(64)) for _ in range(count)]
 
 
+def answered(outcome: str) -> bool:
+    """Whether a checkout's outcome is an answer with its order, whatever the order's
+    status (GrpcShopper notes it "checkout <status>"), not a failed or timed-out call."""
+    return outcome.startswith("checkout ")
+
+
 def _answered(outcomes: Counter) -> Counter:
     """The outcomes with every answered checkout (whatever the order's status) as OK,
     so errors_text gives the share of failed calls among all calls."""
-    answered: Counter = Counter()
+    by_kind: Counter = Counter()
     for outcome, n in outcomes.items():
-        answered["OK" if outcome.startswith("checkout ") else outcome] += n
-    return answered
+        by_kind["OK" if answered(outcome) else outcome] += n
+    return by_kind
 
 
 async def _one(
